@@ -1,0 +1,35 @@
+//! NP6 MailPerformance: bindings (`/importFormats`), imports, the file source and executions.
+//!
+//! Authentication is the `X-Key` header, added to every request by the client built in
+//! [`Client::with_key`]. The import calls also take the vendor's
+//! `Accept: application/vnd.mperf.v8.import.v1+json` as a typed argument (see [`ACCEPT`]).
+
+generated_client!("mailperformance");
+
+use reqwest::header::HeaderMap;
+
+use crate::{http, HttpConfig, Secret};
+
+/// Production base URL (the paths `/imports`, `/importFormats`, `/fields` hang off it).
+pub const PRODUCTION_URL: &str = "https://api-cm.np6.com";
+
+/// The media type NP6 requires in `Accept` on the import calls, and answers with.
+pub const ACCEPT: types::ImportMediaType =
+    types::ImportMediaType::ApplicationVndMperfV8ImportV1Json;
+
+impl Client {
+    /// A client for `base_url` that sends `X-Key: key` on every request.
+    pub fn with_key(
+        base_url: &str,
+        key: &Secret,
+        config: &HttpConfig,
+    ) -> Result<Self, crate::Error> {
+        let (name, value) = http::secret_header("x-key", key.expose(), "X-Key")?;
+        let mut headers = HeaderMap::new();
+        headers.insert(name, value);
+        Ok(Self::new_with_client(
+            &http::base_url(base_url)?,
+            http::client(config, headers)?,
+        ))
+    }
+}

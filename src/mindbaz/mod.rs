@@ -1,0 +1,40 @@
+//! Mindbaz API V1: `imports/scheduleNow` for a file already on the Mindbaz SFTP, and the
+//! import's state and log. Every answer comes in the `{success, data, error, typeName}` envelope.
+
+generated_client!("mindbaz");
+
+use reqwest::header::HeaderMap;
+
+use crate::{http, HttpConfig, Secret};
+
+/// Production base URL (the paths start with `/api/{idsite}`).
+pub const PRODUCTION_URL: &str = "https://api.mindbaz.com";
+
+/// How a Mindbaz client authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// `Authorization: Bearer <JWT>` from the password grant on `sso.mindbaz.com`.
+    Bearer(Secret),
+    /// `X-API-KEY: <key>`, created on my.mindbaz.com.
+    ApiKey(Secret),
+}
+
+impl Client {
+    /// A client for `base_url` that authenticates every request with `auth`.
+    pub fn with_auth(
+        base_url: &str,
+        auth: &Auth,
+        config: &HttpConfig,
+    ) -> Result<Self, crate::Error> {
+        let (name, value) = match auth {
+            Auth::Bearer(token) => http::bearer(token, "Mindbaz token")?,
+            Auth::ApiKey(key) => http::secret_header("x-api-key", key.expose(), "Mindbaz API key")?,
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(name, value);
+        Ok(Self::new_with_client(
+            &http::base_url(base_url)?,
+            http::client(config, headers)?,
+        ))
+    }
+}
