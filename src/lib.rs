@@ -1,16 +1,4 @@
-//! Typed clients for bulk contact imports into four email-marketing platforms, generated at
-//! build time from the hand-written OpenAPI specs in `specs/`.
-//!
-//! | module | vendor | auth |
-//! |---|---|---|
-//! | [`mailperformance`] | NP6 MailPerformance | `X-Key` header |
-//! | [`copernica`] | Copernica REST v3 | `access_token` query parameter |
-//! | [`mindbaz`] | Mindbaz API V1 | Bearer token or `X-API-KEY` |
-//! | [`eloqua`] | Oracle Eloqua Bulk API 2.0 | Basic `Company\User` or OAuth2 Bearer |
-//!
-//! Each module re-exports its generated `Client` (builder-style methods, one per spec
-//! operation) and `types`, and adds constructors that take a base URL, credentials and an
-//! [`HttpConfig`]. Each vendor is a Cargo feature of the same name, all on by default.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 #![cfg_attr(
     not(any(
