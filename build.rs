@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         }
         let spec = format!("specs/{vendor}.yaml");
         println!("cargo:rerun-if-changed={spec}");
-        match codegen::generate(Path::new(&spec), &vendors::settings(vendor)) {
+        match codegen::generate(Path::new(&spec), &vendors::settings()) {
             Ok(generated) => {
                 let out = Path::new(&out_dir).join(format!("{vendor}.rs"));
                 if let Err(e) = fs::write(&out, generated.source) {

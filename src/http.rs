@@ -1,10 +1,12 @@
-//! The reqwest client every vendor module hands to its generated `Client`.
+//! The reqwest client every vendor module hands to its generated `Client`, and the hooks all
+//! four generated clients run through (retries, Copernica's query token, URL redaction).
 
 use std::time::Duration;
 
+use progenitor_client::OperationInfo;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::{Error, Secret};
+use crate::{retry, Error, RetryPolicy, Secret};
 
 /// Connection settings shared by all vendors. Nothing here is hard-coded in the clients:
 /// progenitor's own `Client::new` (a fixed 15 s timeout) is never used.
@@ -17,6 +19,8 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// The `User-Agent` sent to vendors.
     pub user_agent: String,
+    /// When to send a failed request again.
+    pub retry: RetryPolicy,
 }
 
 impl Default for HttpConfig {
@@ -25,9 +29,123 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(600),
             user_agent: concat!("esp-imports/", env!("CARGO_PKG_VERSION")).to_owned(),
+            retry: RetryPolicy::default(),
         }
     }
 }
+
+/// What every generated client carries besides its reqwest client (progenitor's `inner`).
+#[derive(Debug, Clone)]
+pub struct Inner {
+    pub(crate) retry: RetryPolicy,
+    /// A credential sent as a query parameter (Copernica's `access_token`).
+    pub(crate) query_secret: Option<(&'static str, Secret)>,
+}
+
+impl Inner {
+    pub(crate) fn new(config: &HttpConfig) -> Self {
+        Self {
+            retry: config.retry.clone(),
+            query_secret: None,
+        }
+    }
+
+    /// Adds the query credential, if any, to an outgoing request.
+    pub(crate) fn authenticate(&self, request: &mut reqwest::Request) {
+        if let Some((name, secret)) = &self.query_secret {
+            request
+                .url_mut()
+                .query_pairs_mut()
+                .append_pair(name, secret.expose());
+        }
+    }
+
+    /// `url` with the query credential's value replaced by `[redacted]`.
+    fn redact(&self, url: &reqwest::Url) -> Option<reqwest::Url> {
+        let (name, _) = self.query_secret.as_ref()?;
+        let mut redacted = url.clone();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == *name {
+                    "[redacted]".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        redacted.query_pairs_mut().clear().extend_pairs(pairs);
+        Some(redacted)
+    }
+
+    /// Sends the request with retries; whatever comes back (an error, or a response whose
+    /// `url()` is printed by progenitor's error `Display`) carries no query credential.
+    pub(crate) async fn execute(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let result = retry::execute(client, &self.retry, request, info).await;
+        if self.query_secret.is_none() {
+            return result;
+        }
+        match result {
+            Err(e) => {
+                let url = e.url().and_then(|u| self.redact(u));
+                Err(match url {
+                    Some(url) => e.with_url(url),
+                    None => e.without_url(),
+                })
+            }
+            Ok(response) => {
+                let Some(url) = self.redact(response.url()) else {
+                    return Ok(response);
+                };
+                let response = http::Response::from(response);
+                let (parts, body) = response.into_parts();
+                let mut rebuilt = http::Response::from_parts(parts, body);
+                // Rebuild with the redacted URL (reqwest keeps it as a response extension).
+                let builder = {
+                    use reqwest::ResponseBuilderExt;
+                    http::Response::builder().url(url)
+                };
+                let carrier = builder.body(()).expect("an empty response builds");
+                rebuilt
+                    .extensions_mut()
+                    .extend(carrier.into_parts().0.extensions);
+                Ok(reqwest::Response::from(rebuilt))
+            }
+        }
+    }
+}
+
+/// Implements progenitor's hooks for a generated `Client` whose inner type is [`Inner`]:
+/// the query credential goes on in `pre`, retries and redaction happen in `exec`.
+macro_rules! client_hooks {
+    () => {
+        impl progenitor_client::ClientHooks<crate::http::Inner> for Client {
+            async fn pre<E>(
+                &self,
+                request: &mut reqwest::Request,
+                _info: &progenitor_client::OperationInfo,
+            ) -> ::std::result::Result<(), progenitor_client::Error<E>> {
+                self.inner().authenticate(request);
+                Ok(())
+            }
+
+            async fn exec(
+                &self,
+                request: reqwest::Request,
+                info: &progenitor_client::OperationInfo,
+            ) -> reqwest::Result<reqwest::Response> {
+                self.inner().execute(self.client(), request, info).await
+            }
+        }
+    };
+}
+pub(crate) use client_hooks;
 
 /// Checks a base URL (absolute http(s), no query) and drops any trailing slash, since the
 /// generated clients append paths that start with `/`.
@@ -108,5 +226,18 @@ mod tests {
         let (_, value) = bearer(&Secret::new("tok"), "token").unwrap();
         assert!(value.is_sensitive());
         assert!(secret_header("x-key", "bad\nvalue", "key").is_err());
+    }
+
+    #[test]
+    fn query_credentials_are_redacted() {
+        let inner = Inner {
+            retry: RetryPolicy::never(),
+            query_secret: Some(("access_token", Secret::new("s3cr3t"))),
+        };
+        let url =
+            reqwest::Url::parse("https://x.test/v3/import/5?start=0&access_token=s3cr3t").unwrap();
+        let redacted = inner.redact(&url).unwrap().to_string();
+        assert!(!redacted.contains("s3cr3t"), "{redacted}");
+        assert!(redacted.contains("start=0"), "{redacted}");
     }
 }

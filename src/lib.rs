@@ -19,15 +19,18 @@ macro_rules! generated_client {
             include!(concat!(env!("OUT_DIR"), "/", $vendor, ".rs"));
         }
         pub use generated::*;
+        crate::http::client_hooks!();
     };
 }
 
 mod error;
 mod http;
+mod retry;
 mod secret;
 
 pub use error::Error;
 pub use http::HttpConfig;
+pub use retry::{parse_retry_after, Decision, Outcome, RetryPolicy};
 pub use secret::Secret;
 
 #[cfg(feature = "copernica")]

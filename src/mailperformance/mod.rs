@@ -30,6 +30,7 @@ impl Client {
         Ok(Self::new_with_client(
             &http::base_url(base_url)?,
             http::client(config, headers)?,
+            http::Inner::new(config),
         ))
     }
 }

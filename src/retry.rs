@@ -1,0 +1,313 @@
+//! When to send a request again: a pure policy ([`RetryPolicy::decide`]) and the loop that
+//! applies it inside every generated client (through progenitor's `ClientHooks::exec`).
+//!
+//! | outcome | GET, PUT, DELETE | POST (creates something) |
+//! |---|---|---|
+//! | connection refused / not established | retried | retried: nothing reached the vendor |
+//! | 429 Too Many Requests | retried, after `Retry-After` when given | retried: the vendor refused it |
+//! | 503 Service Unavailable | retried, after `Retry-After` when given | retried: the vendor refused it |
+//! | 408, 502, 504, timeout, connection lost mid-request | retried | **not** retried: it may have been processed; the workflow checks the vendor's state first |
+//! | anything else (2xx, 4xx, 500) | returned as is | returned as is |
+//!
+//! Waits grow exponentially from `initial_backoff`, capped at `max_backoff`, with jitter; no
+//! more than `max_attempts` attempts and `max_elapsed` in all. A body that cannot be replayed
+//! (a file streamed from disk) is sent once.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use progenitor_client::OperationInfo;
+
+/// How often and how long to retry. Part of [`crate::HttpConfig`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 = never retry).
+    pub max_attempts: u32,
+    /// The wait before the first retry (before jitter).
+    pub initial_backoff: Duration,
+    /// The longest wait between two attempts, `Retry-After` included.
+    pub max_backoff: Duration,
+    /// No retry starts once this much time has passed since the first attempt.
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_elapsed: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub fn never() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+}
+
+/// What an attempt came to, as far as retrying is concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The connection could not be opened: the request never reached the vendor.
+    ConnectFailed,
+    /// The request was (perhaps) sent but no answer came: timeout, connection reset.
+    Lost,
+    /// The vendor answered with this status and, maybe, a `Retry-After` delay.
+    Status {
+        /// HTTP status code.
+        code: u16,
+        /// The `Retry-After` header, already turned into a delay.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    /// Send it again after this wait.
+    RetryAfter(Duration),
+    /// Hand the outcome to the caller.
+    Stop,
+}
+
+impl RetryPolicy {
+    /// Decides whether attempt number `attempt` (1-based), which ended in `outcome` after
+    /// `elapsed` since the first attempt, is followed by another. `idempotent` is false for
+    /// requests that create something. `jitter` in `[0, 1)` spreads the waits of concurrent
+    /// clients (the wait is scaled into `[½, 1)` of the backoff).
+    pub fn decide(
+        &self,
+        attempt: u32,
+        elapsed: Duration,
+        outcome: &Outcome,
+        idempotent: bool,
+        jitter: f64,
+    ) -> Decision {
+        let (retryable, retry_after) = match outcome {
+            Outcome::ConnectFailed => (true, None),
+            Outcome::Lost => (idempotent, None),
+            Outcome::Status { code, retry_after } => match code {
+                429 | 503 => (true, *retry_after),
+                408 | 502 | 504 => (idempotent, *retry_after),
+                _ => (false, None),
+            },
+        };
+        if !retryable || attempt >= self.max_attempts {
+            return Decision::Stop;
+        }
+        let wait = match retry_after {
+            Some(wait) => wait.min(self.max_backoff),
+            None => {
+                let exponent = attempt.saturating_sub(1).min(30);
+                let backoff = self
+                    .initial_backoff
+                    .saturating_mul(1 << exponent)
+                    .min(self.max_backoff);
+                backoff.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+            }
+        };
+        if elapsed + wait > self.max_elapsed {
+            return Decision::Stop;
+        }
+        Decision::RetryAfter(wait)
+    }
+}
+
+/// Reads a `Retry-After` value: delay-seconds, or an HTTP date relative to `now`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let at = SystemTime::from(at.with_timezone(&chrono::Utc));
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Sends `request`, retrying it as `policy` says. Used by every generated client's hooks.
+pub(crate) async fn execute(
+    client: &reqwest::Client,
+    policy: &RetryPolicy,
+    mut request: reqwest::Request,
+    info: &OperationInfo,
+) -> reqwest::Result<reqwest::Response> {
+    let started = Instant::now();
+    let idempotent = !matches!(
+        *request.method(),
+        reqwest::Method::POST | reqwest::Method::PATCH
+    );
+    let mut attempt = 1;
+    loop {
+        let replay = request.try_clone();
+        let result = client.execute(request).await;
+        let outcome = match &result {
+            Ok(response) if response.status().is_success() => return result,
+            Ok(response) => Outcome::Status {
+                code: response.status().as_u16(),
+                retry_after: response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now())),
+            },
+            Err(e) if e.is_connect() => Outcome::ConnectFailed,
+            Err(_) => Outcome::Lost,
+        };
+        let decision = policy.decide(
+            attempt,
+            started.elapsed(),
+            &outcome,
+            idempotent,
+            fastrand::f64(),
+        );
+        match (decision, replay) {
+            (Decision::RetryAfter(wait), Some(next)) => {
+                tracing::warn!(
+                    operation = info.operation_id,
+                    attempt,
+                    ?outcome,
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying"
+                );
+                tokio::time::sleep(wait).await;
+                request = next;
+                attempt += 1;
+            }
+            _ => return result,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    fn status(code: u16) -> Outcome {
+        Outcome::Status {
+            code,
+            retry_after: None,
+        }
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            initial_backoff: MS(100),
+            max_backoff: S(1),
+            max_elapsed: S(10),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered_into_upper_half() {
+        let p = policy();
+        let wait = |attempt, jitter| p.decide(attempt, S(0), &status(503), true, jitter);
+        assert_eq!(wait(1, 0.0), Decision::RetryAfter(MS(50)));
+        assert_eq!(wait(2, 0.0), Decision::RetryAfter(MS(100)));
+        assert_eq!(
+            wait(3, 0.999_999),
+            Decision::RetryAfter(MS(400).mul_f64(0.999_999_5))
+        );
+        let long = RetryPolicy {
+            max_attempts: 40,
+            ..policy()
+        };
+        assert_eq!(
+            long.decide(35, S(0), &status(503), true, 0.0),
+            Decision::RetryAfter(MS(500))
+        );
+    }
+
+    #[test]
+    fn attempts_and_elapsed_time_are_bounded() {
+        let p = policy();
+        assert_eq!(p.decide(4, S(0), &status(503), true, 0.0), Decision::Stop);
+        assert_eq!(
+            p.decide(1, MS(9_990), &status(503), true, 0.0),
+            Decision::Stop
+        );
+        assert!(matches!(
+            p.decide(1, MS(9_900), &status(503), true, 0.0),
+            Decision::RetryAfter(_)
+        ));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_capped() {
+        let p = policy();
+        let with = |after| Outcome::Status {
+            code: 429,
+            retry_after: Some(after),
+        };
+        assert_eq!(
+            p.decide(1, S(0), &with(MS(700)), false, 0.5),
+            Decision::RetryAfter(MS(700))
+        );
+        assert_eq!(
+            p.decide(1, S(0), &with(S(60)), true, 0.5),
+            Decision::RetryAfter(S(1))
+        );
+    }
+
+    #[test]
+    fn creating_requests_are_retried_only_when_refused_or_never_sent() {
+        let p = policy();
+        for outcome in [Outcome::ConnectFailed, status(429), status(503)] {
+            assert!(matches!(
+                p.decide(1, S(0), &outcome, false, 0.0),
+                Decision::RetryAfter(_)
+            ));
+        }
+        for outcome in [Outcome::Lost, status(502), status(504), status(408)] {
+            assert_eq!(
+                p.decide(1, S(0), &outcome, false, 0.0),
+                Decision::Stop,
+                "{outcome:?}"
+            );
+            assert!(matches!(
+                p.decide(1, S(0), &outcome, true, 0.0),
+                Decision::RetryAfter(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn other_statuses_are_final() {
+        let p = policy();
+        for code in [200, 201, 204, 400, 401, 403, 404, 409, 411, 500] {
+            assert_eq!(
+                p.decide(1, S(0), &status(code), true, 0.0),
+                Decision::Stop,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            RetryPolicy::never().decide(1, S(0), &status(503), true, 0.0),
+            Decision::Stop
+        );
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + S(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after(" 7 ", now), Some(S(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(S(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(S(0))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}
