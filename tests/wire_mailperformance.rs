@@ -604,6 +604,36 @@ async fn get_import_format() {
 }
 
 #[tokio::test]
+async fn list_import_formats() {
+    let server = MockServer::start().await;
+    let answer = serde_json::json!([
+        fixture("ImportFormat.get-response.json"),
+        fixture("ImportFormat.create-response.json"),
+    ]);
+    serve(
+        &server,
+        json_call("GET", "/importFormats"),
+        ResponseTemplate::new(200).set_body_json(answer),
+    )
+    .await;
+
+    let formats = client(&server)
+        .list_import_formats()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+
+    let names: Vec<&str> = formats.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names.len(), 2);
+    assert_eq!(names[0], "Binding for file n. 42");
+    assert_eq!(
+        formats[0].identifier,
+        Some(types::ImportFormatIdentifier { guid: 1234 })
+    );
+}
+
+#[tokio::test]
 async fn list_fields() {
     let server = MockServer::start().await;
     // The spec's `FieldListResponse` example.
