@@ -1,37 +1,470 @@
-//! The crate's error type.
+//! The crate's error type, and the conversion from progenitor's.
 
-use std::fmt;
+use std::{fmt, future::Future, path::PathBuf, time::Duration};
 
-/// What went wrong, in words a person can act on. Never carries a credential.
+use progenitor_client::ResponseValue;
+use serde::de::DeserializeOwned;
+
+use crate::Vendor;
+
+/// What went wrong, in words a person can act on. Never carries a credential: URLs are
+/// dropped from transport errors (Copernica puts its token in the query) and request headers
+/// are never kept.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// A setting given to a constructor cannot be used (bad base URL, a credential that cannot
-    /// be sent as an HTTP header, …). Nothing was sent.
+    /// A setting cannot be used (bad base URL, a credential that cannot be sent as an HTTP
+    /// header, …). Nothing was sent.
     InvalidConfig {
         /// Which setting.
         setting: &'static str,
         /// Why it is refused.
         reason: String,
     },
+    /// The input file cannot be imported as it is. Nothing was sent.
+    InvalidInput(InputError),
+    /// The vendor refused the credentials (401, 403).
+    AuthRejected(ApiError),
+    /// The vendor answered with an error status.
+    Api(ApiError),
+    /// No answer: connection refused or lost, TLS failure, after any retries.
+    Transport {
+        /// The vendor.
+        vendor: Vendor,
+        /// The operation (the spec's operationId).
+        operation: &'static str,
+        /// reqwest's error, its URL removed.
+        source: reqwest::Error,
+    },
+    /// A request, or the whole import, took longer than allowed.
+    Timeout {
+        /// The vendor.
+        vendor: Vendor,
+        /// What was waited for.
+        what: String,
+        /// The limit that was reached.
+        after: Duration,
+    },
+    /// The vendor answered 2xx with a body that does not match the spec.
+    Decode {
+        /// The vendor.
+        vendor: Vendor,
+        /// The operation (the spec's operationId).
+        operation: &'static str,
+        /// Where in the JSON the mismatch is (`data.importState`), `.` for the top.
+        path: String,
+        /// serde's reason.
+        reason: String,
+        /// The start of the body.
+        excerpt: String,
+    },
+    /// Reading a local file failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Moving the file to the vendor's SFTP server failed.
+    Sftp {
+        /// What was being done (connect, authenticate, upload …).
+        step: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
     /// The HTTP client could not be built (TLS backend, system configuration).
     Client(reqwest::Error),
+}
+
+/// An error answer from a vendor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The vendor.
+    pub vendor: Vendor,
+    /// The operation (the spec's operationId).
+    pub operation: &'static str,
+    /// HTTP status code.
+    pub status: u16,
+    /// The vendor's error code, when its body has one.
+    pub code: Option<String>,
+    /// The vendor's message, when its body has one.
+    pub message: Option<String>,
+    /// The request id to quote to the vendor's support (NP6 `x-request-id`).
+    pub request_id: Option<String>,
+    /// The start of the body, as text (an HTML error page stays an excerpt).
+    pub body_excerpt: String,
+}
+
+/// A problem in the input file, found before anything is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputError {
+    /// The file.
+    pub file: PathBuf,
+    /// The 1-based line of the file (the header is line 1), when one row is at fault.
+    pub row: Option<u64>,
+    /// The column, when one column is at fault.
+    pub column: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// How much of a body an error keeps.
+const EXCERPT_CHARS: usize = 300;
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidConfig { setting, reason } => write!(f, "invalid {setting}: {reason}"),
+            Error::InvalidInput(e) => e.fmt(f),
+            Error::AuthRejected(e) => write!(f, "credentials rejected: {e}"),
+            Error::Api(e) => e.fmt(f),
+            Error::Transport {
+                vendor,
+                operation,
+                source,
+            } => write!(f, "{vendor} {operation}: no answer: {source}"),
+            Error::Timeout {
+                vendor,
+                what,
+                after,
+            } => write!(f, "{vendor}: {what} took longer than {after:?}"),
+            Error::Decode {
+                vendor,
+                operation,
+                path,
+                reason,
+                excerpt,
+            } => write!(
+                f,
+                "{vendor} {operation}: unexpected answer at `{path}`: {reason} (body: {excerpt})"
+            ),
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Sftp { step, reason } => write!(f, "SFTP {step} failed: {reason}"),
             Error::Client(e) => write!(f, "cannot build the HTTP client: {e}"),
         }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reason = reqwest::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        write!(
+            f,
+            "{} {}: HTTP {} {reason}",
+            self.vendor, self.operation, self.status
+        )?;
+        match (&self.message, &self.code) {
+            (Some(message), Some(code)) => write!(f, ": {message} ({code})")?,
+            (Some(message), None) => write!(f, ": {message}")?,
+            (None, Some(code)) => write!(f, ": {code}")?,
+            (None, None) if !self.body_excerpt.is_empty() => write!(f, ": {}", self.body_excerpt)?,
+            (None, None) => {}
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " [request id {id}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(row) = self.row {
+            write!(f, ", line {row}")?;
+        }
+        if let Some(column) = &self.column {
+            write!(f, ", column `{column}`")?;
+        }
+        write!(f, ": {}", self.reason)
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Client(e) => Some(e),
-            Error::InvalidConfig { .. } => None,
+            Error::Transport { source, .. } | Error::Client(source) => Some(source),
+            Error::Io { source, .. } => Some(source),
+            _ => None,
         }
+    }
+}
+
+impl Error {
+    /// True when a request that creates something may have been processed although no
+    /// answer came back (timeout, connection lost, 408/502/504): check the vendor's state
+    /// before sending it again.
+    pub fn maybe_processed(&self) -> bool {
+        match self {
+            Error::Timeout { .. } => true,
+            Error::Transport { source, .. } => !source.is_connect(),
+            Error::Api(api) => matches!(api.status, 408 | 502 | 504),
+            _ => false,
+        }
+    }
+
+    /// The HTTP status of a vendor's error answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api(e) | Error::AuthRejected(e) => Some(e.status),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Turns a failed reqwest call into ours, without its URL.
+    pub(crate) fn transport(vendor: Vendor, operation: &'static str, e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            return Error::Timeout {
+                vendor,
+                what: format!("{operation} request"),
+                after: Duration::ZERO,
+            };
+        }
+        Error::Transport {
+            vendor,
+            operation,
+            source: e.without_url(),
+        }
+    }
+
+    /// Turns an error answer (status, headers, body) into ours.
+    pub(crate) async fn from_response(
+        vendor: Vendor,
+        operation: &'static str,
+        response: reqwest::Response,
+    ) -> Self {
+        let status = response.status().as_u16();
+        let request_id = ["x-request-id", "x-correlation-id"]
+            .iter()
+            .find_map(|h| response.headers().get(*h))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.bytes().await.unwrap_or_default();
+        let (code, message) = vendor_message(&body);
+        let error = ApiError {
+            vendor,
+            operation,
+            status,
+            code,
+            message,
+            request_id,
+            body_excerpt: excerpt(&body),
+        };
+        if matches!(status, 401 | 403) {
+            Error::AuthRejected(error)
+        } else {
+            Error::Api(error)
+        }
+    }
+
+    /// Turns progenitor's error into ours (reading the body of an error answer). `decode`
+    /// explains a 2xx body that did not decode.
+    pub(crate) async fn from_progenitor(
+        vendor: Vendor,
+        operation: &'static str,
+        e: progenitor_client::Error<()>,
+        decode: fn(Vendor, &'static str, &[u8]) -> Error,
+    ) -> Self {
+        use progenitor_client::Error as P;
+        match e {
+            P::UnexpectedResponse(response) => {
+                Self::from_response(vendor, operation, response).await
+            }
+            P::ErrorResponse(response) => Error::Api(ApiError {
+                vendor,
+                operation,
+                status: response.status().as_u16(),
+                code: None,
+                message: None,
+                request_id: None,
+                body_excerpt: String::new(),
+            }),
+            P::CommunicationError(e) | P::ResponseBodyError(e) | P::InvalidUpgrade(e) => {
+                Self::transport(vendor, operation, e)
+            }
+            P::InvalidResponsePayload(body, _) => decode(vendor, operation, &body),
+            P::InvalidRequest(reason) | P::Custom(reason) => Error::InvalidConfig {
+                setting: "request",
+                reason: format!("{vendor} {operation}: {reason}"),
+            },
+        }
+    }
+
+    /// Decodes `body` as `T`, or explains where it does not fit.
+    pub(crate) fn decode<T: DeserializeOwned>(
+        vendor: Vendor,
+        operation: &'static str,
+        body: &[u8],
+    ) -> Self {
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let (path, reason) = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+            Ok(_) => (
+                ".".to_owned(),
+                "trailing data after the JSON value".to_owned(),
+            ),
+            Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+        };
+        Error::Decode {
+            vendor,
+            operation,
+            path,
+            reason,
+            excerpt: excerpt(body),
+        }
+    }
+}
+
+/// Finds a code and message in the error bodies the four vendors send: Copernica
+/// `{"error":{"message"}}`, Mindbaz `{"success":false,"error":"…"}`, Eloqua
+/// `{"failures":[{…}]}` or a bare JSON string, and the usual `{"message","code"}`.
+fn vendor_message(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return (None, None);
+    };
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    };
+    if let Some(s) = json.as_str() {
+        return (None, Some(s.to_owned()));
+    }
+    let error = &json["error"];
+    let message = error
+        .get("message")
+        .and_then(text)
+        .or_else(|| error.as_str().map(str::to_owned))
+        .or_else(|| json.get("message").and_then(text))
+        .or_else(|| json["failures"].get(0).and_then(text));
+    let code = error
+        .get("code")
+        .or_else(|| json.get("code"))
+        .or_else(|| json.get("statusCode"))
+        .and_then(text);
+    (code, message)
+}
+
+/// Awaits a generated call and turns its error into ours.
+pub(crate) async fn call<T: DeserializeOwned>(
+    vendor: Vendor,
+    operation: &'static str,
+    request: impl Future<Output = Result<ResponseValue<T>, progenitor_client::Error<()>>>,
+) -> Result<ResponseValue<T>, Error> {
+    match request.await {
+        Ok(value) => Ok(value),
+        Err(e) => Err(Error::from_progenitor(vendor, operation, e, Error::decode::<T>).await),
+    }
+}
+
+/// [`call`] for an operation whose answer is raw bytes.
+pub(crate) async fn call_raw(
+    vendor: Vendor,
+    operation: &'static str,
+    request: impl Future<
+        Output = Result<ResponseValue<progenitor_client::ByteStream>, progenitor_client::Error<()>>,
+    >,
+) -> Result<ResponseValue<progenitor_client::ByteStream>, Error> {
+    match request.await {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            Err(
+                Error::from_progenitor(vendor, operation, e, Error::decode::<serde_json::Value>)
+                    .await,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vendor_messages_are_found() {
+        let m = |s: &str| vendor_message(s.as_bytes());
+        assert_eq!(
+            m(r#"{"error":{"message":"Invalid access token"}}"#),
+            (None, Some("Invalid access token".into()))
+        );
+        assert_eq!(
+            m(
+                r#"{"success":false,"data":null,"error":"Error, file not found","typeName":"Import"}"#
+            ),
+            (None, Some("Error, file not found".into()))
+        );
+        assert_eq!(
+            m(r#""Not authenticated.""#),
+            (None, Some("Not authenticated.".into()))
+        );
+        assert_eq!(m("<html>502 Bad Gateway</html>"), (None, None));
+    }
+
+    #[test]
+    fn excerpts_are_short() {
+        let long = "x".repeat(1000);
+        assert_eq!(excerpt(long.as_bytes()).chars().count(), EXCERPT_CHARS + 1);
+        assert_eq!(
+            excerpt(b"  <html>bad gateway</html>\n"),
+            "<html>bad gateway</html>"
+        );
+    }
+
+    #[test]
+    fn api_errors_read_well() {
+        let e = ApiError {
+            vendor: Vendor::Mailperformance,
+            operation: "createImportFormat",
+            status: 409,
+            code: None,
+            message: None,
+            request_id: Some("abc-123".into()),
+            body_excerpt: String::new(),
+        };
+        assert_eq!(
+            Error::Api(e).to_string(),
+            "NP6 MailPerformance createImportFormat: HTTP 409 Conflict [request id abc-123]"
+        );
+    }
+
+    #[test]
+    fn decode_errors_name_the_path() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Envelope {
+            data: Data,
+        }
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Data {
+            #[serde(rename = "importState")]
+            import_state: i32,
+        }
+        let e = Error::decode::<Envelope>(
+            Vendor::Mindbaz,
+            "getImport",
+            br#"{"data":{"importState":"x"}}"#,
+        );
+        let text = e.to_string();
+        assert!(text.contains("`data.importState`"), "{text}");
+        assert!(text.starts_with("Mindbaz getImport"), "{text}");
     }
 }

@@ -23,13 +23,18 @@ macro_rules! generated_client {
     };
 }
 
+mod csv_input;
 mod error;
 mod http;
+mod import;
 mod retry;
 mod secret;
+mod workflow;
 
-pub use error::Error;
+pub use csv_input::{CsvFile, Expectations, LineEnding};
+pub use error::{ApiError, Error, InputError};
 pub use http::HttpConfig;
+pub use import::{ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor};
 pub use retry::{parse_retry_after, Decision, Outcome, RetryPolicy};
 pub use secret::Secret;
 

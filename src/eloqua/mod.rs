@@ -3,6 +3,9 @@
 
 generated_client!("eloqua");
 
+mod import;
+pub use import::{field_statement, EloquaImport, MAX_CHUNK, MAX_FIELDS};
+
 use base64::Engine as _;
 use reqwest::header::HeaderMap;
 

@@ -6,6 +6,9 @@
 
 generated_client!("mailperformance");
 
+mod import;
+pub use import::{DuplicateRule, Np6Import, IGNORED_COLUMN};
+
 use reqwest::header::HeaderMap;
 
 use crate::{http, HttpConfig, Secret};

@@ -1,0 +1,430 @@
+//! A whole Eloqua contact import: definition → staged CSV chunks → one sync → follow → rejects.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::{Read, Seek, SeekFrom},
+    sync::{Mutex, OnceLock},
+};
+
+use super::{types, Auth, Client, BULK_PATH};
+use crate::{
+    error::{call, call_raw},
+    workflow::{inspect, Deadline, States},
+    CsvFile, Error, HttpConfig, ImportOptions, ImportReport, Mode, Progress, Reject, Status,
+    Vendor,
+};
+
+const VENDOR: Vendor = Vendor::Eloqua;
+
+/// The most fields one import definition may map.
+pub const MAX_FIELDS: usize = 100;
+
+/// Eloqua refuses (with 404) a data request over 32 MB.
+pub const MAX_CHUNK: u64 = 32_000_000;
+
+/// Rejects fetched per request (the API's largest page).
+const REJECTS_PAGE: i32 = 1000;
+
+/// Eloqua's part of an import's options.
+#[derive(Debug, Clone)]
+pub struct EloquaImport {
+    /// The largest body of one staging request (header line included), at most [`MAX_CHUNK`].
+    pub chunk_cap: u64,
+    /// Delete the staged data once the sync has ended.
+    pub delete_staged_data: bool,
+    /// Delete the import definition once the sync has ended.
+    pub delete_definition: bool,
+}
+
+impl Default for EloquaImport {
+    fn default() -> Self {
+        Self {
+            chunk_cap: MAX_CHUNK,
+            delete_staged_data: true,
+            delete_definition: false,
+        }
+    }
+}
+
+/// `C_EmailAddress` → `{{Contact.Field(C_EmailAddress)}}`; a full statement is kept as is.
+pub fn field_statement(field: &str) -> String {
+    if field.starts_with("{{") {
+        field.to_owned()
+    } else {
+        format!("{{{{Contact.Field({field})}}}}")
+    }
+}
+
+/// The number at the end of a URI such as `/contacts/imports/384` or `/syncs/1234`.
+fn id_of(uri: &str, operation: &'static str) -> Result<i64, Error> {
+    uri.rsplit('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| Error::Decode {
+            vendor: VENDOR,
+            operation,
+            path: "uri".into(),
+            reason: format!("`{uri}` does not end with an id"),
+            excerpt: uri.to_owned(),
+        })
+}
+
+/// Pod base URLs already discovered, by login URL and user.
+fn discovered() -> &'static Mutex<HashMap<(String, String), String>> {
+    static CACHE: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+impl Client {
+    /// Finds the Bulk API base URL of the account's pod with `GET {login_url}/id`
+    /// ([`super::LOGIN_URL`] in production). The answer is cached for the process, per login
+    /// URL and user (`/id` is throttled).
+    pub async fn discover(
+        login_url: &str,
+        auth: &Auth,
+        config: &HttpConfig,
+    ) -> Result<String, Error> {
+        let user = match auth {
+            Auth::Basic {
+                company, username, ..
+            } => format!("{company}\\{username}"),
+            Auth::Bearer(token) => format!("bearer:{:x}", fxhash(token.expose())),
+        };
+        let key = (login_url.to_owned(), user);
+        if let Some(base) = discovered().lock().expect("cache lock").get(&key) {
+            return Ok(base.clone());
+        }
+        let login = Client::with_auth(login_url, auth, config)?;
+        let answer =
+            call::<types::LoginIdResult>(VENDOR, "getLoginId", login.get_login_id().send())
+                .await?
+                .into_inner();
+        let base = match answer {
+            types::LoginIdResult::Response(r) => {
+                format!("{}{BULK_PATH}", r.urls.base.trim_end_matches('/'))
+            }
+            types::LoginIdResult::Failure(failure) => {
+                return Err(Error::AuthRejected(crate::ApiError {
+                    vendor: VENDOR,
+                    operation: "getLoginId",
+                    status: 200,
+                    code: None,
+                    message: Some(failure.0),
+                    request_id: None,
+                    body_excerpt: String::new(),
+                }))
+            }
+        };
+        discovered()
+            .lock()
+            .expect("cache lock")
+            .insert(key, base.clone());
+        Ok(base)
+    }
+
+    /// Runs a whole contact import (see the README): creates the definition from the column
+    /// map (each field `C_X` becomes `{{Contact.Field(C_X)}}`, the key column is the identifier),
+    /// stages the file in row-aligned CSV chunks of at most `eloqua.chunk_cap` bytes with the
+    /// header in each, runs one sync for them all, follows it, and on warning or error pages
+    /// through the rejects.
+    pub async fn import(
+        &self,
+        options: &ImportOptions,
+        eloqua: &EloquaImport,
+    ) -> Result<ImportReport, Error> {
+        if options.columns.len() > MAX_FIELDS {
+            return Err(Error::InvalidConfig {
+                setting: "column map",
+                reason: format!(
+                    "{} columns mapped; an Eloqua import definition takes at most {MAX_FIELDS}",
+                    options.columns.len()
+                ),
+            });
+        }
+        if eloqua.chunk_cap > MAX_CHUNK {
+            return Err(Error::InvalidConfig {
+                setting: "chunk size",
+                reason: format!("{} bytes is over Eloqua's {MAX_CHUNK}", eloqua.chunk_cap),
+            });
+        }
+        let csv = inspect(options)?;
+        let chunks = csv.chunks(eloqua.chunk_cap)?;
+        let deadline = Deadline::new(VENDOR, options.timeout);
+
+        options.emit(Progress::Step("create import definition"));
+        let definition = self.create_definition(options).await?;
+        let definition_uri = definition.uri.clone().ok_or_else(|| Error::Decode {
+            vendor: VENDOR,
+            operation: "createContactImport",
+            path: "uri".into(),
+            reason: "the created definition has no uri".into(),
+            excerpt: String::new(),
+        })?;
+        let definition_id = id_of(&definition_uri, "createContactImport")?;
+
+        options.emit(Progress::Step("stage data"));
+        self.stage(&csv, &chunks, definition_id, options, &deadline)
+            .await?;
+
+        options.emit(Progress::Step("create sync"));
+        let sync = self.create_sync_once(&definition_uri).await?;
+        let sync_uri = sync.uri.clone().unwrap_or_default();
+        let sync_id = id_of(&sync_uri, "createSync")?;
+        let mut report = ImportReport {
+            vendor: VENDOR,
+            import_id: sync_uri,
+            status: Status::Submitted,
+            rows_total: Some(csv.rows),
+            rows_imported: None,
+            rows_rejected: None,
+            rejects: Vec::new(),
+            messages: Vec::new(),
+        };
+        if options.no_wait {
+            return Ok(report);
+        }
+
+        let status = self.follow(sync_id, options, &deadline).await?;
+        report.status = match status.as_str() {
+            "success" => Status::Completed,
+            "warning" => Status::CompletedWithErrors,
+            _ => Status::Failed,
+        };
+        if report.status != Status::Completed {
+            report.messages = self.sync_messages(sync_id).await?;
+            report.rejects = self.rejects(sync_id).await?;
+        }
+        if report.status != Status::Failed {
+            let rejected = report.rejects.len() as u64;
+            report.rows_rejected = Some(rejected);
+            report.rows_imported = Some(csv.rows.saturating_sub(rejected));
+        }
+
+        if eloqua.delete_staged_data {
+            call::<()>(
+                VENDOR,
+                "deleteContactImportData",
+                self.delete_contact_import_data().id(definition_id).send(),
+            )
+            .await?;
+        }
+        if eloqua.delete_definition {
+            call::<()>(
+                VENDOR,
+                "deleteContactImport",
+                self.delete_contact_import().id(definition_id).send(),
+            )
+            .await?;
+        }
+        Ok(report)
+    }
+
+    async fn create_definition(
+        &self,
+        options: &ImportOptions,
+    ) -> Result<types::ContactImportIndividual, Error> {
+        let fields: BTreeMap<String, String> = options
+            .columns
+            .iter()
+            .map(|(column, field)| (column.clone(), field_statement(field)))
+            .collect();
+        let rule = match options.mode {
+            Mode::Upsert => types::ImportRule::CreateAndUpdate,
+            Mode::InsertOnly => types::ImportRule::CreateOnly,
+            Mode::UpdateOnly => types::ImportRule::UpdateOnly,
+        };
+        let request = self.create_contact_import().body_map(|b| {
+            b.name(options.import_name())
+                .fields(fields)
+                .identifier_field_name(Some(options.key_column.clone()))
+                .import_rule(Some(rule))
+                .is_sync_triggered_on_import(Some(false))
+        });
+        Ok(call(VENDOR, "createContactImport", request.send())
+            .await?
+            .into_inner())
+    }
+
+    /// Posts each chunk (header line + rows) as `text/csv`. A chunk is at most 32 MB and held
+    /// in memory while it is sent, so that a refused request (429, 503) can be replayed.
+    async fn stage(
+        &self,
+        csv: &CsvFile,
+        chunks: &[std::ops::Range<u64>],
+        definition_id: i64,
+        options: &ImportOptions,
+        deadline: &Deadline,
+    ) -> Result<(), Error> {
+        let total: u64 = chunks
+            .iter()
+            .map(|c| c.end - c.start + csv.header_line.len() as u64)
+            .sum();
+        let mut sent = 0;
+        let mut file = std::fs::File::open(&csv.path).map_err(|e| Error::io(&csv.path, e))?;
+        for chunk in chunks {
+            deadline.check()?;
+            let mut body =
+                Vec::with_capacity((chunk.end - chunk.start) as usize + csv.header_line.len());
+            body.extend_from_slice(&csv.header_line);
+            file.seek(SeekFrom::Start(chunk.start))
+                .and_then(|_| {
+                    (&mut file)
+                        .take(chunk.end - chunk.start)
+                        .read_to_end(&mut body)
+                })
+                .map_err(|e| Error::io(&csv.path, e))?;
+            let length = body.len() as u64;
+            let request = self
+                .upload_contact_import_data()
+                .id(definition_id)
+                .content_type(types::UploadContactImportDataContentType::TextCsv)
+                .body(body);
+            call_raw(VENDOR, "uploadContactImportData", request.send()).await?;
+            sent += length;
+            options.emit(Progress::Uploaded { bytes: sent, total });
+        }
+        Ok(())
+    }
+
+    /// Creates the sync. When the answer is lost (the request may have been processed), the
+    /// syncs of the definition are listed first, so that a retry never starts a second one.
+    async fn create_sync_once(&self, definition_uri: &str) -> Result<types::SyncIndividual, Error> {
+        let create = || {
+            self.create_sync()
+                .body_map(|b| b.synced_instance_uri(definition_uri.to_owned()))
+                .send()
+        };
+        match call(VENDOR, "createSync", create()).await {
+            Ok(sync) => Ok(sync.into_inner()),
+            Err(e) if e.maybe_processed() => {
+                tracing::warn!(error = %e, "createSync answer lost; looking for the sync before retrying");
+                if let Some(sync) = self.existing_sync(definition_uri).await? {
+                    return Ok(sync);
+                }
+                Ok(call(VENDOR, "createSync", create()).await?.into_inner())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn existing_sync(
+        &self,
+        definition_uri: &str,
+    ) -> Result<Option<types::SyncIndividual>, Error> {
+        let request = self.list_syncs().order_by("createdAt DESC").limit(100);
+        let syncs = call(VENDOR, "listSyncs", request.send())
+            .await?
+            .into_inner();
+        Ok(syncs
+            .items
+            .into_iter()
+            .find(|s| s.synced_instance_uri == definition_uri))
+    }
+
+    /// Polls the sync until it ends; returns its final status.
+    async fn follow(
+        &self,
+        sync_id: i64,
+        options: &ImportOptions,
+        deadline: &Deadline,
+    ) -> Result<String, Error> {
+        let mut states = States::default();
+        loop {
+            let sync = call(VENDOR, "getSync", self.get_sync().id(sync_id).send())
+                .await?
+                .into_inner();
+            let status = sync.status.unwrap_or_default();
+            states.observe(options, status.clone(), None, None);
+            if matches!(status.as_str(), "success" | "warning" | "error" | "errored") {
+                return Ok(status);
+            }
+            deadline.pause(options.poll_interval).await?;
+        }
+    }
+
+    async fn sync_messages(&self, sync_id: i64) -> Result<Vec<String>, Error> {
+        let logs = call(
+            VENDOR,
+            "listSyncLogs",
+            self.list_sync_logs().id(sync_id).send(),
+        )
+        .await?
+        .into_inner();
+        Ok(logs
+            .items
+            .into_iter()
+            .map(|log| {
+                format!(
+                    "{} {}: {}{}",
+                    log.severity.unwrap_or_default(),
+                    log.status_code.unwrap_or_default(),
+                    log.message.unwrap_or_default(),
+                    log.count.map(|c| format!(" ({c})")).unwrap_or_default()
+                )
+            })
+            .collect())
+    }
+
+    /// Every reject of the sync, page by page. `recordIndex` counts the staged records from 1,
+    /// so the file line is one more (the header is line 1).
+    async fn rejects(&self, sync_id: i64) -> Result<Vec<Reject>, Error> {
+        let mut rejects = Vec::new();
+        let mut offset = 0;
+        loop {
+            let request = self
+                .list_sync_rejects()
+                .id(sync_id)
+                .limit(REJECTS_PAGE)
+                .offset(offset);
+            let page = call(VENDOR, "listSyncRejects", request.send())
+                .await?
+                .into_inner();
+            let count = page.items.len() as i32;
+            for item in page.items {
+                let mut reason = item.message.unwrap_or_else(|| "rejected".into());
+                if let Some(code) = item.status_code {
+                    reason = format!("{reason} ({code})");
+                }
+                if !item.invalid_fields.is_empty() {
+                    reason = format!("{reason}; invalid: {}", item.invalid_fields.join(", "));
+                }
+                rejects.push(Reject {
+                    row: item.record_index.map(|i| i as u64 + 1),
+                    reason,
+                });
+            }
+            if count == 0 || page.has_more != Some(true) {
+                return Ok(rejects);
+            }
+            offset += count;
+        }
+    }
+}
+
+/// A short, stable digest, so the discovery cache is not keyed by a raw token.
+fn fxhash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_statements() {
+        assert_eq!(
+            field_statement("C_EmailAddress"),
+            "{{Contact.Field(C_EmailAddress)}}"
+        );
+        assert_eq!(field_statement("{{Contact.Id}}"), "{{Contact.Id}}");
+    }
+
+    #[test]
+    fn ids_come_from_uris() {
+        assert_eq!(id_of("/contacts/imports/384", "x").unwrap(), 384);
+        assert_eq!(id_of("/syncs/1234", "x").unwrap(), 1234);
+        assert!(id_of("/syncs/", "x").is_err());
+    }
+}

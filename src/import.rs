@@ -1,0 +1,234 @@
+//! What every vendor's import takes and gives back: [`ImportOptions`], [`ImportReport`],
+//! [`Progress`].
+
+use std::{collections::BTreeMap, fmt, path::PathBuf, sync::Arc, time::Duration};
+
+use serde::Serialize;
+
+/// The four vendors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    /// NP6 MailPerformance.
+    Mailperformance,
+    /// Copernica REST v3.
+    Copernica,
+    /// Mindbaz API V1.
+    Mindbaz,
+    /// Oracle Eloqua Bulk API 2.0.
+    Eloqua,
+}
+
+impl Vendor {
+    /// Every vendor, in the README's order.
+    pub const ALL: [Vendor; 4] = [
+        Vendor::Mailperformance,
+        Vendor::Copernica,
+        Vendor::Mindbaz,
+        Vendor::Eloqua,
+    ];
+
+    /// The name used for the Cargo feature, the module, the spec file and the CLI.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Vendor::Mailperformance => "mailperformance",
+            Vendor::Copernica => "copernica",
+            Vendor::Mindbaz => "mindbaz",
+            Vendor::Eloqua => "eloqua",
+        }
+    }
+}
+
+impl fmt::Display for Vendor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Vendor::Mailperformance => "NP6 MailPerformance",
+            Vendor::Copernica => "Copernica",
+            Vendor::Mindbaz => "Mindbaz",
+            Vendor::Eloqua => "Eloqua",
+        })
+    }
+}
+
+/// What happens to a contact whose key is (or is not) already in the vendor's database. Each
+/// vendor's switches for it are listed in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Insert new contacts and update existing ones.
+    #[default]
+    Upsert,
+    /// Insert new contacts; leave existing ones as they are.
+    InsertOnly,
+    /// Update existing contacts; insert none.
+    UpdateOnly,
+}
+
+/// Called with each [`Progress`] event of an import.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// The options common to every vendor's import.
+#[derive(Clone)]
+pub struct ImportOptions {
+    /// The CSV file.
+    pub file: PathBuf,
+    /// File column → vendor field (NP6 field id, Copernica field name, Mindbaz `fldN`, Eloqua
+    /// `C_…` field). Columns not in the map are not imported (NP6 binds them to -10).
+    pub columns: BTreeMap<String, String>,
+    /// The file column that identifies a contact (it must be mapped).
+    pub key_column: String,
+    /// Insert, update or both.
+    pub mode: Mode,
+    /// The field delimiter, when it should not be guessed from the header line.
+    pub delimiter: Option<u8>,
+    /// The import's name at the vendor (defaults to the file name and the time).
+    pub name: Option<String>,
+    /// Time between two status polls.
+    pub poll_interval: Duration,
+    /// The longest the whole import may take, upload and following included.
+    pub timeout: Duration,
+    /// Stop after the vendor has the data and the import is started ([`Status::Submitted`]).
+    pub no_wait: bool,
+    /// Receives progress events.
+    pub progress: Option<ProgressFn>,
+}
+
+impl ImportOptions {
+    /// Options for `file` with `columns` and `key_column`, an upsert, a 2 s poll and a 1 h
+    /// timeout.
+    pub fn new(
+        file: impl Into<PathBuf>,
+        columns: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+        key_column: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.into(),
+            columns: columns
+                .into_iter()
+                .map(|(c, f)| (c.into(), f.into()))
+                .collect(),
+            key_column: key_column.into(),
+            mode: Mode::Upsert,
+            delimiter: None,
+            name: None,
+            poll_interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(3600),
+            no_wait: false,
+            progress: None,
+        }
+    }
+
+    pub(crate) fn emit(&self, event: Progress) {
+        if let Some(progress) = &self.progress {
+            progress(&event);
+        }
+    }
+
+    /// The import name to give the vendor.
+    pub(crate) fn import_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            let file = self
+                .file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "contacts".into());
+            format!("{file} {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S"))
+        })
+    }
+}
+
+impl fmt::Debug for ImportOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportOptions")
+            .field("file", &self.file)
+            .field("columns", &self.columns)
+            .field("key_column", &self.key_column)
+            .field("mode", &self.mode)
+            .field("delimiter", &self.delimiter.map(char::from))
+            .field("name", &self.name)
+            .field("poll_interval", &self.poll_interval)
+            .field("timeout", &self.timeout)
+            .field("no_wait", &self.no_wait)
+            .field("progress", &self.progress.as_ref().map(|_| "callback"))
+            .finish()
+    }
+}
+
+/// Something that happened during an import, for progress bars and logs.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// A workflow step started ("create binding", "upload", "create sync" …).
+    Step(&'static str),
+    /// Bytes of the file sent so far, out of `total`.
+    Uploaded {
+        /// Sent so far.
+        bytes: u64,
+        /// The whole upload.
+        total: u64,
+    },
+    /// The vendor was asked for the import's state.
+    Polled {
+        /// The vendor's state, in its words.
+        state: String,
+        /// Rows (lines) processed so far, where the vendor tells.
+        processed: Option<u64>,
+        /// Rows to process, where the vendor tells.
+        total: Option<u64>,
+    },
+    /// The vendor's state changed.
+    StateChanged {
+        /// The state before (`None` on the first poll).
+        from: Option<String>,
+        /// The new state.
+        to: String,
+    },
+}
+
+/// How an import ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every row was imported.
+    Completed,
+    /// The import ran, and some rows were rejected.
+    CompletedWithErrors,
+    /// The vendor reports the import as failed.
+    Failed,
+    /// The vendor has the data and the import started; it was not followed (`no_wait`).
+    Submitted,
+}
+
+/// One row the vendor did not import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reject {
+    /// The 1-based line of the input file (the header is line 1), where the vendor tells.
+    pub row: Option<u64>,
+    /// The vendor's reason.
+    pub reason: String,
+}
+
+/// What happened, in one shape for every vendor. Counts are `None` where the vendor does not
+/// tell them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportReport {
+    /// The vendor.
+    pub vendor: Vendor,
+    /// The vendor's id of the import (NP6 import id, Copernica import id, Mindbaz import id,
+    /// Eloqua sync URI).
+    pub import_id: String,
+    /// How it ended.
+    pub status: Status,
+    /// Data rows in the file (the header not counted).
+    pub rows_total: Option<u64>,
+    /// Rows the vendor imported (inserted or updated).
+    pub rows_imported: Option<u64>,
+    /// Rows the vendor rejected.
+    pub rows_rejected: Option<u64>,
+    /// Rejected rows with their reasons, where the vendor tells them row by row.
+    pub rejects: Vec<Reject>,
+    /// What the vendor said about the import as a whole (Eloqua sync logs, Mindbaz and
+    /// Copernica error messages), for people.
+    #[serde(skip)]
+    pub messages: Vec<String>,
+}

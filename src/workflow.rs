@@ -1,0 +1,98 @@
+//! Pieces every vendor's workflow uses: the overall deadline, state tracking for progress
+//! events, and the column-map checks.
+
+use std::time::{Duration, Instant};
+
+use crate::{CsvFile, Error, Expectations, ImportOptions, Progress, Vendor};
+
+/// The overall timeout of one import.
+pub(crate) struct Deadline {
+    vendor: Vendor,
+    started: Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    pub(crate) fn new(vendor: Vendor, timeout: Duration) -> Self {
+        Self {
+            vendor,
+            started: Instant::now(),
+            timeout,
+        }
+    }
+
+    /// Fails once the timeout has passed.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.started.elapsed() >= self.timeout {
+            return Err(Error::Timeout {
+                vendor: self.vendor,
+                what: "the import".into(),
+                after: self.timeout,
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits `interval` (or what is left of the timeout), then checks the deadline.
+    pub(crate) async fn pause(&self, interval: Duration) -> Result<(), Error> {
+        let left = self.timeout.saturating_sub(self.started.elapsed());
+        tokio::time::sleep(interval.min(left)).await;
+        self.check()
+    }
+}
+
+/// Turns each poll into [`Progress`] events.
+#[derive(Default)]
+pub(crate) struct States {
+    last: Option<String>,
+}
+
+impl States {
+    pub(crate) fn observe(
+        &mut self,
+        options: &ImportOptions,
+        state: String,
+        processed: Option<u64>,
+        total: Option<u64>,
+    ) {
+        if self.last.as_ref() != Some(&state) {
+            options.emit(Progress::StateChanged {
+                from: self.last.take(),
+                to: state.clone(),
+            });
+            self.last = Some(state.clone());
+        }
+        options.emit(Progress::Polled {
+            state,
+            processed,
+            total,
+        });
+    }
+}
+
+/// Checks the options against the file (before any request) and returns the file's format.
+pub(crate) fn inspect(options: &ImportOptions) -> Result<CsvFile, Error> {
+    if options.columns.is_empty() {
+        return Err(Error::InvalidConfig {
+            setting: "column map",
+            reason: "map at least one column to a vendor field".into(),
+        });
+    }
+    if !options.columns.contains_key(&options.key_column) {
+        return Err(Error::InvalidConfig {
+            setting: "key column",
+            reason: format!(
+                "`{}` is not a mapped column: map it to the vendor's key field",
+                options.key_column
+            ),
+        });
+    }
+    CsvFile::inspect(
+        &options.file,
+        &Expectations {
+            columns: options.columns.keys().map(String::as_str).collect(),
+            key: Some(&options.key_column),
+            delimiter: options.delimiter,
+        },
+    )
+}
