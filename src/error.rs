@@ -42,8 +42,8 @@ pub enum Error {
         vendor: Vendor,
         /// What was waited for.
         what: String,
-        /// The limit that was reached.
-        after: Duration,
+        /// The limit that was reached (`None`: the per-request timeout of the `HttpConfig`).
+        after: Option<Duration>,
     },
     /// The vendor answered 2xx with a body that does not match the spec.
     Decode {
@@ -136,7 +136,13 @@ impl fmt::Display for Error {
                 vendor,
                 what,
                 after,
-            } => write!(f, "{vendor}: {what} took longer than {after:?}"),
+            } => match after {
+                Some(after) => write!(f, "{vendor}: {what} took longer than {after:?}"),
+                None => write!(
+                    f,
+                    "{vendor}: {what} got no answer within the request timeout"
+                ),
+            },
             Error::Decode {
                 vendor,
                 operation,
@@ -235,8 +241,8 @@ impl Error {
         if e.is_timeout() {
             return Error::Timeout {
                 vendor,
-                what: format!("{operation} request"),
-                after: Duration::ZERO,
+                what: format!("the {operation} request"),
+                after: None,
             };
         }
         Error::Transport {

@@ -27,7 +27,7 @@ impl Deadline {
             return Err(Error::Timeout {
                 vendor: self.vendor,
                 what: "the import".into(),
-                after: self.timeout,
+                after: Some(self.timeout),
             });
         }
         Ok(())
