@@ -196,9 +196,11 @@ impl CsvFile {
             None => None,
         };
 
-        // Keys are remembered as 128-bit hashes: duplicates are found in bounded memory.
-        let hasher = std::collections::hash_map::RandomState::new();
-        let mut keys: HashSet<(u64, u64)> = HashSet::new();
+        // Duplicate keys are found in bounded memory: a Bloom filter sized from the file flags
+        // the keys that may have been seen; only those are checked exactly, in a second pass.
+        let keys = KeyHasher::default();
+        let mut seen = Bloom::for_file_of(size);
+        let mut candidates: HashSet<(u64, u64)> = HashSet::new();
         let mut rows = 0;
         let mut previous_line = 1;
         while let Some(row) = rows_of.next()? {
@@ -229,29 +231,18 @@ impl CsvFile {
                 if value.iter().all(u8::is_ascii_whitespace) {
                     return Err(invalid(path, Some(line), Some(name), "the key is empty"));
                 }
-                let hash = |seed: u8| {
-                    let mut h = hasher.build_hasher();
-                    seed.hash(&mut h);
-                    value.hash(&mut h);
-                    h.finish()
-                };
-                if !keys.insert((hash(0), hash(1))) {
-                    return Err(invalid(
-                        path,
-                        Some(line),
-                        Some(name),
-                        format!(
-                            "the key `{}` appears on an earlier line too; the vendor would keep \
-                             only one of them",
-                            String::from_utf8_lossy(value)
-                        ),
-                    ));
+                let hash = keys.hash(value);
+                if seen.insert(hash) {
+                    candidates.insert(hash);
                 }
             }
             rows += 1;
         }
         if rows == 0 {
             return Err(invalid(path, None, None, "no data rows after the header"));
+        }
+        if let Some((name, index)) = key.filter(|_| !candidates.is_empty()) {
+            find_duplicate(path, delimiter, quote, (name, index), &keys, &candidates)?;
         }
         Ok(Self {
             path: path.to_owned(),
@@ -315,6 +306,87 @@ impl CsvFile {
             ),
         )
     }
+}
+
+/// Two independent 64-bit hashes of a key.
+#[derive(Default)]
+struct KeyHasher(
+    std::collections::hash_map::RandomState,
+    std::collections::hash_map::RandomState,
+);
+
+impl KeyHasher {
+    fn hash(&self, key: &[u8]) -> (u64, u64) {
+        let one = |state: &std::collections::hash_map::RandomState| {
+            let mut h = state.build_hasher();
+            key.hash(&mut h);
+            h.finish()
+        };
+        (one(&self.0), one(&self.1))
+    }
+}
+
+/// A Bloom filter of key hashes, with about 2 bits per byte of the file (at most 32 MiB).
+struct Bloom {
+    bits: Vec<u64>,
+}
+
+impl Bloom {
+    const PROBES: u64 = 6;
+
+    fn for_file_of(size: u64) -> Self {
+        let bits = (size * 2).clamp(1 << 16, 1 << 28);
+        Self {
+            bits: vec![0; bits.div_ceil(64) as usize],
+        }
+    }
+
+    /// Adds the key; true if it may have been added before.
+    fn insert(&mut self, (h1, h2): (u64, u64)) -> bool {
+        let len = self.bits.len() as u64 * 64;
+        let mut present = true;
+        for i in 0..Self::PROBES {
+            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % len;
+            let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
+            present &= self.bits[word] & mask != 0;
+            self.bits[word] |= mask;
+        }
+        present
+    }
+}
+
+/// Second pass over the rows whose key may be a duplicate: fails on the first real one, naming
+/// both lines.
+fn find_duplicate(
+    path: &Path,
+    delimiter: u8,
+    quote: u8,
+    (name, index): (&str, usize),
+    keys: &KeyHasher,
+    candidates: &HashSet<(u64, u64)>,
+) -> Result<(), Error> {
+    let mut first_lines: std::collections::HashMap<Vec<u8>, u64> = Default::default();
+    let mut rows = Rows::new(path, delimiter, quote)?;
+    rows.next()?; // the header
+    while let Some(row) = rows.next()? {
+        let value = &rows.record[index];
+        if !candidates.contains(&keys.hash(value)) {
+            continue;
+        }
+        if let Some(first) = first_lines.insert(value.to_vec(), row.line) {
+            return Err(invalid(
+                path,
+                Some(row.line),
+                Some(name),
+                format!(
+                    "the key `{}` is already on line {first}; the vendor would keep only one of \
+                     them",
+                    String::from_utf8_lossy(value)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The records of a file with their real start and line.
@@ -579,10 +651,7 @@ mod tests {
         );
         let (row, column, reason) = problem(b"email,name\na@x.io,A\nb@x.io,B\na@x.io,C\n");
         assert_eq!((row, column.as_deref()), (Some(4), Some("email")));
-        assert!(
-            reason.contains("`a@x.io` appears on an earlier line"),
-            "{reason}"
-        );
+        assert!(reason.contains("`a@x.io` is already on line 2"), "{reason}");
         assert_eq!(
             problem(b"email,name\r\na@x.io,A\r\nb@x.io\r\n").0,
             Some(3),
@@ -591,6 +660,19 @@ mod tests {
         let (row, _, reason) = problem(b"email,name\r\na@x.io,A\nb@x.io,B\r\n");
         assert_eq!(row, Some(2), "{reason}");
         assert!(reason.contains("mixed line endings"), "{reason}");
+    }
+
+    #[test]
+    fn many_distinct_keys_are_not_taken_for_duplicates() {
+        let mut content = b"email\n".to_vec();
+        for i in 0..50_000 {
+            content.extend_from_slice(format!("u{i}@x.io\n").as_bytes());
+        }
+        assert_eq!(inspect(&content).unwrap().rows, 50_000);
+        content.extend_from_slice(b"u123@x.io\n");
+        let (row, _, reason) = problem(&content);
+        assert_eq!(row, Some(50_002));
+        assert!(reason.contains("already on line 125"), "{reason}");
     }
 
     #[test]

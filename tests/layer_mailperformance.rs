@@ -1,0 +1,315 @@
+//! The NP6 workflow (`mailperformance::Client::import`) against a loopback wiremock server:
+//! the exact request sequence and bodies, binding reuse after a 409, and options refused
+//! before any request.
+#![cfg(feature = "mailperformance")]
+
+use std::{io::Write as _, time::Duration};
+
+use esp_imports::mailperformance::{Client, DuplicateRule, Np6Import};
+use esp_imports::{Error, HttpConfig, ImportOptions, Mode, RetryPolicy, Secret, Status};
+use serde_json::{json, Value};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const KEY: &str = "np6-x-key-0123";
+const VND: &str = "application/vnd.mperf.v8.import.v1+json";
+
+fn client(server: &MockServer) -> Client {
+    let config = HttpConfig {
+        retry: RetryPolicy {
+            initial_backoff: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        },
+        ..HttpConfig::default()
+    };
+    Client::with_key(&server.uri(), &Secret::new(KEY), &config).unwrap()
+}
+
+fn csv() -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new()
+        .prefix("contacts")
+        .suffix(".csv")
+        .tempfile()
+        .unwrap();
+    write!(
+        file,
+        "id;email;phone;city\r\n1;a@example.com;0600000001;Lille\r\n2;b@example.com;0600000002;Lens\r\n"
+    )
+    .unwrap();
+    file
+}
+
+fn options(file: &tempfile::NamedTempFile) -> ImportOptions {
+    let mut options =
+        ImportOptions::new(file.path(), [("email", "1234"), ("city", "5678")], "email");
+    options.name = Some("weekly contacts".into());
+    options.poll_interval = Duration::from_millis(10);
+    options
+}
+
+fn vnd(body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body.to_string(), VND)
+}
+
+/// The binding NP6 should receive for `csv()`: `;` is 59, the header is skipped, `id` and
+/// `phone` are unmapped (-10).
+fn binding(name: &str) -> Value {
+    json!({
+        "name": name, "separator": 59, "startAt": 2, "savedImportFormat": true,
+        "binds": [
+            {"columnIndex": 0, "fieldId": -10}, {"columnIndex": 1, "fieldId": 1234},
+            {"columnIndex": 2, "fieldId": -10}, {"columnIndex": 3, "fieldId": 5678}
+        ]
+    })
+}
+
+fn features() -> Value {
+    json!([
+        {"type": "database", "updateExisting": true, "crushData": false},
+        {"type": "duplicate", "rules": {"last": true}}
+    ])
+}
+
+async fn mount_import_flow(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/imports"))
+        .and(header("accept", VND))
+        .and(header("x-key", KEY))
+        .and(body_json(
+            json!({"name": "weekly contacts", "binding": 77, "features": features()}),
+        ))
+        .respond_with(vnd(
+            json!({"id": 42, "name": "weekly contacts", "features": features()}),
+        ))
+        .expect(1)
+        .mount(server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/imports/42/source"))
+        .and(header("accept", VND))
+        .and(header("content-type", "application/octet-stream"))
+        .respond_with(vnd(
+            json!({"type": "file", "filename": "3ec15c5168_contacts.csv"}),
+        ))
+        .expect(1)
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/imports/42/executions"))
+        .and(header("content-type", "application/json"))
+        .and(body_json(json!({"binding": 77, "features": features()})))
+        .respond_with(vnd(
+            json!({"startDate": "2026-11-24T10:00:00Z", "state": 0}),
+        ))
+        .expect(1)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/imports/42/executions"))
+        .respond_with(vnd(json!({"state": 0})))
+        .up_to_n_times(2)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/imports/42/executions"))
+        .respond_with(vnd(json!({"state": 1})))
+        .mount(server)
+        .await;
+}
+
+async fn sequence(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect()
+}
+
+fn np6() -> Np6Import {
+    Np6Import {
+        duplicates: Some(DuplicateRule::Last),
+        ..Np6Import::default()
+    }
+}
+
+#[tokio::test]
+async fn happy_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/importFormats"))
+        .and(|r: &Request| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            let name = body["name"].as_str().unwrap_or_default().to_owned();
+            name.starts_with("esp-imports ") && body == binding(&name)
+        })
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "identifier": {"guid": 77}, "name": "esp-imports x", "separator": 59, "startAt": 2,
+            "binds": [], "savedImportFormat": true
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_import_flow(&server).await;
+
+    let file = csv();
+    let report = client(&server)
+        .import(&options(&file), &np6())
+        .await
+        .unwrap();
+
+    assert_eq!(report.status, Status::Completed);
+    assert_eq!(report.import_id, "42");
+    assert_eq!(report.rows_total, Some(2));
+    assert_eq!(
+        (report.rows_imported, report.rows_rejected),
+        (None, None),
+        "NP6 reports rows by e-mail only"
+    );
+    assert_eq!(
+        sequence(&server).await,
+        [
+            "POST /importFormats",
+            "POST /imports",
+            "PUT /imports/42/source",
+            "POST /imports/42/executions",
+            "GET /imports/42/executions",
+            "GET /imports/42/executions",
+            "GET /imports/42/executions",
+        ]
+    );
+    let requests = server.received_requests().await.unwrap();
+    let upload = requests
+        .iter()
+        .find(|r| r.method.as_str() == "PUT")
+        .unwrap();
+    let content = std::fs::read(file.path()).unwrap();
+    assert_eq!(upload.body, content);
+    assert_eq!(
+        upload.headers["content-length"],
+        content.len().to_string().as_str()
+    );
+    let disposition = upload.headers["content-disposition"].to_str().unwrap();
+    let name = file.path().file_name().unwrap().to_str().unwrap();
+    assert_eq!(disposition, format!("form-data; filename={name}"));
+}
+
+#[tokio::test]
+async fn an_existing_binding_is_reused_after_a_409() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/importFormats"))
+        .respond_with(ResponseTemplate::new(409).insert_header("x-request-id", "req-1"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut existing = binding("contacts binding");
+    existing["identifier"] = json!({"guid": 77});
+    Mock::given(method("GET"))
+        .and(path("/importFormats"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"identifier": {"guid": 5}, "name": "other", "separator": 44, "startAt": 1, "binds": [], "savedImportFormat": true},
+            existing
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_import_flow(&server).await;
+
+    let file = csv();
+    let np6 = Np6Import {
+        binding_name: Some("contacts binding".into()),
+        ..np6()
+    };
+    let report = client(&server).import(&options(&file), &np6).await.unwrap();
+    assert_eq!(report.status, Status::Completed);
+    assert_eq!(
+        &sequence(&server).await[..3],
+        ["POST /importFormats", "GET /importFormats", "POST /imports"]
+    );
+}
+
+#[tokio::test]
+async fn a_binding_of_that_name_with_other_binds_is_not_reused() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/importFormats"))
+        .respond_with(ResponseTemplate::new(409))
+        .mount(&server)
+        .await;
+    let mut other = binding("contacts binding");
+    other["separator"] = json!(44);
+    other["identifier"] = json!({"guid": 77});
+    Mock::given(method("GET"))
+        .and(path("/importFormats"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([other])))
+        .mount(&server)
+        .await;
+    let file = csv();
+    let np6 = Np6Import {
+        binding_name: Some("contacts binding".into()),
+        ..np6()
+    };
+    let e = client(&server)
+        .import(&options(&file), &np6)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("already has a binding named `contacts binding`"),
+        "{e}"
+    );
+    assert_eq!(sequence(&server).await.len(), 2, "no import created");
+}
+
+#[tokio::test]
+async fn options_np6_cannot_honour_are_refused_before_any_request() {
+    let server = MockServer::start().await;
+    let file = csv();
+    let mut update_only = options(&file);
+    update_only.mode = Mode::UpdateOnly;
+    let mut not_an_id = options(&file);
+    not_an_id.columns.insert("phone".into(), "mobile".into());
+    for (options, expected) in [
+        (update_only, "no update-only import"),
+        (
+            not_an_id,
+            "`phone=mobile`: NP6 fields are numeric field ids",
+        ),
+    ] {
+        let e = client(&server).import(&options, &np6()).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidConfig { .. }), "{e:?}");
+        assert!(e.to_string().contains(expected), "{e}");
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_403_is_an_auth_error_that_quotes_the_request_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/importFormats"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "identifier": {"guid": 77}, "name": "b", "separator": 59, "startAt": 2, "binds": [], "savedImportFormat": true
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/imports"))
+        .respond_with(ResponseTemplate::new(403).insert_header("x-request-id", "f00d-42"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let file = csv();
+    let e = client(&server)
+        .import(&options(&file), &np6())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::AuthRejected(_)), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "credentials rejected: NP6 MailPerformance createImport: HTTP 403 Forbidden [request id f00d-42]"
+    );
+    assert!(!format!("{e:?}").contains(KEY));
+}

@@ -1,0 +1,148 @@
+//! A 200 MB NP6 import is streamed from disk: the process's peak memory grows by far less than
+//! the file while the whole workflow runs against a loopback server that reads the upload
+//! incrementally and keeps none of it. (Its own test binary, so no other test moves the peak.)
+#![cfg(all(feature = "mailperformance", target_os = "linux"))]
+
+use std::{
+    io::Write as _,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use esp_imports::mailperformance::{Client, Np6Import};
+use esp_imports::{HttpConfig, ImportOptions, Secret, Status};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+const SIZE: u64 = 200 * 1024 * 1024;
+
+/// Peak resident memory of this process so far, in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// What the server saw of the upload.
+#[derive(Default)]
+struct Upload {
+    bytes: AtomicU64,
+    content_length: AtomicU64,
+}
+
+/// A minimal HTTP/1.1 server for the NP6 calls of one import; the file upload is read and
+/// counted in 64 KiB pieces, never kept.
+async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
+    loop {
+        let (socket, _) = listener.accept().await.unwrap();
+        let upload = upload.clone();
+        tokio::spawn(async move {
+            let mut socket = BufReader::new(socket);
+            loop {
+                let mut request_line = String::new();
+                if socket.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let mut length = 0u64;
+                let mut chunked = false;
+                loop {
+                    let mut line = String::new();
+                    socket.read_line(&mut line).await.unwrap();
+                    let line = line.trim_end().to_ascii_lowercase();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    chunked |= line.starts_with("transfer-encoding:");
+                }
+                assert!(!chunked, "the upload must not be chunked");
+                let mut buffer = vec![0u8; 64 * 1024];
+                let mut left = length;
+                while left > 0 {
+                    let n = socket
+                        .read(&mut buffer[..left.min(64 * 1024) as usize])
+                        .await
+                        .unwrap();
+                    assert!(n > 0, "the body ended early");
+                    left -= n as u64;
+                }
+                let route = request_line
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let body = match route.as_str() {
+                    "POST /importFormats" => {
+                        r#"{"identifier":{"guid":77},"name":"b","separator":44,"startAt":2,"binds":[],"savedImportFormat":true}"#
+                    }
+                    "POST /imports" => r#"{"id":42,"name":"big","features":[]}"#,
+                    "PUT /imports/42/source" => {
+                        upload.bytes.store(length, Ordering::SeqCst);
+                        upload.content_length.store(length, Ordering::SeqCst);
+                        r#"{"type":"file","filename":"big.csv"}"#
+                    }
+                    "POST /imports/42/executions" => {
+                        r#"{"startDate":"2026-11-24T10:00:00Z","state":0}"#
+                    }
+                    "GET /imports/42/executions" => r#"{"state":1}"#,
+                    other => panic!("unexpected request {other}"),
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.mperf.v8.import.v1+json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.get_mut().write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_200_mb_upload_is_streamed_in_bounded_memory() {
+    let mut file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    {
+        let mut out = std::io::BufWriter::new(file.as_file_mut());
+        writeln!(out, "email,first_name,last_name,city").unwrap();
+        let mut written = 0u64;
+        let mut i = 0u64;
+        while written < SIZE {
+            let row = format!("contact{i:09}@example.com,Firstname{i},Lastname{i},Roubaix\n");
+            out.write_all(row.as_bytes()).unwrap();
+            written += row.len() as u64;
+            i += 1;
+        }
+        out.flush().unwrap();
+    }
+    let size = std::fs::metadata(file.path()).unwrap().len();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let upload = Arc::new(Upload::default());
+    tokio::spawn(serve(listener, upload.clone()));
+
+    let client = Client::with_key(&base, &Secret::new("np6-key"), &HttpConfig::default()).unwrap();
+    let mut options = ImportOptions::new(file.path(), [("email", "1"), ("city", "7")], "email");
+    options.poll_interval = Duration::from_millis(10);
+
+    let before = peak_rss();
+    let report = client
+        .import(&options, &Np6Import::default())
+        .await
+        .unwrap();
+    let grown = peak_rss().saturating_sub(before);
+
+    assert_eq!(report.status, Status::Completed);
+    assert_eq!(upload.bytes.load(Ordering::SeqCst), size);
+    assert_eq!(upload.content_length.load(Ordering::SeqCst), size);
+    assert!(
+        grown < 64 * 1024 * 1024,
+        "peak memory grew by {} MiB for a {} MiB file",
+        grown >> 20,
+        size >> 20
+    );
+}
