@@ -9,7 +9,7 @@
 use std::{
     collections::HashSet,
     fs::File,
-    hash::{BuildHasher, Hash, Hasher},
+    hash::BuildHasher,
     io::{BufReader, Read},
     ops::Range,
     path::{Path, PathBuf},
@@ -317,12 +317,7 @@ struct KeyHasher(
 
 impl KeyHasher {
     fn hash(&self, key: &[u8]) -> (u64, u64) {
-        let one = |state: &std::collections::hash_map::RandomState| {
-            let mut h = state.build_hasher();
-            key.hash(&mut h);
-            h.finish()
-        };
-        (one(&self.0), one(&self.1))
+        (self.0.hash_one(key), self.1.hash_one(key))
     }
 }
 
