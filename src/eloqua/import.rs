@@ -148,7 +148,14 @@ impl Client {
             });
         }
         let csv = inspect(options)?;
-        let chunks = csv.chunks(eloqua.chunk_cap)?;
+        // Eloqua reads comma-separated CSV: other delimiters are re-encoded chunk by chunk,
+        // which may add quotes, so those chunks are planned with room to spare.
+        let plan_cap = if csv.delimiter == b',' {
+            eloqua.chunk_cap
+        } else {
+            eloqua.chunk_cap - eloqua.chunk_cap / 8
+        };
+        let chunks = csv.chunks(plan_cap)?;
         let deadline = Deadline::new(VENDOR, options.timeout);
 
         options.emit(Progress::Step("create import definition"));
@@ -163,8 +170,15 @@ impl Client {
         let definition_id = id_of(&definition_uri, "createContactImport")?;
 
         options.emit(Progress::Step("stage data"));
-        self.stage(&csv, &chunks, definition_id, options, &deadline)
-            .await?;
+        self.stage(
+            &csv,
+            &chunks,
+            definition_id,
+            options,
+            &deadline,
+            eloqua.chunk_cap,
+        )
+        .await?;
 
         options.emit(Progress::Step("create sync"));
         let sync = self.create_sync_once(&definition_uri).await?;
@@ -254,6 +268,7 @@ impl Client {
         definition_id: i64,
         options: &ImportOptions,
         deadline: &Deadline,
+        cap: u64,
     ) -> Result<(), Error> {
         let total: u64 = chunks
             .iter()
@@ -273,6 +288,19 @@ impl Client {
                         .read_to_end(&mut body)
                 })
                 .map_err(|e| Error::io(&csv.path, e))?;
+            if csv.delimiter != b',' {
+                body = comma_separated(&body, csv)?;
+                if body.len() as u64 > cap {
+                    return Err(Error::InvalidConfig {
+                        setting: "chunk size",
+                        reason: format!(
+                            "a chunk re-encoded with commas is {} bytes, over {cap}: use a \
+                             comma-separated file or a larger chunk size",
+                            body.len()
+                        ),
+                    });
+                }
+            }
             let length = body.len() as u64;
             let request = self
                 .upload_contact_import_data()
@@ -401,6 +429,29 @@ impl Client {
     }
 }
 
+/// Re-encodes CSV bytes (a header line and rows) with commas as the delimiter.
+fn comma_separated(body: &[u8], csv: &CsvFile) -> Result<Vec<u8>, Error> {
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(csv.delimiter)
+        .quote(csv.quote)
+        .has_headers(false)
+        .from_reader(body);
+    let mut writer = ::csv::WriterBuilder::new()
+        .terminator(match csv.line_ending {
+            crate::LineEnding::CrLf => ::csv::Terminator::CRLF,
+            crate::LineEnding::Lf => ::csv::Terminator::Any(b'\n'),
+        })
+        .from_writer(Vec::with_capacity(body.len() + body.len() / 16));
+    let mut record = ::csv::ByteRecord::new();
+    let failed = |e: ::csv::Error| Error::io(&csv.path, std::io::Error::other(e));
+    while reader.read_byte_record(&mut record).map_err(failed)? {
+        writer.write_byte_record(&record).map_err(failed)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| Error::io(&csv.path, std::io::Error::other(e.to_string())))
+}
+
 /// A short, stable digest, so the discovery cache is not keyed by a raw token.
 fn fxhash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -419,6 +470,18 @@ mod tests {
             "{{Contact.Field(C_EmailAddress)}}"
         );
         assert_eq!(field_statement("{{Contact.Id}}"), "{{Contact.Id}}");
+    }
+
+    #[test]
+    fn other_delimiters_are_re_encoded_with_commas() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, b"email;name\r\na@x.io;\"Doe, Jane\"\r\n").unwrap();
+        let csv = CsvFile::inspect(file.path(), &Default::default()).unwrap();
+        let body = std::fs::read(file.path()).unwrap();
+        assert_eq!(
+            comma_separated(&body, &csv).unwrap(),
+            b"email,name\r\na@x.io,\"Doe, Jane\"\r\n"
+        );
     }
 
     #[test]
