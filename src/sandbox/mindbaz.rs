@@ -1,0 +1,10 @@
+//! The mindbaz emulator.
+
+use axum::Router;
+
+use super::Shared;
+
+pub(super) fn router(shared: Shared) -> Router {
+    let _ = shared;
+    Router::new()
+}

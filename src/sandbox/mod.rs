@@ -1,0 +1,429 @@
+//! An emulator of the four vendors' import APIs on loopback, faithful to `specs/` and the
+//! vendor docs: same paths, auth checks, media types, status codes, state machines that
+//! progress over polls, real row processing (invalid e-mails rejected, duplicates by key), and
+//! contacts kept per vendor so that a second import updates instead of inserting. Faults (429,
+//! 5xx bursts, slow answers, dropped connections, truncated JSON) can be switched on for tests.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use esp_imports::sandbox::{Sandbox, SandboxConfig};
+//! let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+//! println!("NP6 at {}", sandbox.base_url(esp_imports::Vendor::Mailperformance));
+//! # Ok(())
+//! # }
+//! ```
+
+mod copernica;
+mod eloqua;
+mod mailperformance;
+mod mindbaz;
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+
+use crate::Vendor;
+
+/// The credentials the sandbox accepts; anything else gets the vendor's 401.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// NP6 `X-Key`.
+    pub np6_key: String,
+    /// Copernica `access_token`.
+    pub copernica_token: String,
+    /// Mindbaz Bearer token.
+    pub mindbaz_token: String,
+    /// Eloqua site (company) name.
+    pub eloqua_company: String,
+    /// Eloqua user name.
+    pub eloqua_username: String,
+    /// Eloqua password.
+    pub eloqua_password: String,
+}
+
+impl Default for Credentials {
+    /// Fixed, documented sandbox credentials (they open nothing but the sandbox).
+    fn default() -> Self {
+        Self {
+            np6_key: "sandbox-np6-key".into(),
+            copernica_token: "sandbox-copernica-token".into(),
+            mindbaz_token: "sandbox-mindbaz-token".into(),
+            eloqua_company: "SandboxCo".into(),
+            eloqua_username: "sandbox.user".into(),
+            eloqua_password: "sandbox-eloqua-password".into(),
+        }
+    }
+}
+
+/// How to start the sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The address of the first vendor; the others take the next ports (port 0: any free
+    /// ports). Only loopback addresses are accepted.
+    pub listen: SocketAddr,
+    /// The credentials accepted.
+    pub credentials: Credentials,
+    /// How many status polls an import stays in each intermediate state.
+    pub polls_per_state: u32,
+    /// The Mindbaz "SFTP directory" that `scheduleNow` looks in (a temporary one if `None`).
+    pub mindbaz_sftp_dir: Option<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            credentials: Credentials::default(),
+            polls_per_state: 1,
+            mindbaz_sftp_dir: None,
+        }
+    }
+}
+
+/// A fault to inject into the sandbox's answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// Answer with this status (and `Retry-After` seconds, if given) instead of the real one.
+    Status {
+        /// The status code.
+        code: u16,
+        /// `Retry-After` in seconds.
+        retry_after: Option<u32>,
+        /// The body (e.g. an HTML error page).
+        body: String,
+    },
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// Close the connection without an answer.
+    DropConnection,
+    /// Answer normally, but with the body cut in half.
+    TruncateBody,
+}
+
+/// Which requests a fault applies to, and how many times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// Only this vendor (`None`: all).
+    pub vendor: Option<Vendor>,
+    /// Only this method (`None`: all).
+    pub method: Option<String>,
+    /// Only paths containing this (`None`: all).
+    pub path_contains: Option<String>,
+    /// What happens.
+    pub kind: FaultKind,
+    /// How many requests it hits before it is spent.
+    pub times: u32,
+}
+
+/// Counters and faults shared by the emulators and the sandbox's owner.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    faults: Mutex<Vec<Fault>>,
+    hits: Mutex<BTreeMap<(Vendor, String), u64>>,
+}
+
+/// One vendor's kept contacts: key → fields.
+pub(crate) type Contacts = BTreeMap<String, BTreeMap<String, String>>;
+
+/// What every emulator gets.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) vendor: Vendor,
+    pub(crate) credentials: Arc<Credentials>,
+    pub(crate) polls_per_state: u32,
+    pub(crate) control: Arc<Control>,
+    pub(crate) contacts: Arc<Mutex<Contacts>>,
+    pub(crate) sftp_dir: Arc<PathBuf>,
+}
+
+/// A running sandbox. Dropping it stops the servers.
+pub struct Sandbox {
+    addresses: Vec<(Vendor, SocketAddr)>,
+    control: Arc<Control>,
+    contacts: Vec<(Vendor, Arc<Mutex<Contacts>>)>,
+    sftp_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Sandbox {
+    /// Binds one loopback port per vendor and serves them on the current tokio runtime.
+    pub async fn start(config: SandboxConfig) -> std::io::Result<Self> {
+        if !config.listen.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the sandbox listens on loopback only, not {}", config.listen.ip()),
+            ));
+        }
+        let (temp, sftp_dir) = match &config.mindbaz_sftp_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let temp = tempfile::tempdir()?;
+                let dir = temp.path().to_owned();
+                (Some(temp), dir)
+            }
+        };
+        let control = Arc::new(Control::default());
+        let credentials = Arc::new(config.credentials.clone());
+        let mut sandbox = Sandbox {
+            addresses: Vec::new(),
+            control: control.clone(),
+            contacts: Vec::new(),
+            sftp_dir: sftp_dir.clone(),
+            _temp: temp,
+            tasks: Vec::new(),
+        };
+        for (i, vendor) in Vendor::ALL.into_iter().enumerate() {
+            let shared = Shared {
+                vendor,
+                credentials: credentials.clone(),
+                polls_per_state: config.polls_per_state,
+                control: control.clone(),
+                contacts: Default::default(),
+                sftp_dir: Arc::new(sftp_dir.clone()),
+            };
+            sandbox.contacts.push((vendor, shared.contacts.clone()));
+            let router = match vendor {
+                Vendor::Mailperformance => mailperformance::router(shared.clone()),
+                Vendor::Copernica => copernica::router(shared.clone()),
+                Vendor::Mindbaz => mindbaz::router(shared.clone()),
+                Vendor::Eloqua => eloqua::router(shared.clone()),
+            }
+            .layer(middleware::from_fn_with_state(shared, inject_faults));
+            let port = match config.listen.port() {
+                0 => 0,
+                port => port + i as u16,
+            };
+            let listener =
+                tokio::net::TcpListener::bind(SocketAddr::new(config.listen.ip(), port)).await?;
+            sandbox.addresses.push((vendor, listener.local_addr()?));
+            sandbox.tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            }));
+        }
+        Ok(sandbox)
+    }
+
+    /// The address a vendor's emulator listens on.
+    pub fn address(&self, vendor: Vendor) -> SocketAddr {
+        self.addresses
+            .iter()
+            .find(|(v, _)| *v == vendor)
+            .map(|(_, a)| *a)
+            .expect("every vendor is served")
+    }
+
+    /// The base URL to give a client, API prefix included: NP6 and Mindbaz at the root,
+    /// Copernica `…/v3`, Eloqua `…/api/bulk/2.0`.
+    pub fn base_url(&self, vendor: Vendor) -> String {
+        let root = format!("http://{}", self.address(vendor));
+        match vendor {
+            Vendor::Copernica => format!("{root}/v3"),
+            Vendor::Eloqua => format!("{root}/api/bulk/2.0"),
+            Vendor::Mailperformance | Vendor::Mindbaz => root,
+        }
+    }
+
+    /// Where the Eloqua login service (`GET /id`) is emulated.
+    pub fn eloqua_login_url(&self) -> String {
+        format!("http://{}", self.address(Vendor::Eloqua))
+    }
+
+    /// The Mindbaz "SFTP directory": `scheduleNow` finds its files here.
+    pub fn mindbaz_sftp_dir(&self) -> &std::path::Path {
+        &self.sftp_dir
+    }
+
+    /// Adds a fault.
+    pub fn inject(&self, fault: Fault) {
+        self.control.faults.lock().expect("lock").push(fault);
+    }
+
+    /// Requests received, per vendor and `METHOD /path` (faulted ones included).
+    pub fn hits(&self) -> BTreeMap<(Vendor, String), u64> {
+        self.control.hits.lock().expect("lock").clone()
+    }
+
+    /// Requests received by one vendor's emulator.
+    pub fn total_hits(&self, vendor: Vendor) -> u64 {
+        self.hits()
+            .iter()
+            .filter(|((v, _), _)| *v == vendor)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The contacts a vendor's emulator keeps, by key.
+    pub fn contacts(&self, vendor: Vendor) -> Contacts {
+        self.contacts
+            .iter()
+            .find(|(v, _)| *v == vendor)
+            .map(|(_, c)| c.lock().expect("lock").clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Counts each request and applies the first matching fault.
+async fn inject_faults(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let route = format!("{} {}", request.method(), request.uri().path());
+    *shared
+        .control
+        .hits
+        .lock()
+        .expect("lock")
+        .entry((shared.vendor, route))
+        .or_default() += 1;
+    let fault = {
+        let mut faults = shared.control.faults.lock().expect("lock");
+        let found = faults.iter().position(|f| {
+            f.times > 0
+                && f.vendor.is_none_or(|v| v == shared.vendor)
+                && f.method.as_deref().is_none_or(|m| m == request.method().as_str())
+                && f
+                    .path_contains
+                    .as_deref()
+                    .is_none_or(|p| request.uri().path().contains(p))
+        });
+        found.map(|i| {
+            faults[i].times -= 1;
+            faults[i].kind.clone()
+        })
+    };
+    match fault {
+        None => next.run(request).await,
+        Some(FaultKind::Status {
+            code,
+            retry_after,
+            body,
+        }) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, body).into_response();
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(seconds));
+            }
+            response
+        }
+        Some(FaultKind::Delay(wait)) => {
+            tokio::time::sleep(wait).await;
+            next.run(request).await
+        }
+        Some(FaultKind::DropConnection) => {
+            // A body that fails at once makes hyper abort the connection before any answer.
+            let failing = futures_util::stream::once(async {
+                Err::<axum::body::Bytes, _>(std::io::Error::other("connection dropped"))
+            });
+            Response::new(Body::from_stream(failing))
+        }
+        Some(FaultKind::TruncateBody) => {
+            let response = next.run(request).await;
+            let (mut parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let cut = bytes.slice(..bytes.len() / 2);
+            parts.headers.remove("content-length");
+            Response::from_parts(parts, Body::from(cut))
+        }
+    }
+}
+
+/// A very small e-mail check, the same for every emulator: one `@`, something before it, a
+/// dot in the domain, no spaces.
+pub(crate) fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !email.contains(char::is_whitespace)
+}
+
+/// A row that an emulator keeps or rejects.
+pub(crate) enum RowOutcome {
+    Inserted,
+    Updated,
+    Rejected(String),
+}
+
+/// Applies one row to a vendor's contacts: the key must be a valid e-mail when `email_key`;
+/// `insert`/`update` say what the import may do.
+pub(crate) fn apply_row(
+    contacts: &mut Contacts,
+    key: &str,
+    fields: BTreeMap<String, String>,
+    email_key: bool,
+    insert: bool,
+    update: bool,
+) -> RowOutcome {
+    let key = key.trim();
+    if key.is_empty() {
+        return RowOutcome::Rejected("empty key".into());
+    }
+    if email_key && !valid_email(key) {
+        return RowOutcome::Rejected(format!("invalid e-mail address `{key}`"));
+    }
+    let key = if email_key { key.to_lowercase() } else { key.to_owned() };
+    match contacts.get_mut(&key) {
+        Some(existing) if update => {
+            existing.extend(fields);
+            RowOutcome::Updated
+        }
+        Some(_) => RowOutcome::Rejected("the contact exists and the import may not update".into()),
+        None if insert => {
+            contacts.insert(key, fields);
+            RowOutcome::Inserted
+        }
+        None => RowOutcome::Rejected("no such contact and the import may not insert".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        for good in ["a@b.co", "first.last+tag@example.com"] {
+            assert!(valid_email(good), "{good}");
+        }
+        for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@@b.co", "a@b.co."] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rows_insert_then_update() {
+        let mut contacts = Contacts::new();
+        let row = |v: &str| BTreeMap::from([("city".to_owned(), v.to_owned())]);
+        assert!(matches!(apply_row(&mut contacts, "A@x.io", row("Lille"), true, true, true), RowOutcome::Inserted));
+        assert!(matches!(apply_row(&mut contacts, "a@x.io", row("Lens"), true, true, true), RowOutcome::Updated));
+        assert_eq!(contacts["a@x.io"]["city"], "Lens");
+        assert!(matches!(apply_row(&mut contacts, "bad", row("x"), true, true, true), RowOutcome::Rejected(_)));
+        assert!(matches!(apply_row(&mut contacts, "b@x.io", row("x"), true, false, true), RowOutcome::Rejected(_)));
+    }
+}
