@@ -118,6 +118,12 @@ impl ImportOptions {
         }
     }
 
+    /// Checks the options and the file as every import does before its first request, and
+    /// returns the file's format.
+    pub fn check(&self) -> Result<crate::CsvFile, crate::Error> {
+        crate::workflow::inspect(self)
+    }
+
     pub(crate) fn emit(&self, event: Progress) {
         if let Some(progress) = &self.progress {
             progress(&event);

@@ -1,0 +1,261 @@
+//! `esp-imports import <VENDOR>`: flags and environment → options → the vendor's workflow.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use esp_imports::{
+    copernica, eloqua, mailperformance, mindbaz, HttpConfig, ImportOptions, ImportReport, Secret,
+    Status, Vendor,
+};
+
+use super::{exit, exit_code, output, Failure, ImportArgs, Usage};
+
+/// Runs the command; returns the exit code.
+pub async fn run(args: ImportArgs) -> u8 {
+    let json = args.json;
+    match import(args).await {
+        Ok(report) => {
+            if json {
+                println!("{}", serde_json::to_string(&report).expect("a report serialises"));
+            } else {
+                print!("{}", output::summary(&report));
+            }
+            match report.status {
+                Status::Failed => exit::FAILED,
+                _ => exit::OK,
+            }
+        }
+        Err(failure) => {
+            let (message, code) = match failure {
+                Failure::Usage(Usage(message)) => (format!("error: {message}"), exit::USAGE),
+                Failure::Import(e) => (output::error_line(&e), exit_code(&e)),
+            };
+            eprintln!("{message}");
+            if json {
+                println!("{}", output::error_json(message.trim_start_matches("error: "), code));
+            }
+            code
+        }
+    }
+}
+
+fn env(name: &str) -> Result<String, Usage> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Ok(value),
+        _ => Err(Usage(format!("the environment variable {name} is not set"))),
+    }
+}
+
+/// `COLUMN=FIELD` pairs, each FIELD checked against the vendor's field syntax.
+fn column_map(vendor: Vendor, pairs: &[String]) -> Result<BTreeMap<String, String>, Usage> {
+    let mut map = BTreeMap::new();
+    for pair in pairs {
+        let bad = |why: &str| Usage(format!("--map `{pair}`: {why}"));
+        let (column, field) = pair
+            .split_once('=')
+            .ok_or_else(|| bad("expected COLUMN=FIELD"))?;
+        let (column, field) = (column.trim(), field.trim());
+        if column.is_empty() || field.is_empty() {
+            return Err(bad("expected COLUMN=FIELD"));
+        }
+        let ok = match vendor {
+            Vendor::Mailperformance => field.parse::<i32>().is_ok(),
+            Vendor::Mindbaz => field
+                .strip_prefix("fld")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+            Vendor::Eloqua => {
+                field.starts_with("{{") && field.ends_with("}}")
+                    || !field.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            }
+            Vendor::Copernica => !field.contains(char::is_whitespace) || field.contains('.'),
+        };
+        if !ok {
+            return Err(bad(match vendor {
+                Vendor::Mailperformance => "NP6 fields are numeric field ids (GET /fields)",
+                Vendor::Mindbaz => "Mindbaz fields are written fldN (fld1 is the e-mail)",
+                Vendor::Eloqua => "Eloqua fields are internal names such as C_EmailAddress",
+                Vendor::Copernica => "Copernica field names have no spaces",
+            }));
+        }
+        if map.insert(column.to_owned(), field.to_owned()).is_some() {
+            return Err(bad("this column is mapped twice"));
+        }
+    }
+    Ok(map)
+}
+
+fn delimiter(value: &Option<String>) -> Result<Option<u8>, Usage> {
+    let Some(value) = value else { return Ok(None) };
+    match value.as_str() {
+        "\\t" | "tab" | "\t" => Ok(Some(b'\t')),
+        one if one.len() == 1 && one.is_ascii() && one != "\"" && one != "\n" && one != "\r" => {
+            Ok(Some(one.as_bytes()[0]))
+        }
+        _ => Err(Usage(format!(
+            "--delimiter `{value}`: give one ASCII character (or `tab`)"
+        ))),
+    }
+}
+
+/// The base URL: given (checked: https, or http to loopback, or `--allow-insecure-http`), or the
+/// vendor's production URL.
+fn base_url(args: &ImportArgs, vendor: Vendor) -> Result<Option<String>, Usage> {
+    let Some(url) = &args.base_url else {
+        return Ok(match vendor {
+            Vendor::Mailperformance => Some(mailperformance::PRODUCTION_URL.into()),
+            Vendor::Copernica => Some(copernica::PRODUCTION_URL.into()),
+            Vendor::Mindbaz => Some(mindbaz::PRODUCTION_URL.into()),
+            Vendor::Eloqua => None,
+        });
+    };
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Usage(format!("--base-url `{url}`: {e}")))?;
+    let loopback = parsed.host_str().is_some_and(|host| {
+        host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback || args.allow_insecure_http => {}
+        "http" => {
+            return Err(Usage(format!(
+                "--base-url `{url}`: plain http to a host other than loopback would send the \
+                 credentials in clear; use https (or --allow-insecure-http)"
+            )))
+        }
+        other => return Err(Usage(format!("--base-url `{url}`: `{other}` is not http(s)"))),
+    }
+    if parsed.query().is_some() {
+        return Err(Usage(format!("--base-url `{url}`: no query string, please")));
+    }
+    Ok(Some(url.clone()))
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, Usage> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| Usage(format!("{flag} {value}: give a positive number of seconds")))
+}
+
+async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
+    let vendor = Vendor::from(args.vendor);
+    let columns = column_map(vendor, &args.map)?;
+    let mut options = ImportOptions::new(&args.file, columns, args.key.clone());
+    options.mode = args.mode.into();
+    options.delimiter = delimiter(&args.delimiter)?;
+    options.name = args.name.clone();
+    options.poll_interval = seconds("--poll-interval", args.poll_interval)?;
+    options.timeout = seconds("--timeout", args.timeout)?;
+    options.no_wait = args.no_wait;
+    options.progress = output::progress(!args.json);
+    let base = base_url(&args, vendor)?;
+    let config = HttpConfig::default();
+
+    Ok(match vendor {
+        Vendor::Mailperformance => {
+            let key = Secret::new(env("MAILPERFORMANCE_XKEY")?);
+            let client = mailperformance::Client::with_key(&base.expect("a default"), &key, &config)?;
+            client.import(&options, &mailperformance::Np6Import::default()).await?
+        }
+        Vendor::Copernica => {
+            let database = args
+                .database
+                .clone()
+                .ok_or_else(|| Usage("copernica needs --database ID".into()))?;
+            let token = Secret::new(env("COPERNICA_ACCESS_TOKEN")?);
+            let client = copernica::Client::with_token(&base.expect("a default"), &token, &config)?;
+            client.import(&options, &copernica::CopernicaImport::new(database)).await?
+        }
+        Vendor::Mindbaz => {
+            let site = args.site.ok_or_else(|| Usage("mindbaz needs --site ID".into()))?;
+            let token = Secret::new(env("MINDBAZ_TOKEN")?);
+            let mut mindbaz_options = mindbaz::MindbazImport::new(site, args.notify.clone());
+            match (&args.remote_file, &args.sftp_host) {
+                (Some(remote), None) => mindbaz_options.remote_file = Some(remote.clone()),
+                (None, Some(host)) => {
+                    let user = args
+                        .sftp_user
+                        .clone()
+                        .ok_or_else(|| Usage("--sftp-host needs --sftp-user".into()))?;
+                    let auth = match &args.sftp_key {
+                        Some(key) => mindbaz::SftpAuth::KeyFile(key.clone()),
+                        None => mindbaz::SftpAuth::Password(Secret::new(env("MINDBAZ_SFTP_PASSWORD")?)),
+                    };
+                    let mut sftp = mindbaz::SftpConfig::new(host.clone(), user, auth);
+                    sftp.port = args.sftp_port;
+                    sftp.remote_dir = args.sftp_dir.trim_start_matches("./").trim_matches('.').to_owned();
+                    sftp.host_key_sha256 = args.sftp_host_key.clone();
+                    mindbaz_options.sftp = Some(sftp);
+                }
+                _ => {
+                    return Err(Usage(
+                        "mindbaz needs either --remote-file NAME (already on the SFTP) or \
+                         --sftp-host HOST --sftp-user USER"
+                            .into(),
+                    )
+                    .into())
+                }
+            }
+            let client = mindbaz::Client::with_auth(
+                &base.expect("a default"),
+                &mindbaz::Auth::Bearer(token),
+                &config,
+            )?;
+            client.import(&options, &mindbaz_options).await?
+        }
+        Vendor::Eloqua => {
+            let auth = eloqua::Auth::Basic {
+                company: env("ELOQUA_COMPANY")?,
+                username: env("ELOQUA_USERNAME")?,
+                password: Secret::new(env("ELOQUA_PASSWORD")?),
+            };
+            let eloqua_options = eloqua::EloquaImport {
+                chunk_cap: args.chunk_size,
+                ..eloqua::EloquaImport::default()
+            };
+            let base = match base {
+                Some(base) => base,
+                None => {
+                    // Check the file before the discovery request, so that bad input sends nothing.
+                    options.check()?;
+                    eloqua::Client::discover(&args.login_url, &auth, &config).await?
+                }
+            };
+            let client = eloqua::Client::with_auth(&base, &auth, &config)?;
+            client.import(&options, &eloqua_options).await?
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_are_checked_per_vendor() {
+        let map = |vendor, pairs: &[&str]| {
+            column_map(vendor, &pairs.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert!(map(Vendor::Mailperformance, &["email=1234"]).is_ok());
+        assert!(map(Vendor::Mailperformance, &["email=C_Email"]).is_err());
+        assert!(map(Vendor::Mindbaz, &["email=fld1"]).is_ok());
+        assert!(map(Vendor::Mindbaz, &["email=email"]).is_err());
+        assert!(map(Vendor::Eloqua, &["email=C_EmailAddress"]).is_ok());
+        assert!(map(Vendor::Eloqua, &["email=C Email"]).is_err());
+        assert!(map(Vendor::Copernica, &["email=email", "x=Orders.OrderID"]).is_ok());
+        let e = map(Vendor::Copernica, &["email"]).unwrap_err();
+        assert_eq!(e.0, "--map `email`: expected COLUMN=FIELD");
+        assert!(map(Vendor::Copernica, &["a=x", "a=y"]).is_err());
+    }
+
+    #[test]
+    fn delimiters() {
+        assert_eq!(delimiter(&Some(";".into())).unwrap(), Some(b';'));
+        assert_eq!(delimiter(&Some("tab".into())).unwrap(), Some(b'\t'));
+        assert!(delimiter(&Some(";;".into())).is_err());
+        assert!(delimiter(&Some("\"".into())).is_err());
+    }
+}

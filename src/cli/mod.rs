@@ -1,0 +1,263 @@
+//! Command-line parsing, logging, and the exit codes.
+
+mod demo;
+mod import;
+mod output;
+mod sample;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use esp_imports::{Error, Mode, Vendor};
+
+/// Exit codes (also in the README).
+pub mod exit {
+    /// Completed, completed with errors, or submitted with `--no-wait`.
+    pub const OK: u8 = 0;
+    /// The import failed at the vendor.
+    pub const FAILED: u8 = 1;
+    /// Usage or bad input, found before any request.
+    pub const USAGE: u8 = 2;
+    /// The vendor rejected the credentials.
+    pub const AUTH: u8 = 3;
+    /// Network or server error after the retries, or `--timeout` reached.
+    pub const NETWORK: u8 = 4;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "esp-imports",
+    version,
+    about = "Bulk contact imports into NP6 MailPerformance, Copernica, Mindbaz and Oracle Eloqua",
+    after_help = "Credentials come from the environment: MAILPERFORMANCE_XKEY, COPERNICA_ACCESS_TOKEN, \
+                  MINDBAZ_TOKEN (+ MINDBAZ_SFTP_PASSWORD or --sftp-key), ELOQUA_COMPANY, \
+                  ELOQUA_USERNAME, ELOQUA_PASSWORD. Logs: RUST_LOG=debug."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the sandbox in-process and import a sample file into all four vendors.
+    Demo {
+        /// Generate this many rows instead of the bundled sample.
+        #[arg(long)]
+        rows: Option<u64>,
+    },
+    /// Run the four vendor emulators on loopback until Ctrl-C.
+    Sandbox {
+        /// Address of the first emulator; the others take the next ports.
+        #[arg(long, default_value = "127.0.0.1:8640")]
+        listen: SocketAddr,
+    },
+    /// Import a CSV file into a vendor.
+    Import(Box<ImportArgs>),
+    /// Print the bundled OpenAPI spec of a vendor.
+    Spec {
+        /// The vendor.
+        vendor: VendorArg,
+    },
+}
+
+/// A vendor on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum VendorArg {
+    /// NP6 MailPerformance.
+    Mailperformance,
+    /// Copernica REST v3.
+    Copernica,
+    /// Mindbaz API V1.
+    Mindbaz,
+    /// Oracle Eloqua Bulk API 2.0.
+    Eloqua,
+}
+
+impl From<VendorArg> for Vendor {
+    fn from(v: VendorArg) -> Self {
+        match v {
+            VendorArg::Mailperformance => Vendor::Mailperformance,
+            VendorArg::Copernica => Vendor::Copernica,
+            VendorArg::Mindbaz => Vendor::Mindbaz,
+            VendorArg::Eloqua => Vendor::Eloqua,
+        }
+    }
+}
+
+/// `--mode`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// Insert new contacts and update existing ones.
+    Upsert,
+    /// Insert new contacts only.
+    Insert,
+    /// Update existing contacts only.
+    Update,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Upsert => Mode::Upsert,
+            ModeArg::Insert => Mode::InsertOnly,
+            ModeArg::Update => Mode::UpdateOnly,
+        }
+    }
+}
+
+/// `esp-imports import`.
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The vendor.
+    pub vendor: VendorArg,
+    /// The CSV file (UTF-8, with a header line).
+    #[arg(long)]
+    pub file: PathBuf,
+    /// The API base URL, prefix included (default: the vendor's production URL; for Eloqua,
+    /// discovered through login.eloqua.com/id).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Allow a plain-http base URL to a host other than loopback.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+    /// The column that identifies a contact (it must be mapped).
+    #[arg(long = "key")]
+    pub key: String,
+    /// COLUMN=FIELD: a file column and the vendor field it goes to (repeat it).
+    #[arg(long = "map", value_name = "COLUMN=FIELD", required = true)]
+    pub map: Vec<String>,
+    /// What happens to new and existing contacts.
+    #[arg(long, value_enum, default_value = "upsert")]
+    pub mode: ModeArg,
+    /// The field delimiter (default: guessed from the header line).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// The import's name at the vendor.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print one JSON object with the report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds between two status polls.
+    #[arg(long, default_value_t = 2.0)]
+    pub poll_interval: f64,
+    /// The longest the whole import may take, in seconds.
+    #[arg(long, default_value_t = 3600.0)]
+    pub timeout: f64,
+    /// Return once the vendor has the data and the import is started.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Copernica: the database (id or name).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Mindbaz: the site id.
+    #[arg(long)]
+    pub site: Option<i32>,
+    /// Mindbaz: a file already on the Mindbaz SFTP (no upload).
+    #[arg(long)]
+    pub remote_file: Option<String>,
+    /// Mindbaz: the SFTP host.
+    #[arg(long)]
+    pub sftp_host: Option<String>,
+    /// Mindbaz: the SFTP port.
+    #[arg(long, default_value_t = 22)]
+    pub sftp_port: u16,
+    /// Mindbaz: the SFTP user.
+    #[arg(long)]
+    pub sftp_user: Option<String>,
+    /// Mindbaz: a private key file for the SFTP (otherwise MINDBAZ_SFTP_PASSWORD).
+    #[arg(long)]
+    pub sftp_key: Option<PathBuf>,
+    /// Mindbaz: the remote directory for the upload.
+    #[arg(long, default_value = ".")]
+    pub sftp_dir: String,
+    /// Mindbaz: the SHA256 fingerprint of the SFTP host key to accept.
+    #[arg(long)]
+    pub sftp_host_key: Option<String>,
+    /// Mindbaz: addresses that receive the import report.
+    #[arg(long, default_value = "")]
+    pub notify: String,
+    /// Eloqua: the login service used to discover the pod.
+    #[arg(long, default_value = esp_imports::eloqua::LOGIN_URL)]
+    pub login_url: String,
+    /// Eloqua: the largest staging request, in bytes.
+    #[arg(long, default_value_t = esp_imports::eloqua::MAX_CHUNK)]
+    pub chunk_size: u64,
+}
+
+/// A problem found before any request: printed, exit 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+/// What a command ends with.
+pub enum Failure {
+    Usage(Usage),
+    Import(Error),
+}
+
+impl From<Usage> for Failure {
+    fn from(u: Usage) -> Self {
+        Failure::Usage(u)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Import(e)
+    }
+}
+
+/// The exit code of an error.
+pub fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::InvalidConfig { .. } | Error::InvalidInput(_) | Error::Io { .. } => exit::USAGE,
+        Error::AuthRejected(_) => exit::AUTH,
+        Error::Sftp { step, .. } if *step == "authenticate" => exit::AUTH,
+        _ => exit::NETWORK,
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::NETWORK);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Spec { vendor } => spec(vendor.into()),
+            Command::Sandbox { listen } => demo::sandbox(listen).await,
+            Command::Demo { rows } => demo::demo(rows).await,
+            Command::Import(args) => import::run(*args).await,
+        }
+    });
+    ExitCode::from(code)
+}
+
+fn spec(vendor: Vendor) -> u8 {
+    match esp_imports::SPECS.iter().find(|(v, _)| *v == vendor.slug()) {
+        Some((_, yaml)) => {
+            print!("{yaml}");
+            exit::OK
+        }
+        None => {
+            eprintln!("error: this build leaves out `{}`", vendor.slug());
+            exit::USAGE
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! What the CLI prints: progress bars on stderr, the report (readable or JSON) on stdout.
+
+use std::{
+    io::IsTerminal as _,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use esp_imports::{Error, ImportReport, Progress, ProgressFn, Status};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Progress bars for an import, drawn on stderr when it is a terminal and `--json` is off.
+pub fn progress(enabled: bool) -> Option<ProgressFn> {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let upload = ProgressBar::hidden();
+    upload.set_style(
+        ProgressStyle::with_template("{msg:12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    upload.set_message("upload");
+    let follow = ProgressBar::new_spinner();
+    follow.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("a valid template"));
+    let shown = Arc::new(Mutex::new(false));
+    Some(Arc::new(move |event: &Progress| match event {
+        Progress::Uploaded { bytes, total } => {
+            let mut shown = shown.lock().expect("lock");
+            if !*shown {
+                upload.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                upload.set_length(*total);
+                *shown = true;
+            }
+            upload.set_position(*bytes);
+            if bytes >= total {
+                upload.finish();
+            }
+        }
+        Progress::Step(step) => follow.set_message(step.to_string()),
+        Progress::Polled {
+            state,
+            processed,
+            total,
+        } => {
+            let lines = match (processed, total) {
+                (Some(p), Some(t)) => format!(" ({p}/{t} lines)"),
+                (Some(p), None) => format!(" ({p} lines)"),
+                _ => String::new(),
+            };
+            follow.set_message(format!("vendor state: {state}{lines}"));
+            follow.enable_steady_tick(Duration::from_millis(120));
+        }
+        Progress::StateChanged { .. } => {}
+        _ => {}
+    }))
+}
+
+fn count(n: Option<u64>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_else(|| "n/a".into())
+}
+
+fn status(status: Status) -> &'static str {
+    match status {
+        Status::Completed => "completed",
+        Status::CompletedWithErrors => "completed with errors",
+        Status::Failed => "failed",
+        Status::Submitted => "submitted",
+    }
+}
+
+/// A readable summary of one report.
+pub fn summary(report: &ImportReport) -> String {
+    let mut out = format!(
+        "{}: import {} {}\n  rows: {} in the file, {} imported, {} rejected\n",
+        report.vendor,
+        report.import_id,
+        status(report.status),
+        count(report.rows_total),
+        count(report.rows_imported),
+        count(report.rows_rejected),
+    );
+    for reject in report.rejects.iter().take(20) {
+        let row = reject.row.map(|r| format!("line {r}")).unwrap_or_else(|| "a row".into());
+        out.push_str(&format!("  rejected {row}: {}\n", reject.reason));
+    }
+    if report.rejects.len() > 20 {
+        out.push_str(&format!("  … and {} more rejected rows\n", report.rejects.len() - 20));
+    }
+    for message in &report.messages {
+        out.push_str(&format!("  {message}\n"));
+    }
+    out
+}
+
+/// The four reports of the demo as one table.
+pub fn table(reports: &[ImportReport]) -> String {
+    let header = ["vendor", "import id", "status", "rows", "imported", "rejected"];
+    let rows: Vec<[String; 6]> = reports
+        .iter()
+        .map(|r| {
+            [
+                r.vendor.to_string(),
+                r.import_id.clone(),
+                status(r.status).to_owned(),
+                count(r.rows_total),
+                count(r.rows_imported),
+                count(r.rows_rejected),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: &[&str]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+            + "\n"
+    };
+    let mut out = line(&header);
+    out.push_str(&line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>()));
+    for row in &rows {
+        out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
+    }
+    out
+}
+
+/// The error as one JSON object, for `--json`.
+pub fn error_json(e: &str, code: u8) -> String {
+    serde_json::json!({ "error": e, "exit_code": code }).to_string()
+}
+
+/// A person-readable line for an error.
+pub fn error_line(e: &Error) -> String {
+    format!("error: {e}")
+}
