@@ -361,8 +361,10 @@ mod tests {
         use serde_json::json;
         let o = |j| outcome(&status(j));
         assert_eq!(
-            o(json!({"status": "ready for start", "totallines": "0", "processedLines": "0",
-                     "lasterror": false})),
+            o(
+                json!({"status": "ready for start", "totallines": "0", "processedLines": "0",
+                     "lasterror": false})
+            ),
             Outcome::Running
         );
         assert_eq!(

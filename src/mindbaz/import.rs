@@ -229,8 +229,7 @@ impl Client {
         if mindbaz.email_notification.trim().is_empty() {
             return Err(Error::InvalidConfig {
                 setting: "e-mail notification",
-                reason: "Mindbaz requires at least one address to send the import report to"
-                    .into(),
+                reason: "Mindbaz requires at least one address to send the import report to".into(),
             });
         }
         let target = match (&mindbaz.sftp, &mindbaz.remote_file) {
@@ -280,7 +279,10 @@ impl Client {
                         after: options.timeout,
                     })??;
                 deadline.check()?;
-                remote.trim_start_matches("./").trim_start_matches('/').to_owned()
+                remote
+                    .trim_start_matches("./")
+                    .trim_start_matches('/')
+                    .to_owned()
             }
         };
 
@@ -311,7 +313,9 @@ impl Client {
         };
         let status = scheduled.status().as_u16();
         let import = envelope("scheduleImportNow", status, scheduled.into_inner())?;
-        let import_id = import.id.ok_or_else(|| missing("scheduleImportNow", "data.id"))?;
+        let import_id = import
+            .id
+            .ok_or_else(|| missing("scheduleImportNow", "data.id"))?;
 
         let mut report = ImportReport {
             vendor: VENDOR,
@@ -348,8 +352,7 @@ impl Client {
                     }
                     report.status = if import.import_state == Some(5) {
                         Status::Failed
-                    } else if report.rows_rejected.unwrap_or(0) > 0 || !report.rejects.is_empty()
-                    {
+                    } else if report.rows_rejected.unwrap_or(0) > 0 || !report.rejects.is_empty() {
                         Status::CompletedWithErrors
                     } else {
                         Status::Completed

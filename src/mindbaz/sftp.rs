@@ -167,18 +167,20 @@ pub(crate) async fn upload(
         ..Default::default()
     });
     let address = (config.host.as_str(), config.port);
-    let connected =
-        tokio::time::timeout(CONNECT_TIMEOUT, russh::client::connect(ssh_config, address, handler))
-            .await
-            .map_err(|_| {
-                sftp_error(
-                    "connect",
-                    format!(
-                        "{}:{} did not complete the SSH handshake within {CONNECT_TIMEOUT:?}",
-                        config.host, config.port
-                    ),
-                )
-            })?;
+    let connected = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        russh::client::connect(ssh_config, address, handler),
+    )
+    .await
+    .map_err(|_| {
+        sftp_error(
+            "connect",
+            format!(
+                "{}:{} did not complete the SSH handshake within {CONNECT_TIMEOUT:?}",
+                config.host, config.port
+            ),
+        )
+    })?;
     let mut session = match connected {
         Ok(session) => session,
         Err(russh::Error::UnknownKey) => {
