@@ -314,7 +314,13 @@ impl Client {
                 }
                 names.push(this.to_owned());
             }
-            if count == 0 || count < page.limit.min(DATABASES_PAGE) {
+            let listed = match page.total {
+                Some(types::ListTotal::Int64(total)) => i64::from(start + count) >= total,
+                _ => false,
+            };
+            // A short page is the last; a server that ignores `start` is not followed forever.
+            if listed || count == 0 || count < page.limit.min(DATABASES_PAGE) || page.start != start
+            {
                 break;
             }
             start += count;
