@@ -237,7 +237,7 @@ impl Respond for Polls {
 /// the SFTP server (here: in the sshd's directory, with the content of the local file).
 struct FileOnSftp {
     remote: PathBuf,
-    content: &'static str,
+    content: String,
 }
 
 impl Respond for FileOnSftp {
@@ -304,7 +304,7 @@ async fn the_file_is_uploaded_to_sftp_then_scheduled_and_followed_to_its_log() {
         .and(body_json(&expected))
         .respond_with(FileOnSftp {
             remote: sshd.path("sftproot/upload/contacts-2024.csv"),
-            content: FILE,
+            content: FILE.into(),
         })
         .expect(1)
         .mount(&server)
@@ -576,4 +576,52 @@ async fn refused_sftp_credentials_fail_before_scheduling_and_never_show_the_secr
     }
     assert!(!sshd.path("sftproot/upload/refused.csv").exists());
     assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_large_file_is_streamed_in_order_and_no_wait_stops_once_scheduled() {
+    let sshd = Sshd::start();
+    let server = MockServer::start().await;
+    let mut content = String::from("email,firstname\n");
+    for i in 0..40_000 {
+        content.push_str(&format!("user{i:05}@example.com,Name {i}\n"));
+    }
+    Mock::given(method("POST"))
+        .and(path("/api/7/imports/scheduleNow"))
+        .respond_with(FileOnSftp {
+            remote: sshd.path("sftproot/upload/large.csv"),
+            content: content.clone(),
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let (_local, file) = csv_file("large.csv", &content);
+    let (mut options, events) = options(&file);
+    options.no_wait = true;
+    let mut mindbaz = mindbaz("ops@example.com");
+    mindbaz.sftp = Some(sshd.account());
+    let report = client(&server).import(&options, &mindbaz).await.unwrap();
+
+    assert_eq!(report.status, Status::Submitted);
+    assert_eq!(report.import_id, "252");
+    assert_eq!(report.rows_total, Some(40_000));
+    let landed = std::fs::read(sshd.path("sftproot/upload/large.csv")).unwrap();
+    assert!(
+        landed == content.as_bytes(),
+        "the file landed byte for byte"
+    );
+    assert_eq!(requests(&server).await, ["POST /api/7/imports/scheduleNow"]);
+    let uploaded: Vec<u64> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Progress::Uploaded { bytes, .. } => Some(*bytes),
+            _ => None,
+        })
+        .collect();
+    assert!(uploaded.len() > 1, "{} upload events", uploaded.len());
+    assert!(uploaded.windows(2).all(|w| w[0] < w[1]), "{uploaded:?}");
+    assert_eq!(uploaded.last(), Some(&(content.len() as u64)));
 }
