@@ -276,7 +276,7 @@ impl Client {
                     .map_err(|_| Error::Timeout {
                         vendor: VENDOR,
                         what: "the SFTP upload".into(),
-                        after: options.timeout,
+                        after: Some(options.timeout),
                     })??;
                 deadline.check()?;
                 remote
