@@ -406,6 +406,7 @@ pub(crate) async fn call<T: DeserializeOwned>(
 }
 
 /// [`call`] for an operation whose answer is raw bytes.
+#[cfg(feature = "eloqua")]
 pub(crate) async fn call_raw(
     vendor: Vendor,
     operation: &'static str,

@@ -167,6 +167,7 @@ pub(crate) fn base_url(url: &str) -> Result<String, Error> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+#[cfg(any(feature = "mailperformance", feature = "mindbaz", feature = "eloqua"))]
 /// A header whose value is a credential: marked sensitive, so reqwest and hyper keep it out of
 /// their `Debug` output.
 pub(crate) fn secret_header(
@@ -183,6 +184,7 @@ pub(crate) fn secret_header(
 }
 
 /// `Authorization: Bearer …`, marked sensitive.
+#[cfg(any(feature = "mindbaz", feature = "eloqua"))]
 pub(crate) fn bearer(
     token: &Secret,
     setting: &'static str,
@@ -222,6 +224,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "mindbaz", feature = "eloqua"))]
     fn secret_headers_are_sensitive() {
         let (_, value) = bearer(&Secret::new("tok"), "token").unwrap();
         assert!(value.is_sensitive());
