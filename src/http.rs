@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use progenitor_client::OperationInfo;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
+#[cfg(any(feature = "mailperformance", feature = "mindbaz", feature = "eloqua"))]
+use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::{retry, Error, RetryPolicy, Secret};
 
