@@ -74,6 +74,19 @@ pub enum Error {
     },
     /// The HTTP client could not be built (TLS backend, system configuration).
     Client(reqwest::Error),
+    /// A request that creates something got no answer (timeout, connection lost, 408/502/504)
+    /// and the vendor has no way to look for what it may have created (no list endpoint), so
+    /// it was not sent again: check at the vendor before running the import again.
+    MaybeCreated {
+        /// The vendor.
+        vendor: Vendor,
+        /// The operation (the spec's operationId).
+        operation: &'static str,
+        /// What may now exist at the vendor, and where to look for it.
+        what: String,
+        /// Why no answer came.
+        source: Box<Error>,
+    },
 }
 
 /// An error answer from a vendor.
@@ -156,6 +169,16 @@ impl fmt::Display for Error {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Sftp { step, reason } => write!(f, "SFTP {step} failed: {reason}"),
             Error::Client(e) => write!(f, "cannot build the HTTP client: {e}"),
+            Error::MaybeCreated {
+                vendor,
+                operation,
+                what,
+                source,
+            } => write!(
+                f,
+                "{vendor} {operation}: the answer was lost ({source}); {what} may have been \
+                 created, so the request was not sent again: check before importing again"
+            ),
         }
     }
 }
@@ -203,6 +226,7 @@ impl std::error::Error for Error {
         match self {
             Error::Transport { source, .. } | Error::Client(source) => Some(source),
             Error::Io { source, .. } => Some(source),
+            Error::MaybeCreated { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
@@ -214,7 +238,7 @@ impl Error {
     /// before sending it again.
     pub fn maybe_processed(&self) -> bool {
         match self {
-            Error::Timeout { .. } => true,
+            Error::Timeout { .. } | Error::MaybeCreated { .. } => true,
             Error::Transport { source, .. } => !source.is_connect(),
             Error::Api(api) => matches!(api.status, 408 | 502 | 504),
             _ => false,
@@ -382,6 +406,7 @@ pub(crate) async fn call<T: DeserializeOwned>(
 }
 
 /// [`call`] for an operation whose answer is raw bytes.
+#[cfg(feature = "eloqua")]
 pub(crate) async fn call_raw(
     vendor: Vendor,
     operation: &'static str,

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use progenitor_client::OperationInfo;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
+#[cfg(any(feature = "mailperformance", feature = "mindbaz", feature = "eloqua"))]
+use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::{retry, Error, RetryPolicy, Secret};
 
@@ -167,6 +169,7 @@ pub(crate) fn base_url(url: &str) -> Result<String, Error> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+#[cfg(any(feature = "mailperformance", feature = "mindbaz", feature = "eloqua"))]
 /// A header whose value is a credential: marked sensitive, so reqwest and hyper keep it out of
 /// their `Debug` output.
 pub(crate) fn secret_header(
@@ -183,6 +186,7 @@ pub(crate) fn secret_header(
 }
 
 /// `Authorization: Bearer …`, marked sensitive.
+#[cfg(any(feature = "mindbaz", feature = "eloqua"))]
 pub(crate) fn bearer(
     token: &Secret,
     setting: &'static str,
@@ -222,6 +226,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "mindbaz", feature = "eloqua"))]
     fn secret_headers_are_sensitive() {
         let (_, value) = bearer(&Secret::new("tok"), "token").unwrap();
         assert!(value.is_sensitive());

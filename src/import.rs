@@ -131,6 +131,7 @@ impl ImportOptions {
     }
 
     /// The import name to give the vendor.
+    #[cfg(any(feature = "mailperformance", feature = "copernica", feature = "eloqua"))]
     pub(crate) fn import_name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
             let file = self

@@ -7,6 +7,9 @@
 
 generated_client!("copernica");
 
+mod import;
+pub use import::CopernicaImport;
+
 use crate::{http, HttpConfig, Secret};
 
 /// Production base URL, API version included.

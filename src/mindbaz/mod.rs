@@ -1,7 +1,13 @@
 //! Mindbaz API V1: `imports/scheduleNow` for a file already on the Mindbaz SFTP, and the
 //! import's state and log. Every answer comes in the `{success, data, error, typeName}` envelope.
+//! [`Client::import`] also puts the file on the SFTP ([`SftpConfig`]).
 
 generated_client!("mindbaz");
+
+mod import;
+mod sftp;
+pub use import::{MindbazImport, CODEPAGE_UTF8};
+pub use sftp::{SftpAuth, SftpConfig};
 
 use reqwest::header::HeaderMap;
 

@@ -1,0 +1,442 @@
+//! A whole Copernica import: the file re-encoded with Copernica's field names → `POST /imports`
+//! (started at once) → follow `GET /import/{id}`.
+
+use std::collections::BTreeMap;
+
+use super::{types, Client};
+use crate::{
+    error::call,
+    workflow::{inspect, Deadline, States},
+    CsvFile, Error, ImportOptions, ImportReport, LineEnding, Mode, Progress, Status, Vendor,
+};
+
+const VENDOR: Vendor = Vendor::Copernica;
+
+/// The delimiters Copernica accepts for CSV data.
+const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
+
+/// Databases asked for per page when a database is given by name (the API's largest page).
+const DATABASES_PAGE: i32 = 1000;
+
+/// Copernica's part of an import's options.
+#[derive(Debug, Clone, Default)]
+pub struct CopernicaImport {
+    /// The database: its numeric id, or its name (looked up with `GET /databases`).
+    pub database: String,
+    /// `ignoreEmptyFields`: empty cells keep the values the profiles already have.
+    pub ignore_empty_fields: bool,
+    /// `followups`: run the database's follow-up actions on the imported profiles.
+    pub followups: bool,
+    /// `rebuild`: rebuild the database's selections after the import.
+    pub rebuild: bool,
+}
+
+impl CopernicaImport {
+    /// Options for an import into `database` (id or name), with the vendor's defaults.
+    pub fn new(database: impl Into<String>) -> Self {
+        Self {
+            database: database.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// How the last poll left the import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Running,
+    Completed,
+    CompletedWithErrors,
+    Failed,
+}
+
+/// A number Copernica sends as a string (`"12"`).
+fn number(value: Option<&str>) -> Option<u64> {
+    value?.trim().parse().ok()
+}
+
+/// Processed and total lines of a poll. The field table spells `processedlines`, the JSON
+/// example `processedLines`: either is read.
+fn lines(status: &types::ImportStatus) -> (Option<u64>, Option<u64>) {
+    let processed = number(status.processedlines.as_deref())
+        .or_else(|| number(status.processed_lines.as_deref()));
+    (processed, number(status.totallines.as_deref()))
+}
+
+/// The last error, when Copernica sets one (it sends `false` otherwise).
+fn last_error(status: &types::ImportStatus) -> Option<String> {
+    match &status.lasterror {
+        Some(types::StringOrFalse::String(e)) if !e.trim().is_empty() => Some(e.trim().to_owned()),
+        _ => None,
+    }
+}
+
+/// Reads a poll. Only "ready for start" is documented, so the status is read loosely: the import
+/// is finished once its processed lines reach its (non-zero) total, or its status speaks of
+/// finishing, completing or being done; it failed when its status speaks of an error or a
+/// failure. A `lasterror` makes a finished import one with errors, and an unfinished one failed
+/// (Copernica has nothing else to say it stopped).
+fn outcome(status: &types::ImportStatus) -> Outcome {
+    let words = status.status.as_deref().unwrap_or_default().to_lowercase();
+    if ["error", "fail"].iter().any(|w| words.contains(w)) {
+        return Outcome::Failed;
+    }
+    let finished = match lines(status) {
+        (Some(processed), Some(total)) if total > 0 && processed >= total => true,
+        _ => ["finish", "complet", "done"]
+            .iter()
+            .any(|w| words.contains(w)),
+    };
+    match (finished, last_error(status).is_some()) {
+        (true, false) => Outcome::Completed,
+        (true, true) => Outcome::CompletedWithErrors,
+        (false, true) => Outcome::Failed,
+        (false, false) => Outcome::Running,
+    }
+}
+
+/// The file as Copernica should read it: the header line rewritten to the mapped field names,
+/// the unmapped columns dropped, re-encoded with the csv crate (a field with a delimiter, a
+/// quote or a line break is quoted, quotes doubled) with the file's line ending. The
+/// delimiter is the file's when Copernica accepts it (`,` `;` tab), `,` otherwise.
+pub(crate) fn csv_source(
+    csv: &CsvFile,
+    columns: &BTreeMap<String, String>,
+) -> Result<(String, u8), Error> {
+    let selected: Vec<(usize, &str)> = csv
+        .header
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| columns.get(name).map(|field| (i, field.as_str())))
+        .collect();
+    let delimiter = if DELIMITERS.contains(&csv.delimiter) {
+        csv.delimiter
+    } else {
+        b','
+    };
+    let invalid = |row: Option<u64>, reason: String| {
+        Error::InvalidInput(crate::InputError {
+            file: csv.path.clone(),
+            row,
+            column: None,
+            reason,
+        })
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(csv.delimiter)
+        .quote(csv.quote)
+        .has_headers(false)
+        .from_path(&csv.path)
+        .map_err(|e| invalid(None, format!("cannot be read: {e}")))?;
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .quote(b'"')
+        .terminator(match csv.line_ending {
+            LineEnding::CrLf => csv::Terminator::CRLF,
+            LineEnding::Lf => csv::Terminator::Any(b'\n'),
+        })
+        .from_writer(Vec::with_capacity(csv.size as usize));
+    let write_error = |e: csv::Error| invalid(None, format!("cannot be re-encoded: {e}"));
+    writer
+        .write_record(selected.iter().map(|(_, field)| field.as_bytes()))
+        .map_err(write_error)?;
+    let mut record = csv::ByteRecord::new();
+    let mut first = true;
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| invalid(e.position().map(|p| p.line()), e.to_string()))?
+    {
+        if std::mem::take(&mut first) {
+            continue; // the header, rewritten above
+        }
+        writer
+            .write_record(selected.iter().map(|&(i, _)| &record[i]))
+            .map_err(write_error)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| invalid(None, format!("cannot be re-encoded: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| invalid(None, "is not UTF-8 (convert the file to UTF-8)".into()))?;
+    Ok((text, delimiter))
+}
+
+impl Client {
+    /// Runs a whole import: checks the file, re-encodes it with the mapped Copernica field
+    /// names as its header and only the mapped columns, and sends it inline to `POST /imports`
+    /// (`format` csv, `keyFields` the key column's field, `action` "update or add", "ignore or
+    /// add" or "update" from the mode, `autostart`); the new import's id comes back in
+    /// `X-Created`. A database given by name is looked up first. Then polls `GET /import/{id}`
+    /// until it is finished. Only the status "ready for start" is documented, so a poll is read
+    /// loosely: finished once `processedlines` reaches a non-zero `totallines` or the status
+    /// speaks of finishing, completing or being done; failed when it speaks of an error or a
+    /// failure, or when `lasterror` is set on an unfinished import; finished with errors when
+    /// `lasterror` is set on a finished one. Copernica tells processed lines and its last
+    /// error, not rejected rows.
+    ///
+    /// Known limit: the data travels inside the JSON body, so the re-encoded CSV is held in
+    /// memory as the `source` string, and once more while progenitor serialises the typed body
+    /// to JSON. Files of a few hundred megabytes need that much memory twice over.
+    ///
+    /// The request that creates the import is sent once: Copernica has no endpoint to list
+    /// imports, so when its answer is lost the import may exist and [`Error::MaybeCreated`] is
+    /// returned instead of a second import.
+    pub async fn import(
+        &self,
+        options: &ImportOptions,
+        copernica: &CopernicaImport,
+    ) -> Result<ImportReport, Error> {
+        let database = copernica.database.trim();
+        if database.is_empty() {
+            return Err(Error::InvalidConfig {
+                setting: "database",
+                reason: "give the Copernica database's id or name".into(),
+            });
+        }
+        let csv = inspect(options)?;
+        let key_field = options.columns[&options.key_column].clone();
+        let (source, delimiter) = csv_source(&csv, &options.columns)?;
+        let deadline = Deadline::new(VENDOR, options.timeout);
+
+        let database_id = match database.parse::<i64>() {
+            Ok(id) => id,
+            Err(_) => {
+                options.emit(Progress::Step("find database"));
+                self.database_id(database).await?
+            }
+        };
+
+        options.emit(Progress::Step("create import"));
+        let action = match options.mode {
+            Mode::Upsert => types::ImportAction::UpdateOrAdd,
+            Mode::InsertOnly => types::ImportAction::IgnoreOrAdd,
+            Mode::UpdateOnly => types::ImportAction::Update,
+        };
+        let request = self.create_import().body(types::ImportRequest {
+            action: Some(action),
+            autostart: Some(true),
+            database: database_id,
+            delete_target: None,
+            delimiter: Some(char::from(delimiter).to_string()),
+            followups: Some(copernica.followups),
+            format: Some(types::ImportFormat::Csv),
+            ignore_empty_fields: Some(copernica.ignore_empty_fields),
+            key_fields: vec![key_field],
+            location: None,
+            name: Some(options.import_name()),
+            rebuild: Some(types::ImportRequestRebuild::Boolean(copernica.rebuild)),
+            remove_missing: None,
+            source: Some(types::ImportSource::String(source)),
+        });
+        let created = match call(VENDOR, "createImport", request.send()).await {
+            Ok(created) => created,
+            Err(e) if e.maybe_processed() => {
+                return Err(Error::MaybeCreated {
+                    vendor: VENDOR,
+                    operation: "createImport",
+                    what: format!(
+                        "an import of `{}` into database {database_id}",
+                        csv.path.display()
+                    ),
+                    source: Box::new(e),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let import_id = created_id(created.headers())?;
+
+        let mut report = ImportReport {
+            vendor: VENDOR,
+            import_id: import_id.to_string(),
+            status: Status::Submitted,
+            rows_total: Some(csv.rows),
+            rows_imported: None,
+            rows_rejected: None,
+            rejects: Vec::new(),
+            messages: Vec::new(),
+        };
+        if options.no_wait {
+            return Ok(report);
+        }
+
+        let mut states = States::default();
+        loop {
+            let status = call(VENDOR, "getImport", self.get_import().id(import_id).send())
+                .await?
+                .into_inner();
+            let (processed, total) = lines(&status);
+            let state = status
+                .status
+                .clone()
+                .unwrap_or_else(|| "(no status)".into());
+            states.observe(options, state, processed, total);
+            let status_now = match outcome(&status) {
+                Outcome::Running => {
+                    deadline.pause(options.poll_interval).await?;
+                    continue;
+                }
+                Outcome::Completed => Status::Completed,
+                Outcome::CompletedWithErrors => Status::CompletedWithErrors,
+                Outcome::Failed => Status::Failed,
+            };
+            report.status = status_now;
+            report.rows_imported = processed;
+            report.messages.extend(last_error(&status));
+            return Ok(report);
+        }
+    }
+
+    /// The id of the database called `name`, paging through `GET /databases`.
+    async fn database_id(&self, name: &str) -> Result<i64, Error> {
+        let mut start = 0;
+        let mut names = Vec::new();
+        loop {
+            let request = self
+                .list_databases()
+                .start(start)
+                .limit(DATABASES_PAGE)
+                .total(false);
+            let page = call(VENDOR, "listDatabases", request.send())
+                .await?
+                .into_inner();
+            let count = page.data.len() as i32;
+            for database in page.data {
+                let this = database.name.as_deref().unwrap_or_default();
+                if this == name {
+                    let id = database.id.as_deref().unwrap_or_default();
+                    return id.trim().parse().map_err(|_| Error::Decode {
+                        vendor: VENDOR,
+                        operation: "listDatabases",
+                        path: "data[].ID".into(),
+                        reason: format!("database `{name}` has no numeric id (`{id}`)"),
+                        excerpt: String::new(),
+                    });
+                }
+                names.push(this.to_owned());
+            }
+            let listed = match page.total {
+                Some(types::ListTotal::Int64(total)) => i64::from(start + count) >= total,
+                _ => false,
+            };
+            // A short page is the last; a server that ignores `start` is not followed forever.
+            if listed || count == 0 || count < page.limit.min(DATABASES_PAGE) || page.start != start
+            {
+                break;
+            }
+            start += count;
+        }
+        Err(Error::InvalidConfig {
+            setting: "database",
+            reason: format!(
+                "Copernica has no database named `{name}` (it has: {})",
+                names.join(", ")
+            ),
+        })
+    }
+}
+
+/// The new import's id, from the `X-Created` header of the 201 answer.
+fn created_id(headers: &reqwest::header::HeaderMap) -> Result<i64, Error> {
+    let value = headers.get("x-created");
+    let text = value.map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+    match text.as_deref().map(str::parse::<i64>) {
+        Some(Ok(id)) if id > 0 => Ok(id),
+        _ => Err(Error::Decode {
+            vendor: VENDOR,
+            operation: "createImport",
+            path: "X-Created header".into(),
+            reason: match &text {
+                None => "the 201 answer has no X-Created header with the new import's id".into(),
+                Some(t) => format!("the X-Created header `{t}` is not an import id"),
+            },
+            excerpt: String::new(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(json: serde_json::Value) -> types::ImportStatus {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn polls_are_read_loosely() {
+        use serde_json::json;
+        let o = |j| outcome(&status(j));
+        assert_eq!(
+            o(
+                json!({"status": "ready for start", "totallines": "0", "processedLines": "0",
+                     "lasterror": false})
+            ),
+            Outcome::Running
+        );
+        assert_eq!(
+            o(json!({"status": "running", "totallines": "3", "processedlines": "3"})),
+            Outcome::Completed
+        );
+        assert_eq!(
+            o(json!({"status": "Finished", "totallines": "3", "processedLines": "1"})),
+            Outcome::Completed
+        );
+        assert_eq!(o(json!({"status": "completed"})), Outcome::Completed);
+        assert_eq!(
+            o(json!({"status": "done", "lasterror": "line 2: bad e-mail"})),
+            Outcome::CompletedWithErrors
+        );
+        assert_eq!(o(json!({"status": "import failed"})), Outcome::Failed);
+        assert_eq!(
+            o(json!({"status": "ready for start", "lasterror": "no such field"})),
+            Outcome::Failed
+        );
+        assert_eq!(
+            o(json!({"status": "running", "lasterror": false, "totallines": "0"})),
+            Outcome::Running
+        );
+        let s = status(json!({"processedLines": "7", "totallines": "9"}));
+        assert_eq!(lines(&s), (Some(7), Some(9)));
+    }
+
+    #[test]
+    fn x_created_is_required_and_numeric() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let e = created_id(&headers).unwrap_err();
+        assert!(e.to_string().contains("X-Created"), "{e}");
+        headers.insert("x-created", " 42 ".parse().unwrap());
+        assert_eq!(created_id(&headers).unwrap(), 42);
+        headers.insert("x-created", "forty".parse().unwrap());
+        let e = created_id(&headers).unwrap_err();
+        assert!(e.to_string().contains("`forty`"), "{e}");
+    }
+
+    #[test]
+    fn the_source_keeps_mapped_columns_under_field_names() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut f,
+            b"\xEF\xBB\xBFemail|name|skip\r\na@x.io|\"Doe, \"\"J\"\"\nline\"|x\r\nb@x.io||y\r\n",
+        )
+        .unwrap();
+        let columns: BTreeMap<String, String> = [("email", "Email"), ("name", "Name")]
+            .into_iter()
+            .map(|(c, f)| (c.to_owned(), f.to_owned()))
+            .collect();
+        let csv = CsvFile::inspect(
+            f.path(),
+            &crate::Expectations {
+                columns: vec!["email", "name"],
+                key: Some("email"),
+                delimiter: None,
+            },
+        )
+        .unwrap();
+        let (source, delimiter) = csv_source(&csv, &columns).unwrap();
+        assert_eq!(delimiter, b',', "`|` is not a Copernica delimiter");
+        assert_eq!(
+            source,
+            "Email,Name\r\na@x.io,\"Doe, \"\"J\"\"\nline\"\r\nb@x.io,\r\n"
+        );
+    }
+}

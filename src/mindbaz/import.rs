@@ -1,0 +1,406 @@
+//! A whole Mindbaz import: the file on the Mindbaz SFTP (uploaded, or already there) →
+//! `imports/scheduleNow` → follow `GET imports/{idImport}` → the execution log.
+
+use super::{sftp, types, Client, SftpConfig};
+use crate::{
+    error::call,
+    workflow::{inspect, Deadline, States},
+    ApiError, CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Reject, Status, Vendor,
+};
+
+const VENDOR: Vendor = Vendor::Mindbaz;
+
+/// `codepage` for UTF-8 (the input files are checked to be UTF-8).
+pub const CODEPAGE_UTF8: i32 = 65001;
+
+/// `idMappingMode` 1: the file's value overwrites the database's (unless it is empty).
+const OVERWRITE: i32 = 1;
+
+/// Mindbaz's part of an import's options. Give either `sftp` (the file is uploaded first) or
+/// `remote_file` (it is already on the Mindbaz SFTP).
+#[derive(Debug, Clone)]
+pub struct MindbazImport {
+    /// The Mindbaz site (`idsite`).
+    pub site: i32,
+    /// Upload the file to this SFTP account (under its local file name, in `remote_dir`).
+    pub sftp: Option<SftpConfig>,
+    /// The file already on the Mindbaz SFTP, as Mindbaz names it: its path from the SFTP root
+    /// (`contacts.csv`, `sub/contacts.csv`). It must be the same file as
+    /// [`ImportOptions::file`], which is still read locally to check it and find its format.
+    pub remote_file: Option<String>,
+    /// `emailNotification`: the addresses (`;`-separated) that receive Mindbaz's report.
+    pub email_notification: String,
+    /// `deleteFile`: Mindbaz removes the file from the SFTP once imported.
+    pub delete_file: bool,
+    /// `keepFld7`: leave each subscriber's state (`fld7`) as it is (Mindbaz's default: true).
+    pub keep_subscriber_state: bool,
+    /// `safeMode`: a cell in error is imported as empty instead of rejecting its whole row.
+    pub safe_mode: bool,
+}
+
+impl MindbazImport {
+    /// Options for `site` with the report sent to `email_notification`, Mindbaz's defaults,
+    /// and neither `sftp` nor `remote_file` set yet.
+    pub fn new(site: i32, email_notification: impl Into<String>) -> Self {
+        Self {
+            site,
+            sftp: None,
+            remote_file: None,
+            email_notification: email_notification.into(),
+            delete_file: false,
+            keep_subscriber_state: true,
+            safe_mode: false,
+        }
+    }
+}
+
+/// The names of `importState` (vendor enum EImportState).
+fn state_name(state: Option<i32>) -> String {
+    match state {
+        Some(1) => "scheduled".into(),
+        Some(2) => "in progress".into(),
+        Some(3) => "completed".into(),
+        Some(4) => "paused".into(),
+        Some(5) => "package creation error".into(),
+        Some(other) => format!("state {other}"),
+        None => "(no state)".into(),
+    }
+}
+
+/// The row numbers of `badFormattedRowNumbers`, whose format is not documented: every run of
+/// digits, in order, each once.
+pub(crate) fn row_numbers(text: &str) -> Vec<u64> {
+    let mut rows = Vec::new();
+    for run in text.split(|c: char| !c.is_ascii_digit()) {
+        if let Ok(row) = run.parse::<u64>() {
+            if !rows.contains(&row) {
+                rows.push(row);
+            }
+        }
+    }
+    rows
+}
+
+/// Unwraps the `{success, data, error}` envelope: `success: false` or an `error` with no data
+/// is an error answer, whatever the HTTP status.
+fn envelope(
+    operation: &'static str,
+    status: u16,
+    response: types::ImportResponse,
+) -> Result<types::Import, Error> {
+    let failed = response.success == Some(false) || response.data.is_none();
+    if failed {
+        if response.success == Some(false) || response.error.is_some() {
+            return Err(Error::Api(ApiError {
+                vendor: VENDOR,
+                operation,
+                status,
+                code: None,
+                message: Some(
+                    response
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "success: false, no error message".into()),
+                ),
+                request_id: None,
+                body_excerpt: serde_json::to_string(&response).unwrap_or_default(),
+            }));
+        }
+        return Err(missing(operation, "data"));
+    }
+    Ok(response.data.expect("checked above"))
+}
+
+fn missing(operation: &'static str, field: &str) -> Error {
+    Error::Decode {
+        vendor: VENDOR,
+        operation,
+        path: field.into(),
+        reason: format!("the answer has no `{field}`"),
+        excerpt: String::new(),
+    }
+}
+
+/// The import parameters: the file's own format, and one mapping per mapped column.
+fn parameters(
+    csv: &CsvFile,
+    options: &ImportOptions,
+    mindbaz: &MindbazImport,
+    filename: String,
+    insert_enabled: bool,
+) -> types::ImportParameters {
+    let column_mapping = csv
+        .header
+        .iter()
+        .filter_map(|column| {
+            options
+                .columns
+                .get(column)
+                .map(|field| types::ImportMapping {
+                    db_field_name: field.clone(),
+                    file_column_name: Some(column.clone()),
+                    fixed_value: None,
+                    format: None,
+                    id_mapping_mode: OVERWRITE,
+                })
+        })
+        .collect();
+    types::ImportParameters {
+        codepage: Some(CODEPAGE_UTF8),
+        column_delimiter: Some(char::from(csv.delimiter).to_string()),
+        column_mapping,
+        column_names_first_line: Some(true),
+        delete_file: Some(mindbaz.delete_file),
+        email_notification: Some(mindbaz.email_notification.clone()),
+        filename,
+        insert_enabled: Some(insert_enabled),
+        keep_fld7: Some(mindbaz.keep_subscriber_state),
+        key_db_field_name: Some(options.columns[&options.key_column].clone()),
+        row_delimiter: Some(csv.line_ending.as_str().to_owned()),
+        safe_mode: Some(mindbaz.safe_mode),
+        sheet_name: None,
+        start_line: Some(1),
+        text_qualifier: Some(char::from(csv.quote).to_string()),
+    }
+}
+
+/// Fills the report from the execution log.
+fn read_log(report: &mut ImportReport, log: &types::ImportLog) {
+    let count = |n: Option<i32>| n.map(|n| n.max(0) as u64);
+    let sum = |a: Option<i32>, b: Option<i32>| match (count(a), count(b)) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    };
+    // nbInserts/nbUpdates are the rows inserted and updated; totalInserts/totalUpdates the
+    // rows that were to be.
+    report.rows_imported = sum(log.nb_inserts, log.nb_updates);
+    report.rows_rejected = sum(log.nb_error_rows, log.nb_bad_formatted_rows);
+    report.rejects = log
+        .bad_formatted_row_numbers
+        .as_deref()
+        .map(row_numbers)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|row| Reject {
+            row: Some(row),
+            reason: "bad format".into(),
+        })
+        .collect();
+    if let Some(message) = log.error_message.as_deref().map(str::trim) {
+        if !message.is_empty() {
+            report.messages.push(message.to_owned());
+        }
+    }
+    if let Some(forbidden) = count(log.nb_forbidden_inserts).filter(|&n| n > 0) {
+        report.messages.push(format!(
+            "{forbidden} rows not inserted (inserts disabled, or duplicate keys in the file)"
+        ));
+    }
+}
+
+impl Client {
+    /// Runs a whole import: checks the file; uploads it to the Mindbaz SFTP (streamed from
+    /// disk) unless it is already there; schedules it with `imports/scheduleNow` in the file's
+    /// own format (delimiter, line ending, `"` qualifier, header on line 1, UTF-8), the key
+    /// column's field as the deduplication key and one overwriting mapping per mapped column;
+    /// follows `importState` until 3 (Completed) or 5 (PackageErrorCreation); and reports the
+    /// counts of the execution log, with a reject per listed badly formatted row.
+    ///
+    /// `scheduleNow` is sent once: Mindbaz's REST API cannot list imports, so when its answer
+    /// is lost the import may exist and [`Error::MaybeCreated`] is returned instead of a
+    /// second import.
+    pub async fn import(
+        &self,
+        options: &ImportOptions,
+        mindbaz: &MindbazImport,
+    ) -> Result<ImportReport, Error> {
+        let insert_enabled = match options.mode {
+            Mode::Upsert => true,
+            Mode::UpdateOnly => false,
+            Mode::InsertOnly => {
+                return Err(Error::InvalidConfig {
+                    setting: "mode",
+                    reason: "Mindbaz has no insert-only import: `insertEnabled` only switches \
+                             inserts off (update-only), existing subscribers are always updated"
+                        .into(),
+                })
+            }
+        };
+        if mindbaz.email_notification.trim().is_empty() {
+            return Err(Error::InvalidConfig {
+                setting: "e-mail notification",
+                reason: "Mindbaz requires at least one address to send the import report to".into(),
+            });
+        }
+        let target = match (&mindbaz.sftp, &mindbaz.remote_file) {
+            (Some(sftp), None) => Target::Upload(sftp),
+            (None, Some(remote)) if !remote.trim().trim_start_matches('/').is_empty() => {
+                Target::Remote(remote.trim().trim_start_matches('/').to_owned())
+            }
+            (None, _) => {
+                return Err(Error::InvalidConfig {
+                    setting: "SFTP",
+                    reason: "give the SFTP account to upload the file to, or the name of the \
+                             file already on the Mindbaz SFTP"
+                        .into(),
+                })
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidConfig {
+                    setting: "SFTP",
+                    reason: "give either the SFTP account to upload the file to or the name of \
+                             a file already on the Mindbaz SFTP, not both"
+                        .into(),
+                })
+            }
+        };
+        let csv = inspect(options)?;
+        let deadline = Deadline::new(VENDOR, options.timeout);
+
+        let filename = match target {
+            Target::Remote(name) => name,
+            Target::Upload(config) => {
+                let name = csv
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| Error::InvalidConfig {
+                        setting: "file",
+                        reason: format!("`{}` has no file name", csv.path.display()),
+                    })?;
+                let remote = config.remote_path(&name);
+                options.emit(Progress::Step("upload"));
+                let upload = sftp::upload(config, &csv.path, &remote, options.progress.clone());
+                tokio::time::timeout(options.timeout, upload)
+                    .await
+                    .map_err(|_| Error::Timeout {
+                        vendor: VENDOR,
+                        what: "the SFTP upload".into(),
+                        after: Some(options.timeout),
+                    })??;
+                deadline.check()?;
+                remote
+                    .trim_start_matches("./")
+                    .trim_start_matches('/')
+                    .to_owned()
+            }
+        };
+
+        options.emit(Progress::Step("schedule import"));
+        let body = types::ScheduleNowRequest {
+            parameters: parameters(&csv, options, mindbaz, filename, insert_enabled),
+        };
+        let request = self
+            .schedule_import_now()
+            .idsite(mindbaz.site)
+            .body(body)
+            .send();
+        let scheduled = match call(VENDOR, "scheduleImportNow", request).await {
+            Ok(answer) => answer,
+            Err(e) if e.maybe_processed() => {
+                return Err(Error::MaybeCreated {
+                    vendor: VENDOR,
+                    operation: "scheduleImportNow",
+                    what: format!(
+                        "an import of `{}` on site {}",
+                        csv.path.display(),
+                        mindbaz.site
+                    ),
+                    source: Box::new(e),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let status = scheduled.status().as_u16();
+        let import = envelope("scheduleImportNow", status, scheduled.into_inner())?;
+        let import_id = import
+            .id
+            .ok_or_else(|| missing("scheduleImportNow", "data.id"))?;
+
+        let mut report = ImportReport {
+            vendor: VENDOR,
+            import_id: import_id.to_string(),
+            status: Status::Submitted,
+            rows_total: Some(csv.rows),
+            rows_imported: None,
+            rows_rejected: None,
+            rejects: Vec::new(),
+            messages: Vec::new(),
+        };
+        if options.no_wait {
+            return Ok(report);
+        }
+
+        let mut states = States::default();
+        loop {
+            let answer = call(
+                VENDOR,
+                "getImport",
+                self.get_import()
+                    .idsite(mindbaz.site)
+                    .id_import(import_id)
+                    .send(),
+            )
+            .await?;
+            let status = answer.status().as_u16();
+            let import = envelope("getImport", status, answer.into_inner())?;
+            states.observe(options, state_name(import.import_state), None, None);
+            match import.import_state {
+                Some(3) | Some(5) => {
+                    if let Some(log) = &import.last_import_log {
+                        read_log(&mut report, log);
+                    }
+                    report.status = if import.import_state == Some(5) {
+                        Status::Failed
+                    } else if report.rows_rejected.unwrap_or(0) > 0 || !report.rejects.is_empty() {
+                        Status::CompletedWithErrors
+                    } else {
+                        Status::Completed
+                    };
+                    return Ok(report);
+                }
+                // 1 Scheduled, 2 InProgress, 4 Paused, and states not known yet.
+                _ => deadline.pause(options.poll_interval).await?,
+            }
+        }
+    }
+}
+
+/// Where the file Mindbaz reads comes from.
+enum Target<'a> {
+    Upload(&'a SftpConfig),
+    Remote(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_row_numbers_are_read_leniently() {
+        assert_eq!(row_numbers("3;7;12"), [3, 7, 12]);
+        assert_eq!(row_numbers(" 3, 7 ,12,"), [3, 7, 12]);
+        assert_eq!(row_numbers("[4] [9]\n4"), [4, 9]);
+        assert!(row_numbers("").is_empty());
+    }
+
+    #[test]
+    fn envelopes_with_success_false_are_errors() {
+        let response: types::ImportResponse = serde_json::from_value(serde_json::json!({
+            "success": false, "data": null, "error": "Error, mapping invalid", "typeName": "Import"
+        }))
+        .unwrap();
+        match envelope("getImport", 200, response) {
+            Err(Error::Api(e)) => {
+                assert_eq!(e.message.as_deref(), Some("Error, mapping invalid"));
+                assert_eq!(e.status, 200);
+            }
+            other => panic!("expected an API error, got {other:?}"),
+        }
+        let empty = types::ImportResponse::default();
+        assert!(matches!(
+            envelope("getImport", 200, empty),
+            Err(Error::Decode { .. })
+        ));
+    }
+}
