@@ -172,7 +172,10 @@ impl Sandbox {
         if !config.listen.ip().is_loopback() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!("the sandbox listens on loopback only, not {}", config.listen.ip()),
+                format!(
+                    "the sandbox listens on loopback only, not {}",
+                    config.listen.ip()
+                ),
             ));
         }
         let (temp, sftp_dir) = match &config.mindbaz_sftp_dir {
@@ -298,9 +301,10 @@ async fn inject_faults(State(shared): State<Shared>, request: Request, next: Nex
         let found = faults.iter().position(|f| {
             f.times > 0
                 && f.vendor.is_none_or(|v| v == shared.vendor)
-                && f.method.as_deref().is_none_or(|m| m == request.method().as_str())
-                && f
-                    .path_contains
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m == request.method().as_str())
+                && f.path_contains
                     .as_deref()
                     .is_none_or(|p| request.uri().path().contains(p))
         });
@@ -387,7 +391,11 @@ pub(crate) fn apply_row(
     if email_key && !valid_email(key) {
         return RowOutcome::Rejected(format!("invalid e-mail address `{key}`"));
     }
-    let key = if email_key { key.to_lowercase() } else { key.to_owned() };
+    let key = if email_key {
+        key.to_lowercase()
+    } else {
+        key.to_owned()
+    };
     match contacts.get_mut(&key) {
         Some(existing) if update => {
             existing.extend(fields);
@@ -411,7 +419,9 @@ mod tests {
         for good in ["a@b.co", "first.last+tag@example.com"] {
             assert!(valid_email(good), "{good}");
         }
-        for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@@b.co", "a@b.co."] {
+        for bad in [
+            "", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@@b.co", "a@b.co.",
+        ] {
             assert!(!valid_email(bad), "{bad}");
         }
     }
@@ -420,10 +430,22 @@ mod tests {
     fn rows_insert_then_update() {
         let mut contacts = Contacts::new();
         let row = |v: &str| BTreeMap::from([("city".to_owned(), v.to_owned())]);
-        assert!(matches!(apply_row(&mut contacts, "A@x.io", row("Lille"), true, true, true), RowOutcome::Inserted));
-        assert!(matches!(apply_row(&mut contacts, "a@x.io", row("Lens"), true, true, true), RowOutcome::Updated));
+        assert!(matches!(
+            apply_row(&mut contacts, "A@x.io", row("Lille"), true, true, true),
+            RowOutcome::Inserted
+        ));
+        assert!(matches!(
+            apply_row(&mut contacts, "a@x.io", row("Lens"), true, true, true),
+            RowOutcome::Updated
+        ));
         assert_eq!(contacts["a@x.io"]["city"], "Lens");
-        assert!(matches!(apply_row(&mut contacts, "bad", row("x"), true, true, true), RowOutcome::Rejected(_)));
-        assert!(matches!(apply_row(&mut contacts, "b@x.io", row("x"), true, false, true), RowOutcome::Rejected(_)));
+        assert!(matches!(
+            apply_row(&mut contacts, "bad", row("x"), true, true, true),
+            RowOutcome::Rejected(_)
+        ));
+        assert!(matches!(
+            apply_row(&mut contacts, "b@x.io", row("x"), true, false, true),
+            RowOutcome::Rejected(_)
+        ));
     }
 }
