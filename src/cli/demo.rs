@@ -53,7 +53,7 @@ async fn import(sandbox: &Sandbox, vendor: Vendor, file: &std::path::Path) -> Re
                 path: file.to_owned(),
                 source: e,
             })?;
-            let mut mindbaz_options = mindbaz::MindbazImport::new(1, "");
+            let mut mindbaz_options = mindbaz::MindbazImport::new(1, "demo@example.com");
             mindbaz_options.remote_file = Some(name.into());
             let auth = mindbaz::Auth::Bearer(Secret::new(credentials.mindbaz_token));
             let client = mindbaz::Client::with_auth(&base, &auth, &config)?;
