@@ -1,0 +1,272 @@
+//! The `esp-imports` binary end to end against the sandbox (started in this test process on
+//! loopback): `--json` reports, every exit code provoked, zero requests for bad input, and no
+//! credential in anything the CLI prints.
+#![cfg(feature = "cli")]
+
+use std::{path::Path, process::Output};
+
+use esp_imports::{
+    sandbox::{Credentials, Fault, FaultKind, Sandbox, SandboxConfig},
+    Vendor,
+};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_esp-imports");
+
+fn secrets() -> Vec<String> {
+    let c = Credentials::default();
+    vec![c.np6_key, c.copernica_token, c.mindbaz_token, c.eloqua_password]
+}
+
+/// The environment a user would set for the sandbox.
+fn credentials_env() -> Vec<(&'static str, String)> {
+    let c = Credentials::default();
+    vec![
+        ("MAILPERFORMANCE_XKEY", c.np6_key),
+        ("COPERNICA_ACCESS_TOKEN", c.copernica_token),
+        ("MINDBAZ_TOKEN", c.mindbaz_token),
+        ("ELOQUA_COMPANY", c.eloqua_company),
+        ("ELOQUA_USERNAME", c.eloqua_username),
+        ("ELOQUA_PASSWORD", c.eloqua_password),
+    ]
+}
+
+/// Runs the binary with `args` and `env` (and nothing else of ours in its environment), at
+/// debug log level, and checks that no credential appears in what it printed.
+async fn run(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut command = tokio::process::Command::new(BIN);
+    command.args(args).env("RUST_LOG", "debug");
+    for (name, _) in credentials_env() {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().await.unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for secret in secrets() {
+        assert!(!printed.contains(&secret), "a credential was printed by {args:?}:\n{printed}");
+    }
+    output
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("an exit code")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut lines = stdout.lines().filter(|l| !l.trim().is_empty());
+    let object = lines.next().unwrap_or_else(|| panic!("no JSON on stdout; stderr: {}", stderr(output)));
+    assert!(lines.next().is_none(), "exactly one JSON object: {stdout}");
+    serde_json::from_str(object).unwrap()
+}
+
+fn csv(dir: &Path, rows: &[&str]) -> String {
+    let file = dir.join("contacts.csv");
+    let mut text = String::from("email,first_name,city\n");
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    std::fs::write(&file, text).unwrap();
+    file.to_string_lossy().into_owned()
+}
+
+const ROWS: [&str; 4] = [
+    "ada@example.com,Ada,Lille",
+    "bob@example.com,Bob,Lens",
+    "not-an-email,Eve,Paris",
+    "dan@example.com,Dan,Gent",
+];
+
+async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig::default()).await.unwrap()
+}
+
+fn eloqua_args<'a>(sandbox_url: &'a str, file: &'a str) -> Vec<&'a str> {
+    vec![
+        "import", "eloqua", "--file", file, "--base-url", sandbox_url, "--key", "email",
+        "--map", "email=C_EmailAddress", "--map", "first_name=C_FirstName", "--json",
+        "--poll-interval", "0.05",
+    ]
+}
+
+#[tokio::test]
+async fn eloqua_json_report_and_exit_0() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv(dir.path(), &ROWS);
+    let url = sandbox.base_url(Vendor::Eloqua);
+    let output = run(&eloqua_args(&url, &file), &credentials_env()).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["vendor"], "eloqua");
+    assert_eq!(report["status"], "completed_with_errors");
+    assert_eq!(report["rows_total"], 4);
+    assert_eq!(report["rows_imported"], 3);
+    assert_eq!(report["rows_rejected"], 1);
+    assert_eq!(report["rejects"][0]["row"], 4);
+    assert!(report["rejects"][0]["reason"].as_str().unwrap().contains("Invalid email"));
+    let keys: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["import_id", "rejects", "rows_imported", "rows_rejected", "rows_total", "status", "vendor"]
+    );
+    assert_eq!(sandbox.contacts(Vendor::Eloqua).len(), 3);
+}
+
+#[tokio::test]
+async fn mindbaz_remote_file_readable_summary_and_a_failed_import_exits_1() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv(dir.path(), &ROWS);
+    std::fs::copy(&file, sandbox.mindbaz_sftp_dir().join("contacts.csv")).unwrap();
+    let url = sandbox.base_url(Vendor::Mindbaz);
+    let args = |remote: &'static str| {
+        vec![
+            "import".to_owned(), "mindbaz".into(), "--file".into(), file.clone(), "--base-url".into(),
+            url.clone(), "--key".into(), "email".into(), "--map".into(), "email=fld1".into(),
+            "--map".into(), "city=fld4".into(), "--site".into(), "7".into(), "--remote-file".into(),
+            remote.into(), "--notify".into(), "ops@example.com".into(), "--poll-interval".into(),
+            "0.05".into(),
+        ]
+    };
+    let ok = args("contacts.csv");
+    let output = run(&ok.iter().map(String::as_str).collect::<Vec<_>>(), &credentials_env()).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Mindbaz: import"), "{stdout}");
+    assert!(stdout.contains("4 in the file, 3 imported, 1 rejected"), "{stdout}");
+
+    // A file in a sub-directory without its `errors/` twin: Mindbaz fails the import (state 5).
+    std::fs::create_dir(sandbox.mindbaz_sftp_dir().join("sub")).unwrap();
+    std::fs::copy(&file, sandbox.mindbaz_sftp_dir().join("sub/contacts.csv")).unwrap();
+    let failing = args("sub/contacts.csv");
+    let output = run(&failing.iter().map(String::as_str).collect::<Vec<_>>(), &credentials_env()).await;
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("failed"));
+}
+
+#[tokio::test]
+async fn bad_input_exits_2_and_sends_nothing() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv(dir.path(), &ROWS);
+    let ragged = dir.path().join("ragged.csv");
+    std::fs::write(&ragged, "email,city\na@example.com,Lille\nb@example.com\n").unwrap();
+    let ragged = ragged.to_string_lossy().into_owned();
+    let url = sandbox.base_url(Vendor::Eloqua);
+    let env = credentials_env();
+    let cases: Vec<(Vec<&str>, Vec<(&str, String)>, &str)> = vec![
+        (
+            vec!["import", "eloqua", "--file", "/no/such/file.csv", "--base-url", &url, "--key", "email", "--map", "email=C_EmailAddress"],
+            env.clone(),
+            "/no/such/file.csv",
+        ),
+        (
+            vec!["import", "eloqua", "--file", &file, "--base-url", &url, "--key", "email", "--map", "email"],
+            env.clone(),
+            "--map `email`: expected COLUMN=FIELD",
+        ),
+        (
+            vec!["import", "eloqua", "--file", &file, "--base-url", &url, "--key", "email", "--map", "email=C Email"],
+            env.clone(),
+            "--map `email=C Email`",
+        ),
+        (
+            vec!["import", "eloqua", "--file", &file, "--base-url", &url, "--key", "email", "--map", "phone=C_MobilePhone", "--map", "email=C_EmailAddress"],
+            env.clone(),
+            "column `phone`",
+        ),
+        (
+            vec!["import", "eloqua", "--file", &ragged, "--base-url", &url, "--key", "email", "--map", "email=C_EmailAddress"],
+            env.clone(),
+            "line 3: 1 fields, the header has 2",
+        ),
+        (
+            vec!["import", "eloqua", "--file", &file, "--base-url", &url, "--key", "email", "--map", "email=C_EmailAddress"],
+            env.iter().filter(|(n, _)| *n != "ELOQUA_PASSWORD").cloned().collect(),
+            "ELOQUA_PASSWORD",
+        ),
+        (
+            vec!["import", "eloqua", "--file", &file, "--base-url", "http://eloqua.example.com/api/bulk/2.0", "--key", "email", "--map", "email=C_EmailAddress"],
+            env.clone(),
+            "plain http",
+        ),
+        (
+            vec!["import", "copernica", "--file", &file, "--base-url", &url, "--key", "email", "--map", "email=email"],
+            env.clone(),
+            "--database",
+        ),
+        (vec!["import", "eloqua", "--file", &file], env.clone(), "--key"),
+    ];
+    for (args, env, expected) in cases {
+        let output = run(&args, &env).await;
+        assert_eq!(code(&output), 2, "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(expected), "{args:?}: expected `{expected}` in {}", stderr(&output));
+    }
+    assert!(sandbox.hits().is_empty(), "requests reached the sandbox: {:?}", sandbox.hits());
+}
+
+#[tokio::test]
+async fn wrong_credentials_exit_3() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv(dir.path(), &ROWS);
+    let url = sandbox.base_url(Vendor::Eloqua);
+    let mut env = credentials_env();
+    env.retain(|(n, _)| *n != "ELOQUA_PASSWORD");
+    env.push(("ELOQUA_PASSWORD", "wrong-password-123".into()));
+    let output = run(&eloqua_args(&url, &file), &env).await;
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    assert!(stderr(&output).contains("credentials rejected"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("wrong-password-123"));
+    assert!(json(&output)["error"].as_str().unwrap().contains("401"));
+}
+
+#[tokio::test]
+async fn server_errors_after_retries_and_unreachable_hosts_exit_4() {
+    let sandbox = sandbox().await;
+    sandbox.inject(Fault {
+        vendor: Some(Vendor::Eloqua),
+        method: Some("POST".into()),
+        path_contains: Some("/contacts/imports".into()),
+        kind: FaultKind::Status {
+            code: 500,
+            retry_after: None,
+            body: "<html>Internal error</html>".into(),
+        },
+        times: 10,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv(dir.path(), &ROWS);
+    let url = sandbox.base_url(Vendor::Eloqua);
+    let output = run(&eloqua_args(&url, &file), &credentials_env()).await;
+    assert_eq!(code(&output), 4, "{}", stderr(&output));
+    assert!(stderr(&output).contains("HTTP 500"), "{}", stderr(&output));
+    let hits = sandbox.hits();
+    assert_eq!(hits[&(Vendor::Eloqua, "POST /api/bulk/2.0/contacts/imports".to_owned())], 1, "a 500 is not retried");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{closed}/api/bulk/2.0");
+    let output = run(&eloqua_args(&url, &file), &credentials_env()).await;
+    assert_eq!(code(&output), 4, "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn spec_prints_the_bundled_yaml() {
+    let output = run(&["spec", "mindbaz"], &[]).await;
+    assert_eq!(code(&output), 0);
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    assert!(yaml.starts_with("openapi: 3.0.3"), "{yaml}");
+    assert!(yaml.contains("scheduleNow"));
+}
