@@ -299,7 +299,14 @@ impl Error {
             request_id,
             body_excerpt: excerpt(&body),
         };
-        if matches!(status, 401 | 403) {
+        // Copernica answers a bad token with 400 "Invalid access token".
+        let bad_token = vendor == Vendor::Copernica
+            && status == 400
+            && error
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("access token"));
+        if matches!(status, 401 | 403) || bad_token {
             Error::AuthRejected(error)
         } else {
             Error::Api(error)

@@ -15,7 +15,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_esp-imports");
 
 fn secrets() -> Vec<String> {
     let c = Credentials::default();
-    vec![c.np6_key, c.copernica_token, c.mindbaz_token, c.eloqua_password]
+    vec![
+        c.np6_key,
+        c.copernica_token,
+        c.mindbaz_token,
+        c.eloqua_password,
+    ]
 }
 
 /// The environment a user would set for the sandbox.
@@ -49,7 +54,10 @@ async fn run(args: &[&str], env: &[(&str, String)]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     for secret in secrets() {
-        assert!(!printed.contains(&secret), "a credential was printed by {args:?}:\n{printed}");
+        assert!(
+            !printed.contains(&secret),
+            "a credential was printed by {args:?}:\n{printed}"
+        );
     }
     output
 }
@@ -65,7 +73,9 @@ fn stderr(output: &Output) -> String {
 fn json(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut lines = stdout.lines().filter(|l| !l.trim().is_empty());
-    let object = lines.next().unwrap_or_else(|| panic!("no JSON on stdout; stderr: {}", stderr(output)));
+    let object = lines
+        .next()
+        .unwrap_or_else(|| panic!("no JSON on stdout; stderr: {}", stderr(output)));
     assert!(lines.next().is_none(), "exactly one JSON object: {stdout}");
     serde_json::from_str(object).unwrap()
 }
@@ -94,9 +104,21 @@ async fn sandbox() -> Sandbox {
 
 fn eloqua_args<'a>(sandbox_url: &'a str, file: &'a str) -> Vec<&'a str> {
     vec![
-        "import", "eloqua", "--file", file, "--base-url", sandbox_url, "--key", "email",
-        "--map", "email=C_EmailAddress", "--map", "first_name=C_FirstName", "--json",
-        "--poll-interval", "0.05",
+        "import",
+        "eloqua",
+        "--file",
+        file,
+        "--base-url",
+        sandbox_url,
+        "--key",
+        "email",
+        "--map",
+        "email=C_EmailAddress",
+        "--map",
+        "first_name=C_FirstName",
+        "--json",
+        "--poll-interval",
+        "0.05",
     ]
 }
 
@@ -115,11 +137,27 @@ async fn eloqua_json_report_and_exit_0() {
     assert_eq!(report["rows_imported"], 3);
     assert_eq!(report["rows_rejected"], 1);
     assert_eq!(report["rejects"][0]["row"], 4);
-    assert!(report["rejects"][0]["reason"].as_str().unwrap().contains("Invalid email"));
-    let keys: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
+    assert!(report["rejects"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("Invalid email"));
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["import_id", "rejects", "rows_imported", "rows_rejected", "rows_total", "status", "vendor"]
+        [
+            "import_id",
+            "rejects",
+            "rows_imported",
+            "rows_rejected",
+            "rows_total",
+            "status",
+            "vendor"
+        ]
     );
     assert_eq!(sandbox.contacts(Vendor::Eloqua).len(), 3);
 }
@@ -133,28 +171,57 @@ async fn mindbaz_remote_file_readable_summary_and_a_failed_import_exits_1() {
     let url = sandbox.base_url(Vendor::Mindbaz);
     let args = |remote: &'static str| {
         vec![
-            "import".to_owned(), "mindbaz".into(), "--file".into(), file.clone(), "--base-url".into(),
-            url.clone(), "--key".into(), "email".into(), "--map".into(), "email=fld1".into(),
-            "--map".into(), "city=fld4".into(), "--site".into(), "7".into(), "--remote-file".into(),
-            remote.into(), "--notify".into(), "ops@example.com".into(), "--poll-interval".into(),
+            "import".to_owned(),
+            "mindbaz".into(),
+            "--file".into(),
+            file.clone(),
+            "--base-url".into(),
+            url.clone(),
+            "--key".into(),
+            "email".into(),
+            "--map".into(),
+            "email=fld1".into(),
+            "--map".into(),
+            "city=fld4".into(),
+            "--site".into(),
+            "7".into(),
+            "--remote-file".into(),
+            remote.into(),
+            "--notify".into(),
+            "ops@example.com".into(),
+            "--poll-interval".into(),
             "0.05".into(),
         ]
     };
     let ok = args("contacts.csv");
-    let output = run(&ok.iter().map(String::as_str).collect::<Vec<_>>(), &credentials_env()).await;
+    let output = run(
+        &ok.iter().map(String::as_str).collect::<Vec<_>>(),
+        &credentials_env(),
+    )
+    .await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("Mindbaz: import"), "{stdout}");
-    assert!(stdout.contains("4 in the file, 3 imported, 1 rejected"), "{stdout}");
+    assert!(
+        stdout.contains("4 in the file, 3 imported, 1 rejected"),
+        "{stdout}"
+    );
 
     // A file in a sub-directory without its `errors/` twin: Mindbaz fails the import (state 5).
     std::fs::create_dir(sandbox.mindbaz_sftp_dir().join("sub")).unwrap();
     std::fs::copy(&file, sandbox.mindbaz_sftp_dir().join("sub/contacts.csv")).unwrap();
     let failing = args("sub/contacts.csv");
-    let output = run(&failing.iter().map(String::as_str).collect::<Vec<_>>(), &credentials_env()).await;
+    let output = run(
+        &failing.iter().map(String::as_str).collect::<Vec<_>>(),
+        &credentials_env(),
+    )
+    .await;
     assert_eq!(code(&output), 1, "{}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("failed"));
 }
+
+/// Arguments, environment, and what stderr must say.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, String)>, &'a str);
 
 #[tokio::test]
 async fn bad_input_exits_2_and_sends_nothing() {
@@ -166,55 +233,160 @@ async fn bad_input_exits_2_and_sends_nothing() {
     let ragged = ragged.to_string_lossy().into_owned();
     let url = sandbox.base_url(Vendor::Eloqua);
     let env = credentials_env();
-    let cases: Vec<(Vec<&str>, Vec<(&str, String)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
-            vec!["import", "eloqua", "--file", "/no/such/file.csv", "--base-url", &url, "--key", "email", "--map", "email=C_EmailAddress"],
+            vec![
+                "import",
+                "eloqua",
+                "--file",
+                "/no/such/file.csv",
+                "--base-url",
+                &url,
+                "--key",
+                "email",
+                "--map",
+                "email=C_EmailAddress",
+            ],
             env.clone(),
             "/no/such/file.csv",
         ),
         (
-            vec!["import", "eloqua", "--file", &file, "--base-url", &url, "--key", "email", "--map", "email"],
+            vec![
+                "import",
+                "eloqua",
+                "--file",
+                &file,
+                "--base-url",
+                &url,
+                "--key",
+                "email",
+                "--map",
+                "email",
+            ],
             env.clone(),
             "--map `email`: expected COLUMN=FIELD",
         ),
         (
-            vec!["import", "eloqua", "--file", &file, "--base-url", &url, "--key", "email", "--map", "email=C Email"],
+            vec![
+                "import",
+                "eloqua",
+                "--file",
+                &file,
+                "--base-url",
+                &url,
+                "--key",
+                "email",
+                "--map",
+                "email=C Email",
+            ],
             env.clone(),
             "--map `email=C Email`",
         ),
         (
-            vec!["import", "eloqua", "--file", &file, "--base-url", &url, "--key", "email", "--map", "phone=C_MobilePhone", "--map", "email=C_EmailAddress"],
+            vec![
+                "import",
+                "eloqua",
+                "--file",
+                &file,
+                "--base-url",
+                &url,
+                "--key",
+                "email",
+                "--map",
+                "phone=C_MobilePhone",
+                "--map",
+                "email=C_EmailAddress",
+            ],
             env.clone(),
             "column `phone`",
         ),
         (
-            vec!["import", "eloqua", "--file", &ragged, "--base-url", &url, "--key", "email", "--map", "email=C_EmailAddress"],
+            vec![
+                "import",
+                "eloqua",
+                "--file",
+                &ragged,
+                "--base-url",
+                &url,
+                "--key",
+                "email",
+                "--map",
+                "email=C_EmailAddress",
+            ],
             env.clone(),
             "line 3: 1 fields, the header has 2",
         ),
         (
-            vec!["import", "eloqua", "--file", &file, "--base-url", &url, "--key", "email", "--map", "email=C_EmailAddress"],
-            env.iter().filter(|(n, _)| *n != "ELOQUA_PASSWORD").cloned().collect(),
+            vec![
+                "import",
+                "eloqua",
+                "--file",
+                &file,
+                "--base-url",
+                &url,
+                "--key",
+                "email",
+                "--map",
+                "email=C_EmailAddress",
+            ],
+            env.iter()
+                .filter(|(n, _)| *n != "ELOQUA_PASSWORD")
+                .cloned()
+                .collect(),
             "ELOQUA_PASSWORD",
         ),
         (
-            vec!["import", "eloqua", "--file", &file, "--base-url", "http://eloqua.example.com/api/bulk/2.0", "--key", "email", "--map", "email=C_EmailAddress"],
+            vec![
+                "import",
+                "eloqua",
+                "--file",
+                &file,
+                "--base-url",
+                "http://eloqua.example.com/api/bulk/2.0",
+                "--key",
+                "email",
+                "--map",
+                "email=C_EmailAddress",
+            ],
             env.clone(),
             "plain http",
         ),
         (
-            vec!["import", "copernica", "--file", &file, "--base-url", &url, "--key", "email", "--map", "email=email"],
+            vec![
+                "import",
+                "copernica",
+                "--file",
+                &file,
+                "--base-url",
+                &url,
+                "--key",
+                "email",
+                "--map",
+                "email=email",
+            ],
             env.clone(),
             "--database",
         ),
-        (vec!["import", "eloqua", "--file", &file], env.clone(), "--key"),
+        (
+            vec!["import", "eloqua", "--file", &file],
+            env.clone(),
+            "--key",
+        ),
     ];
     for (args, env, expected) in cases {
         let output = run(&args, &env).await;
         assert_eq!(code(&output), 2, "{args:?}: {}", stderr(&output));
-        assert!(stderr(&output).contains(expected), "{args:?}: expected `{expected}` in {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: expected `{expected}` in {}",
+            stderr(&output)
+        );
     }
-    assert!(sandbox.hits().is_empty(), "requests reached the sandbox: {:?}", sandbox.hits());
+    assert!(
+        sandbox.hits().is_empty(),
+        "requests reached the sandbox: {:?}",
+        sandbox.hits()
+    );
 }
 
 #[tokio::test]
@@ -228,7 +400,11 @@ async fn wrong_credentials_exit_3() {
     env.push(("ELOQUA_PASSWORD", "wrong-password-123".into()));
     let output = run(&eloqua_args(&url, &file), &env).await;
     assert_eq!(code(&output), 3, "{}", stderr(&output));
-    assert!(stderr(&output).contains("credentials rejected"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("credentials rejected"),
+        "{}",
+        stderr(&output)
+    );
     assert!(!stderr(&output).contains("wrong-password-123"));
     assert!(json(&output)["error"].as_str().unwrap().contains("401"));
 }
@@ -254,9 +430,19 @@ async fn server_errors_after_retries_and_unreachable_hosts_exit_4() {
     assert_eq!(code(&output), 4, "{}", stderr(&output));
     assert!(stderr(&output).contains("HTTP 500"), "{}", stderr(&output));
     let hits = sandbox.hits();
-    assert_eq!(hits[&(Vendor::Eloqua, "POST /api/bulk/2.0/contacts/imports".to_owned())], 1, "a 500 is not retried");
+    assert_eq!(
+        hits[&(
+            Vendor::Eloqua,
+            "POST /api/bulk/2.0/contacts/imports".to_owned()
+        )],
+        1,
+        "a 500 is not retried"
+    );
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let url = format!("http://{closed}/api/bulk/2.0");
     let output = run(&eloqua_args(&url, &file), &credentials_env()).await;
     assert_eq!(code(&output), 4, "{}", stderr(&output));
@@ -269,4 +455,43 @@ async fn spec_prints_the_bundled_yaml() {
     let yaml = String::from_utf8(output.stdout).unwrap();
     assert!(yaml.starts_with("openapi: 3.0.3"), "{yaml}");
     assert!(yaml.contains("scheduleNow"));
+}
+
+#[tokio::test]
+async fn demo_imports_into_all_four_and_the_numbers_match_the_input() {
+    let output = run(&["demo", "--rows", "1000"], &[]).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let row = |vendor: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(vendor))
+            .unwrap_or_else(|| panic!("no {vendor} row in:\n{stdout}"))
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .skip(1)
+            .collect::<Vec<_>>()
+    };
+    // 1000 rows, 2 of them with an invalid e-mail (lines 251 and 751).
+    assert_eq!(
+        row("NP6 MailPerformance")[1..],
+        ["completed", "1000", "n/a", "n/a"]
+    );
+    assert_eq!(
+        row("Copernica")[1..],
+        ["completed with errors", "1000", "n/a", "n/a"]
+    );
+    assert_eq!(
+        row("Mindbaz")[1..],
+        ["completed with errors", "1000", "998", "2"]
+    );
+    assert_eq!(
+        row("Eloqua")[1..],
+        ["completed with errors", "1000", "998", "2"]
+    );
+    assert!(
+        stdout.contains("Eloqua: 2 rejected rows, e.g. line 251: Invalid email address."),
+        "{stdout}"
+    );
 }

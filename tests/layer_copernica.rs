@@ -264,8 +264,17 @@ async fn a_database_name_is_looked_up_and_a_last_error_is_reported() {
         ]
     );
     assert_eq!(report.status, Status::CompletedWithErrors);
-    assert_eq!(report.rows_imported, Some(3));
-    assert_eq!(report.messages, ["line 3: e-mail address is invalid"]);
+    assert_eq!(
+        report.rows_imported, None,
+        "processed lines include the rejected ones"
+    );
+    assert_eq!(
+        report.messages,
+        [
+            "3 lines processed; Copernica does not count rejected rows",
+            "line 3: e-mail address is invalid"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -16,9 +16,24 @@ const SAMPLE_ROWS: u64 = 2500;
 /// Sample column → vendor field, for the sandbox's fields.
 fn columns(vendor: Vendor) -> Vec<(&'static str, &'static str)> {
     match vendor {
-        Vendor::Mailperformance => vec![("email", "1234"), ("first_name", "2345"), ("last_name", "3456"), ("city", "5678")],
-        Vendor::Copernica => vec![("email", "email"), ("first_name", "firstname"), ("last_name", "lastname"), ("city", "city")],
-        Vendor::Mindbaz => vec![("email", "fld1"), ("first_name", "fld2"), ("last_name", "fld3"), ("city", "fld4")],
+        Vendor::Mailperformance => vec![
+            ("email", "1234"),
+            ("first_name", "1235"),
+            ("last_name", "1236"),
+            ("city", "5678"),
+        ],
+        Vendor::Copernica => vec![
+            ("email", "email"),
+            ("first_name", "firstname"),
+            ("last_name", "lastname"),
+            ("city", "city"),
+        ],
+        Vendor::Mindbaz => vec![
+            ("email", "fld1"),
+            ("first_name", "fld2"),
+            ("last_name", "fld3"),
+            ("city", "fld4"),
+        ],
         Vendor::Eloqua => vec![
             ("email", "C_EmailAddress"),
             ("first_name", "C_FirstName"),
@@ -29,7 +44,11 @@ fn columns(vendor: Vendor) -> Vec<(&'static str, &'static str)> {
 }
 
 /// Runs one vendor's import against the sandbox, as a user of the library would.
-async fn import(sandbox: &Sandbox, vendor: Vendor, file: &std::path::Path) -> Result<ImportReport, Error> {
+async fn import(
+    sandbox: &Sandbox,
+    vendor: Vendor,
+    file: &std::path::Path,
+) -> Result<ImportReport, Error> {
     let credentials = Credentials::default();
     let config = HttpConfig::default();
     let mut options = ImportOptions::new(file, columns(vendor), "email");
@@ -38,12 +57,24 @@ async fn import(sandbox: &Sandbox, vendor: Vendor, file: &std::path::Path) -> Re
     let base = sandbox.base_url(vendor);
     match vendor {
         Vendor::Mailperformance => {
-            let client = mailperformance::Client::with_key(&base, &Secret::new(credentials.np6_key), &config)?;
-            client.import(&options, &mailperformance::Np6Import::default()).await
+            let client = mailperformance::Client::with_key(
+                &base,
+                &Secret::new(credentials.np6_key),
+                &config,
+            )?;
+            client
+                .import(&options, &mailperformance::Np6Import::default())
+                .await
         }
         Vendor::Copernica => {
-            let client = copernica::Client::with_token(&base, &Secret::new(credentials.copernica_token), &config)?;
-            client.import(&options, &copernica::CopernicaImport::new("1")).await
+            let client = copernica::Client::with_token(
+                &base,
+                &Secret::new(credentials.copernica_token),
+                &config,
+            )?;
+            client
+                .import(&options, &copernica::CopernicaImport::new("1"))
+                .await
         }
         Vendor::Mindbaz => {
             // The sandbox runs no SSH server: the file is put straight into its emulated SFTP
@@ -65,9 +96,12 @@ async fn import(sandbox: &Sandbox, vendor: Vendor, file: &std::path::Path) -> Re
                 username: credentials.eloqua_username,
                 password: Secret::new(credentials.eloqua_password),
             };
-            let base = eloqua::Client::discover(&sandbox.eloqua_login_url(), &auth, &config).await?;
+            let base =
+                eloqua::Client::discover(&sandbox.eloqua_login_url(), &auth, &config).await?;
             let client = eloqua::Client::with_auth(&base, &auth, &config)?;
-            client.import(&options, &eloqua::EloquaImport::default()).await
+            client
+                .import(&options, &eloqua::EloquaImport::default())
+                .await
         }
     }
 }
@@ -122,7 +156,10 @@ pub async fn demo(rows: Option<u64>) -> u8 {
     print!("{}", output::table(&reports));
     for report in &reports {
         if let Some(reject) = report.rejects.first() {
-            let row = reject.row.map(|r| format!("line {r}")).unwrap_or_else(|| "a row".into());
+            let row = reject
+                .row
+                .map(|r| format!("line {r}"))
+                .unwrap_or_else(|| "a row".into());
             println!(
                 "{}: {} rejected rows, e.g. {row}: {}",
                 report.vendor,
@@ -131,7 +168,10 @@ pub async fn demo(rows: Option<u64>) -> u8 {
             );
         }
         if report.vendor == Vendor::Mailperformance {
-            println!("{}: row results are sent by e-mail (the report feature), not through the API", report.vendor);
+            println!(
+                "{}: row results are sent by e-mail (the report feature), not through the API",
+                report.vendor
+            );
         }
     }
     code
@@ -153,8 +193,16 @@ pub async fn sandbox(listen: SocketAddr) -> u8 {
     };
     let c = Credentials::default();
     println!("esp-imports sandbox (Ctrl-C to stop)");
-    println!("  mailperformance  {}   MAILPERFORMANCE_XKEY={}", sandbox.base_url(Vendor::Mailperformance), c.np6_key);
-    println!("  copernica        {}   COPERNICA_ACCESS_TOKEN={}", sandbox.base_url(Vendor::Copernica), c.copernica_token);
+    println!(
+        "  mailperformance  {}   MAILPERFORMANCE_XKEY={}",
+        sandbox.base_url(Vendor::Mailperformance),
+        c.np6_key
+    );
+    println!(
+        "  copernica        {}   COPERNICA_ACCESS_TOKEN={}",
+        sandbox.base_url(Vendor::Copernica),
+        c.copernica_token
+    );
     println!(
         "  mindbaz          {}   MINDBAZ_TOKEN={}   SFTP directory: {}",
         sandbox.base_url(Vendor::Mindbaz),

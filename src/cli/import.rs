@@ -15,7 +15,10 @@ pub async fn run(args: ImportArgs) -> u8 {
     match import(args).await {
         Ok(report) => {
             if json {
-                println!("{}", serde_json::to_string(&report).expect("a report serialises"));
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).expect("a report serialises")
+                );
             } else {
                 print!("{}", output::summary(&report));
             }
@@ -31,7 +34,10 @@ pub async fn run(args: ImportArgs) -> u8 {
             };
             eprintln!("{message}");
             if json {
-                println!("{}", output::error_json(message.trim_start_matches("error: "), code));
+                println!(
+                    "{}",
+                    output::error_json(message.trim_start_matches("error: "), code)
+                );
             }
             code
         }
@@ -107,8 +113,7 @@ fn base_url(args: &ImportArgs, vendor: Vendor) -> Result<Option<String>, Usage> 
             Vendor::Eloqua => None,
         });
     };
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| Usage(format!("--base-url `{url}`: {e}")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| Usage(format!("--base-url `{url}`: {e}")))?;
     let loopback = parsed.host_str().is_some_and(|host| {
         host == "localhost"
             || host
@@ -125,10 +130,16 @@ fn base_url(args: &ImportArgs, vendor: Vendor) -> Result<Option<String>, Usage> 
                  credentials in clear; use https (or --allow-insecure-http)"
             )))
         }
-        other => return Err(Usage(format!("--base-url `{url}`: `{other}` is not http(s)"))),
+        other => {
+            return Err(Usage(format!(
+                "--base-url `{url}`: `{other}` is not http(s)"
+            )))
+        }
     }
     if parsed.query().is_some() {
-        return Err(Usage(format!("--base-url `{url}`: no query string, please")));
+        return Err(Usage(format!(
+            "--base-url `{url}`: no query string, please"
+        )));
     }
     Ok(Some(url.clone()))
 }
@@ -157,8 +168,11 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
     Ok(match vendor {
         Vendor::Mailperformance => {
             let key = Secret::new(env("MAILPERFORMANCE_XKEY")?);
-            let client = mailperformance::Client::with_key(&base.expect("a default"), &key, &config)?;
-            client.import(&options, &mailperformance::Np6Import::default()).await?
+            let client =
+                mailperformance::Client::with_key(&base.expect("a default"), &key, &config)?;
+            client
+                .import(&options, &mailperformance::Np6Import::default())
+                .await?
         }
         Vendor::Copernica => {
             let database = args
@@ -167,10 +181,14 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                 .ok_or_else(|| Usage("copernica needs --database ID".into()))?;
             let token = Secret::new(env("COPERNICA_ACCESS_TOKEN")?);
             let client = copernica::Client::with_token(&base.expect("a default"), &token, &config)?;
-            client.import(&options, &copernica::CopernicaImport::new(database)).await?
+            client
+                .import(&options, &copernica::CopernicaImport::new(database))
+                .await?
         }
         Vendor::Mindbaz => {
-            let site = args.site.ok_or_else(|| Usage("mindbaz needs --site ID".into()))?;
+            let site = args
+                .site
+                .ok_or_else(|| Usage("mindbaz needs --site ID".into()))?;
             let token = Secret::new(env("MINDBAZ_TOKEN")?);
             let mut mindbaz_options = mindbaz::MindbazImport::new(site, args.notify.clone());
             match (&args.remote_file, &args.sftp_host) {
@@ -182,11 +200,17 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                         .ok_or_else(|| Usage("--sftp-host needs --sftp-user".into()))?;
                     let auth = match &args.sftp_key {
                         Some(key) => mindbaz::SftpAuth::KeyFile(key.clone()),
-                        None => mindbaz::SftpAuth::Password(Secret::new(env("MINDBAZ_SFTP_PASSWORD")?)),
+                        None => {
+                            mindbaz::SftpAuth::Password(Secret::new(env("MINDBAZ_SFTP_PASSWORD")?))
+                        }
                     };
                     let mut sftp = mindbaz::SftpConfig::new(host.clone(), user, auth);
                     sftp.port = args.sftp_port;
-                    sftp.remote_dir = args.sftp_dir.trim_start_matches("./").trim_matches('.').to_owned();
+                    sftp.remote_dir = args
+                        .sftp_dir
+                        .trim_start_matches("./")
+                        .trim_matches('.')
+                        .to_owned();
                     sftp.host_key_sha256 = args.sftp_host_key.clone();
                     mindbaz_options.sftp = Some(sftp);
                 }
@@ -237,7 +261,10 @@ mod tests {
     #[test]
     fn maps_are_checked_per_vendor() {
         let map = |vendor, pairs: &[&str]| {
-            column_map(vendor, &pairs.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            column_map(
+                vendor,
+                &pairs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
         };
         assert!(map(Vendor::Mailperformance, &["email=1234"]).is_ok());
         assert!(map(Vendor::Mailperformance, &["email=C_Email"]).is_err());

@@ -81,11 +81,17 @@ pub fn summary(report: &ImportReport) -> String {
         count(report.rows_rejected),
     );
     for reject in report.rejects.iter().take(20) {
-        let row = reject.row.map(|r| format!("line {r}")).unwrap_or_else(|| "a row".into());
+        let row = reject
+            .row
+            .map(|r| format!("line {r}"))
+            .unwrap_or_else(|| "a row".into());
         out.push_str(&format!("  rejected {row}: {}\n", reject.reason));
     }
     if report.rejects.len() > 20 {
-        out.push_str(&format!("  … and {} more rejected rows\n", report.rejects.len() - 20));
+        out.push_str(&format!(
+            "  … and {} more rejected rows\n",
+            report.rejects.len() - 20
+        ));
     }
     for message in &report.messages {
         out.push_str(&format!("  {message}\n"));
@@ -95,7 +101,14 @@ pub fn summary(report: &ImportReport) -> String {
 
 /// The four reports of the demo as one table.
 pub fn table(reports: &[ImportReport]) -> String {
-    let header = ["vendor", "import id", "status", "rows", "imported", "rejected"];
+    let header = [
+        "vendor",
+        "import id",
+        "status",
+        "rows",
+        "imported",
+        "rejected",
+    ];
     let rows: Vec<[String; 6]> = reports
         .iter()
         .map(|r| {
@@ -110,7 +123,13 @@ pub fn table(reports: &[ImportReport]) -> String {
         })
         .collect();
     let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |cells: &[&str]| {
         cells
@@ -124,7 +143,15 @@ pub fn table(reports: &[ImportReport]) -> String {
             + "\n"
     };
     let mut out = line(&header);
-    out.push_str(&line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>()));
+    out.push_str(&line(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ));
     for row in &rows {
         out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
     }

@@ -9,7 +9,14 @@ const LAST: [&str; 16] = [
     "Moreau", "Simon", "Laurent", "Lefebvre", "Michel", "García", "De Smet",
 ];
 const CITIES: [&str; 8] = [
-    "Lille", "Roubaix", "Paris", "Lyon", "Amsterdam", "Gent", "Nantes", "Bordeaux",
+    "Lille",
+    "Roubaix",
+    "Paris",
+    "Lyon",
+    "Amsterdam",
+    "Gent",
+    "Nantes",
+    "Bordeaux",
 ];
 const DOMAINS: [&str; 4] = ["example.com", "example.fr", "example.nl", "example.org"];
 
@@ -49,7 +56,11 @@ pub fn write(out: &mut impl std::io::Write, rows: u64) -> std::io::Result<()> {
         } else {
             format!("{}.{}{row}@{domain}", ascii(first), ascii(last))
         };
-        let last = if last.contains(' ') { format!("\"{last}\"") } else { last.to_owned() };
+        let last = if last.contains(' ') {
+            format!("\"{last}\"")
+        } else {
+            last.to_owned()
+        };
         writeln!(out, "{email},{first},{last},{city}")?;
     }
     Ok(())
@@ -67,7 +78,13 @@ mod tests {
         assert_eq!(a, b);
         let text = String::from_utf8(a).unwrap();
         assert_eq!(text.lines().count(), 1001);
-        assert_eq!(text.lines().skip(1).filter(|l| !l.split(',').next().unwrap().contains('@')).count(), 2);
+        assert_eq!(
+            text.lines()
+                .skip(1)
+                .filter(|l| !l.split(',').next().unwrap().contains('@'))
+                .count(),
+            2
+        );
         assert_eq!(bad_rows(1000), 2);
         assert_eq!(bad_rows(2500), 5);
     }

@@ -280,7 +280,15 @@ impl Client {
                 Outcome::Failed => Status::Failed,
             };
             report.status = status_now;
-            report.rows_imported = processed;
+            // Copernica counts lines processed, rejected ones included, and gives no number of
+            // imported or rejected rows: the report says so instead of guessing.
+            if status_now == Status::Completed {
+                report.rows_imported = processed;
+            } else if let Some(processed) = processed {
+                report.messages.push(format!(
+                    "{processed} lines processed; Copernica does not count rejected rows"
+                ));
+            }
             report.messages.extend(last_error(&status));
             return Ok(report);
         }

@@ -137,6 +137,47 @@ pub(crate) struct Control {
 /// One vendor's kept contacts: key → fields.
 pub(crate) type Contacts = BTreeMap<String, BTreeMap<String, String>>;
 
+/// What an emulator did with the rows of one run of an import (an NP6 execution, a Copernica
+/// import), in the order they ran: the figures the vendors keep to themselves or e-mail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportResult {
+    /// The vendor's id of the import.
+    pub import_id: String,
+    /// Data rows read from the file (header and skipped lines left out).
+    pub rows: u64,
+    /// Contacts created.
+    pub inserted: u64,
+    /// Contacts updated.
+    pub updated: u64,
+    /// Rows left alone on purpose (e.g. Copernica `ignore or add` on an existing profile).
+    pub ignored: u64,
+    /// Contacts deleted (Copernica `delete` and `removeMissing`).
+    pub deleted: u64,
+    /// Rows refused.
+    pub rejected: u64,
+    /// Each refused row: its line in the file and the reason.
+    pub rejects: Vec<(u64, String)>,
+    /// Why the whole file was refused (NP6 execution state 2), when it was.
+    pub failure: Option<String>,
+}
+
+impl ImportResult {
+    /// Counts what `apply_row` did with the row on `line`.
+    pub(crate) fn record(&mut self, line: u64, outcome: RowOutcome) {
+        match outcome {
+            RowOutcome::Inserted => self.inserted += 1,
+            RowOutcome::Updated => self.updated += 1,
+            RowOutcome::Rejected(reason) => self.reject(line, reason),
+        }
+    }
+
+    /// Counts a refused row.
+    pub(crate) fn reject(&mut self, line: u64, reason: String) {
+        self.rejected += 1;
+        self.rejects.push((line, reason));
+    }
+}
+
 /// What every emulator gets.
 #[derive(Clone)]
 pub(crate) struct Shared {
@@ -145,6 +186,9 @@ pub(crate) struct Shared {
     pub(crate) polls_per_state: u32,
     pub(crate) control: Arc<Control>,
     pub(crate) contacts: Arc<Mutex<Contacts>>,
+    pub(crate) results: Arc<Mutex<Vec<ImportResult>>>,
+    // Read by the Mindbaz emulator.
+    #[allow(dead_code)]
     pub(crate) sftp_dir: Arc<PathBuf>,
 }
 
@@ -153,6 +197,7 @@ pub struct Sandbox {
     addresses: Vec<(Vendor, SocketAddr)>,
     control: Arc<Control>,
     contacts: Vec<(Vendor, Arc<Mutex<Contacts>>)>,
+    results: Vec<(Vendor, Arc<Mutex<Vec<ImportResult>>>)>,
     sftp_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -192,6 +237,7 @@ impl Sandbox {
             addresses: Vec::new(),
             control: control.clone(),
             contacts: Vec::new(),
+            results: Vec::new(),
             sftp_dir: sftp_dir.clone(),
             _temp: temp,
             tasks: Vec::new(),
@@ -203,9 +249,11 @@ impl Sandbox {
                 polls_per_state: config.polls_per_state,
                 control: control.clone(),
                 contacts: Default::default(),
+                results: Default::default(),
                 sftp_dir: Arc::new(sftp_dir.clone()),
             };
             sandbox.contacts.push((vendor, shared.contacts.clone()));
+            sandbox.results.push((vendor, shared.results.clone()));
             let router = match vendor {
                 Vendor::Mailperformance => mailperformance::router(shared.clone()),
                 Vendor::Copernica => copernica::router(shared.clone()),
@@ -282,6 +330,15 @@ impl Sandbox {
             .iter()
             .find(|(v, _)| *v == vendor)
             .map(|(_, c)| c.lock().expect("lock").clone())
+            .unwrap_or_default()
+    }
+
+    /// What a vendor's emulator did with the rows of each import run, oldest first.
+    pub fn results(&self, vendor: Vendor) -> Vec<ImportResult> {
+        self.results
+            .iter()
+            .find(|(v, _)| *v == vendor)
+            .map(|(_, r)| r.lock().expect("lock").clone())
             .unwrap_or_default()
     }
 }
@@ -367,6 +424,63 @@ pub(crate) fn valid_email(email: &str) -> bool {
         && !email.contains(char::is_whitespace)
 }
 
+/// The key a contact is kept under (trimmed, an e-mail lower-cased), or why the row is refused.
+pub(crate) fn contact_key(key: &str, email_key: bool) -> Result<String, String> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Err("empty key".into());
+    }
+    if email_key && !valid_email(key) {
+        return Err(format!("invalid e-mail address `{key}`"));
+    }
+    Ok(if email_key {
+        key.to_lowercase()
+    } else {
+        key.to_owned()
+    })
+}
+
+/// The line (1-based) each CSV record of a file starts on. The `csv` crate's own positions put
+/// a record that follows a CRLF on the line before (the `\n` is read as the record's start),
+/// so lines are counted here from the record's byte offset, past the line ending.
+pub(crate) struct Lines<'a> {
+    data: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record at `byte` (offsets must not go backwards).
+    pub(crate) fn of(&mut self, record: &csv::StringRecord) -> u64 {
+        let mut byte = record
+            .position()
+            .map_or(self.offset, |p| p.byte() as usize)
+            .min(self.data.len());
+        while byte < self.data.len() && matches!(self.data[byte], b'\r' | b'\n') {
+            byte += 1;
+        }
+        for i in self.offset..byte {
+            // `\n`, `\r\n` and a lone `\r` each end a line.
+            let ends = match self.data[i] {
+                b'\n' => true,
+                b'\r' => self.data.get(i + 1) != Some(&b'\n'),
+                _ => false,
+            };
+            self.line += u64::from(ends);
+        }
+        self.offset = self.offset.max(byte);
+        self.line
+    }
+}
+
 /// A row that an emulator keeps or rejects.
 pub(crate) enum RowOutcome {
     Inserted,
@@ -384,17 +498,9 @@ pub(crate) fn apply_row(
     insert: bool,
     update: bool,
 ) -> RowOutcome {
-    let key = key.trim();
-    if key.is_empty() {
-        return RowOutcome::Rejected("empty key".into());
-    }
-    if email_key && !valid_email(key) {
-        return RowOutcome::Rejected(format!("invalid e-mail address `{key}`"));
-    }
-    let key = if email_key {
-        key.to_lowercase()
-    } else {
-        key.to_owned()
+    let key = match contact_key(key, email_key) {
+        Ok(key) => key,
+        Err(reason) => return RowOutcome::Rejected(reason),
     };
     match contacts.get_mut(&key) {
         Some(existing) if update => {
@@ -423,6 +529,18 @@ mod tests {
             "", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@@b.co", "a@b.co.",
         ] {
             assert!(!valid_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lines_of_records() {
+        for data in ["h\na\n\nb\n", "h\r\na\r\n\r\nb\r\n", "h\ra\r\rb"] {
+            let mut lines = Lines::new(data.as_bytes());
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(data.as_bytes());
+            let found: Vec<u64> = reader.records().map(|r| lines.of(&r.unwrap())).collect();
+            assert_eq!(found, [1, 2, 4], "{data:?}");
         }
     }
 
