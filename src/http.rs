@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use progenitor_client::OperationInfo;
-use reqwest::header::HeaderMap;
-#[cfg(any(feature = "mailperformance", feature = "mindbaz", feature = "eloqua"))]
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::{retry, Error, RetryPolicy, Secret};
 
@@ -198,8 +196,26 @@ pub(crate) fn bearer(
     )
 }
 
+/// What a generated client's `new_with_client` takes: the checked base URL, the reqwest client
+/// (sending `auth` on every request, if given) and the hooks' state.
+pub(crate) fn client_parts(
+    base: &str,
+    config: &HttpConfig,
+    auth: Option<(HeaderName, HeaderValue)>,
+) -> Result<(String, reqwest::Client, Inner), Error> {
+    let mut headers = HeaderMap::new();
+    if let Some((name, value)) = auth {
+        headers.insert(name, value);
+    }
+    Ok((
+        base_url(base)?,
+        client(config, headers)?,
+        Inner::new(config),
+    ))
+}
+
 /// Builds the reqwest client with the timeouts of `config` and the given default headers.
-pub(crate) fn client(config: &HttpConfig, headers: HeaderMap) -> Result<reqwest::Client, Error> {
+fn client(config: &HttpConfig, headers: HeaderMap) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .connect_timeout(config.connect_timeout)
         .timeout(config.request_timeout)

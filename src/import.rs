@@ -215,6 +215,23 @@ pub struct Reject {
     pub reason: String,
 }
 
+impl ImportReport {
+    /// The report of an import the vendor has accepted and not finished yet: the file's row
+    /// count, nothing else known.
+    pub fn submitted(vendor: Vendor, import_id: impl Into<String>, rows_total: u64) -> Self {
+        Self {
+            vendor,
+            import_id: import_id.into(),
+            status: Status::Submitted,
+            rows_total: Some(rows_total),
+            rows_imported: None,
+            rows_rejected: None,
+            rejects: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+}
+
 /// What happened, in one shape for every vendor. Counts are `None` where the vendor does not
 /// tell them.
 #[derive(Debug, Clone, PartialEq, Serialize)]

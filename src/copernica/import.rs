@@ -245,16 +245,7 @@ impl Client {
         };
         let import_id = created_id(created.headers())?;
 
-        let mut report = ImportReport {
-            vendor: VENDOR,
-            import_id: import_id.to_string(),
-            status: Status::Submitted,
-            rows_total: Some(csv.rows),
-            rows_imported: None,
-            rows_rejected: None,
-            rejects: Vec::new(),
-            messages: Vec::new(),
-        };
+        let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
         if options.no_wait {
             return Ok(report);
         }

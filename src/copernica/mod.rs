@@ -22,12 +22,8 @@ impl Client {
         token: &Secret,
         config: &HttpConfig,
     ) -> Result<Self, crate::Error> {
-        let mut inner = http::Inner::new(config);
+        let (base, client, mut inner) = http::client_parts(base_url, config, None)?;
         inner.query_secret = Some(("access_token", token.clone()));
-        Ok(Self::new_with_client(
-            &http::base_url(base_url)?,
-            http::client(config, Default::default())?,
-            inner,
-        ))
+        Ok(Self::new_with_client(&base, client, inner))
     }
 }

@@ -184,16 +184,7 @@ impl Client {
         let sync = self.create_sync_once(&definition_uri).await?;
         let sync_uri = sync.uri.clone().unwrap_or_default();
         let sync_id = id_of(&sync_uri, "createSync")?;
-        let mut report = ImportReport {
-            vendor: VENDOR,
-            import_id: sync_uri,
-            status: Status::Submitted,
-            rows_total: Some(csv.rows),
-            rows_imported: None,
-            rows_rejected: None,
-            rejects: Vec::new(),
-            messages: Vec::new(),
-        };
+        let mut report = ImportReport::submitted(VENDOR, sync_uri, csv.rows);
         if options.no_wait {
             return Ok(report);
         }

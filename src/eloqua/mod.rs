@@ -7,7 +7,6 @@ mod import;
 pub use import::{field_statement, EloquaImport, MAX_CHUNK, MAX_FIELDS};
 
 use base64::Engine as _;
-use reqwest::header::HeaderMap;
 
 use crate::{http, HttpConfig, Secret};
 
@@ -58,12 +57,7 @@ impl Client {
             }
             Auth::Bearer(token) => http::bearer(token, "Eloqua token")?,
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(name, value);
-        Ok(Self::new_with_client(
-            &http::base_url(base_url)?,
-            http::client(config, headers)?,
-            http::Inner::new(config),
-        ))
+        let (base, client, inner) = http::client_parts(base_url, config, Some((name, value)))?;
+        Ok(Self::new_with_client(&base, client, inner))
     }
 }

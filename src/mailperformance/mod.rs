@@ -9,8 +9,6 @@ generated_client!("mailperformance");
 mod import;
 pub use import::{DuplicateRule, Np6Import, IGNORED_COLUMN};
 
-use reqwest::header::HeaderMap;
-
 use crate::{http, HttpConfig, Secret};
 
 /// Production base URL (the paths `/imports`, `/importFormats`, `/fields` hang off it).
@@ -28,12 +26,7 @@ impl Client {
         config: &HttpConfig,
     ) -> Result<Self, crate::Error> {
         let (name, value) = http::secret_header("x-key", key.expose(), "X-Key")?;
-        let mut headers = HeaderMap::new();
-        headers.insert(name, value);
-        Ok(Self::new_with_client(
-            &http::base_url(base_url)?,
-            http::client(config, headers)?,
-            http::Inner::new(config),
-        ))
+        let (base, client, inner) = http::client_parts(base_url, config, Some((name, value)))?;
+        Ok(Self::new_with_client(&base, client, inner))
     }
 }

@@ -317,16 +317,7 @@ impl Client {
             .id
             .ok_or_else(|| missing("scheduleImportNow", "data.id"))?;
 
-        let mut report = ImportReport {
-            vendor: VENDOR,
-            import_id: import_id.to_string(),
-            status: Status::Submitted,
-            rows_total: Some(csv.rows),
-            rows_imported: None,
-            rows_rejected: None,
-            rejects: Vec::new(),
-            messages: Vec::new(),
-        };
+        let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
         if options.no_wait {
             return Ok(report);
         }

@@ -9,8 +9,6 @@ mod sftp;
 pub use import::{MindbazImport, CODEPAGE_UTF8};
 pub use sftp::{SftpAuth, SftpConfig};
 
-use reqwest::header::HeaderMap;
-
 use crate::{http, HttpConfig, Secret};
 
 /// Production base URL (the paths start with `/api/{idsite}`).
@@ -36,12 +34,7 @@ impl Client {
             Auth::Bearer(token) => http::bearer(token, "Mindbaz token")?,
             Auth::ApiKey(key) => http::secret_header("x-api-key", key.expose(), "Mindbaz API key")?,
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(name, value);
-        Ok(Self::new_with_client(
-            &http::base_url(base_url)?,
-            http::client(config, headers)?,
-            http::Inner::new(config),
-        ))
+        let (base, client, inner) = http::client_parts(base_url, config, Some((name, value)))?;
+        Ok(Self::new_with_client(&base, client, inner))
     }
 }
