@@ -348,33 +348,33 @@ fn resolve(name: &str) -> Option<(String, &'static str)> {
 #[serde(rename_all = "camelCase")]
 struct ImportIn {
     database: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     #[allow(dead_code)]
     followups: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     autostart: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     #[allow(dead_code)]
     rebuild: Option<Rebuild>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     action: Option<Action>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     key_fields: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     ignore_empty_fields: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     remove_missing: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     delete_target: Option<DeleteTarget>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     location: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     source: Option<SourceIn>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     format: Option<Format>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::present")]
     delimiter: Option<String>,
 }
 
@@ -431,7 +431,8 @@ enum Format {
 #[serde(untagged)]
 enum SourceIn {
     Text(String),
-    Records(Vec<Value>),
+    /// One object per (sub)profile: anything else in the array is refused.
+    Records(Vec<serde_json::Map<String, Value>>),
 }
 
 /// A row of the data: its line (CSV) or position (JSON), column → value.
@@ -448,7 +449,12 @@ fn records(
     delimiter: Option<&str>,
 ) -> Result<(Rows, &'static str), String> {
     let text = match source {
-        SourceIn::Records(items) => return Ok((json_records(items), "record")),
+        SourceIn::Records(items) => {
+            return Ok((
+                json_records(items.into_iter().map(Value::Object).collect::<Vec<_>>()),
+                "record",
+            ))
+        }
         SourceIn::Text(text) => text,
     };
     let format = format.unwrap_or_else(|| {

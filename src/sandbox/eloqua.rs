@@ -282,7 +282,12 @@ impl Listing {
                 "limit" => {
                     listing.limit = value.parse().ok().filter(|l| (1..=1000).contains(l))?;
                 }
-                "offset" => listing.offset = value.parse().ok()?,
+                "offset" => {
+                    listing.offset = value
+                        .parse::<i32>()
+                        .ok()
+                        .and_then(|o| usize::try_from(o).ok())?
+                }
                 "totalResults" => listing.total_results = value.parse().ok()?,
                 "orderBy" => {
                     let mut words = value.split_whitespace();
@@ -612,7 +617,18 @@ fn validate_definition(body: &Bytes) -> Result<Map<String, Value>, Failure> {
         );
     };
     for name in READ_ONLY {
-        body.remove(*name);
+        // Ignored, as Eloqua sets them, but a wrong type is still refused (kbUsed is a number,
+        // the others strings).
+        if let Some(value) = body.remove(*name) {
+            let typed = if *name == "kbUsed" {
+                value.is_i64()
+            } else {
+                value.is_string()
+            };
+            if !typed {
+                return fail(name, &value.to_string(), "Must be of the documented type");
+            }
+        }
     }
     for (name, value) in &body {
         if value.is_null() {
@@ -1183,6 +1199,21 @@ async fn create_sync(
         }
         None => return validation_error("syncedInstanceUri", "", "Is required"),
     };
+    // The read-only fields (set by Eloqua, ignored when sent) must still be strings.
+    if let Some((name, value)) = [
+        "uri",
+        "status",
+        "createdAt",
+        "createdBy",
+        "syncStartedAt",
+        "syncEndedAt",
+        "callbackUrl",
+    ]
+    .iter()
+    .find_map(|n| body.get(*n).filter(|v| !v.is_string()).map(|v| (*n, v)))
+    {
+        return validation_error(name, text(value), "Must be a string");
+    }
     let callback_url = match body.get("callbackUrl") {
         None => None,
         Some(Value::String(url)) if url.starts_with("http://") || url.starts_with("https://") => {

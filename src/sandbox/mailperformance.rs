@@ -287,8 +287,38 @@ struct ImportIn {
 #[derive(Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum SourceIn {
-    File {},
-    Ftp {},
+    File {
+        #[serde(flatten)]
+        _common: SourceFieldsIn,
+        #[serde(default, rename = "filename")]
+        _filename: Option<String>,
+        #[serde(default, deserialize_with = "super::present", rename = "data")]
+        _data: Option<Vec<Value>>,
+    },
+    Ftp {
+        #[serde(flatten)]
+        _common: SourceFieldsIn,
+        #[serde(default, deserialize_with = "super::present", rename = "folder")]
+        _folder: Option<String>,
+        #[serde(
+            default,
+            deserialize_with = "super::present",
+            rename = "templateFilename"
+        )]
+        _template_filename: Option<String>,
+    },
+}
+
+/// The fields both kinds of source share, checked against their types in the spec (a wrong
+/// type is a 400, as NP6's JSON binding answers) and otherwise ignored: NP6 sets them itself.
+#[derive(Deserialize, PartialEq)]
+struct SourceFieldsIn {
+    #[serde(default, rename = "id")]
+    _id: Option<i32>,
+    #[serde(default, deserialize_with = "super::present", rename = "creationDate")]
+    _creation_date: Option<String>,
+    #[serde(default, rename = "updateDate")]
+    _update_date: Option<String>,
 }
 
 /// The body of `POST /imports/{id}/executions` in its JSON form.
@@ -372,10 +402,10 @@ impl Import {
 
     fn new_source(source: Option<&SourceIn>, now: &str) -> Source {
         match source {
-            Some(SourceIn::Ftp {}) => Source::Ftp {
+            Some(SourceIn::Ftp { .. }) => Source::Ftp {
                 creation_date: now.to_owned(),
             },
-            Some(SourceIn::File {}) | None => Source::File {
+            Some(SourceIn::File { .. }) | None => Source::File {
                 update_date: None,
                 filename: None,
             },
@@ -580,8 +610,8 @@ async fn update_import(State(np6): State<Np6>, Path(id): Path<String>, body: Byt
     let import = store.imports.get_mut(&id).expect("checked");
     let source_changed = matches!(
         (&input.source, &import.source),
-        (Some(SourceIn::Ftp {}), Source::File { .. })
-            | (Some(SourceIn::File {}), Source::Ftp { .. })
+        (Some(SourceIn::Ftp { .. }), Source::File { .. })
+            | (Some(SourceIn::File { .. }), Source::Ftp { .. })
     );
     if source_changed {
         import.source = Import::new_source(input.source.as_ref(), &now);

@@ -544,6 +544,7 @@ async fn get_import(
     UrlPath((site, id)): UrlPath<(String, String)>,
 ) -> Response {
     let (Ok(site), Ok(id)) = (site.parse::<i32>(), id.parse::<i32>()) else {
+        // Not an int32 (the spec's format): ASP.NET Web API cannot bind it, a 400.
         return failure(StatusCode::BAD_REQUEST, "Error, invalid idsite or idImport");
     };
     let emulator = &*emulator;

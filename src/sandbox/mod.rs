@@ -410,6 +410,17 @@ async fn inject_faults(State(shared): State<Shared>, request: Request, next: Nex
     }
 }
 
+/// For `#[serde(default, deserialize_with = "…")]` on an optional request field that the spec
+/// does not declare `nullable`: absent is `None`, but an explicit `null` is refused (a 400),
+/// as a vendor's strict JSON binding would.
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 /// A very small e-mail check, the same for every emulator: one `@`, something before it, a
 /// dot in the domain, no spaces.
 pub(crate) fn valid_email(email: &str) -> bool {
