@@ -346,6 +346,18 @@ impl Error {
         }
     }
 
+    /// A 2xx answer that lacks a field the workflow needs.
+    #[cfg(any(feature = "mailperformance", feature = "mindbaz", feature = "eloqua"))]
+    pub(crate) fn missing(vendor: Vendor, operation: &'static str, field: &str) -> Self {
+        Error::Decode {
+            vendor,
+            operation,
+            path: field.into(),
+            reason: format!("the answer has no `{field}`"),
+            excerpt: String::new(),
+        }
+    }
+
     /// Decodes `body` as `T`, or explains where it does not fit.
     pub(crate) fn decode<T: DeserializeOwned>(
         vendor: Vendor,

@@ -88,7 +88,13 @@ impl Client {
             Auth::Basic {
                 company, username, ..
             } => format!("{company}\\{username}"),
-            Auth::Bearer(token) => format!("bearer:{:x}", fxhash(token.expose())),
+            Auth::Bearer(token) => {
+                // Keyed by a digest, so the cache never holds the raw token.
+                use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+                let digest =
+                    BuildHasherDefault::<DefaultHasher>::default().hash_one(token.expose());
+                format!("bearer:{digest:x}")
+            }
         };
         let key = (login_url.to_owned(), user);
         if let Some(base) = discovered().lock().expect("cache lock").get(&key) {
@@ -160,13 +166,10 @@ impl Client {
 
         options.emit(Progress::Step("create import definition"));
         let definition = self.create_definition(options).await?;
-        let definition_uri = definition.uri.clone().ok_or_else(|| Error::Decode {
-            vendor: VENDOR,
-            operation: "createContactImport",
-            path: "uri".into(),
-            reason: "the created definition has no uri".into(),
-            excerpt: String::new(),
-        })?;
+        let definition_uri = definition
+            .uri
+            .clone()
+            .ok_or_else(|| Error::missing(VENDOR, "createContactImport", "uri"))?;
         let definition_id = id_of(&definition_uri, "createContactImport")?;
 
         options.emit(Progress::Step("stage data"));
@@ -441,13 +444,6 @@ fn comma_separated(body: &[u8], csv: &CsvFile) -> Result<Vec<u8>, Error> {
     writer
         .into_inner()
         .map_err(|e| Error::io(&csv.path, std::io::Error::other(e.to_string())))
-}
-
-/// A short, stable digest, so the discovery cache is not keyed by a raw token.
-fn fxhash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

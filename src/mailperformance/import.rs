@@ -97,7 +97,9 @@ impl Client {
         let features = features(np6, update_existing);
         let name = options.import_name();
         let import = self.create_import_once(&name, binding, &features).await?;
-        let import_id = import.id.ok_or_else(|| missing("createImport", "id"))?;
+        let import_id = import
+            .id
+            .ok_or_else(|| Error::missing(VENDOR, "createImport", "id"))?;
 
         options.emit(Progress::Step("upload"));
         self.upload(&csv, import_id, options).await?;
@@ -178,7 +180,7 @@ impl Client {
                     .into_inner()
                     .identifier
                     .map(|i| i.guid)
-                    .ok_or_else(|| missing("createImportFormat", "identifier"))
+                    .ok_or_else(|| Error::missing(VENDOR, "createImportFormat", "identifier"))
             }
             Err(e) if e.status() == Some(409) => {
                 let formats = call(
@@ -193,7 +195,7 @@ impl Client {
         };
         match existing {
             Some(format) if format.binds == binds && format.separator == separator && format.start_at == 2 => {
-                format.identifier.map(|i| i.guid).ok_or_else(|| missing("listImportFormats", "identifier"))
+                format.identifier.map(|i| i.guid).ok_or_else(|| Error::missing(VENDOR, "listImportFormats", "identifier"))
             }
             Some(_) => Err(Error::InvalidConfig {
                 setting: "binding name",
@@ -361,14 +363,4 @@ fn features(np6: &Np6Import, update_existing: bool) -> Vec<types::ImportFeature>
         }));
     }
     features
-}
-
-fn missing(operation: &'static str, field: &str) -> Error {
-    Error::Decode {
-        vendor: VENDOR,
-        operation,
-        path: field.into(),
-        reason: format!("the answer has no `{field}`"),
-        excerpt: String::new(),
-    }
 }

@@ -106,19 +106,9 @@ fn envelope(
                 body_excerpt: serde_json::to_string(&response).unwrap_or_default(),
             }));
         }
-        return Err(missing(operation, "data"));
+        return Err(Error::missing(VENDOR, operation, "data"));
     }
     Ok(response.data.expect("checked above"))
-}
-
-fn missing(operation: &'static str, field: &str) -> Error {
-    Error::Decode {
-        vendor: VENDOR,
-        operation,
-        path: field.into(),
-        reason: format!("the answer has no `{field}`"),
-        excerpt: String::new(),
-    }
 }
 
 /// The import parameters: the file's own format, and one mapping per mapped column.
@@ -315,7 +305,7 @@ impl Client {
         let import = envelope("scheduleImportNow", status, scheduled.into_inner())?;
         let import_id = import
             .id
-            .ok_or_else(|| missing("scheduleImportNow", "data.id"))?;
+            .ok_or_else(|| Error::missing(VENDOR, "scheduleImportNow", "data.id"))?;
 
         let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
         if options.no_wait {
