@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A whole Eloqua contact import from Python, through a client generated from specs/eloqua.yaml.
 
-    python_import.py --base-url URL --file contacts.csv --key email --map email=C_EmailAddress ...
+    python_eloqua_import.py --base-url URL --file contacts.csv --key email --map email=C_EmailAddress ...
 
 Needs the generated package `eloqua_client` on the import path (scripts/other-languages generates
 it with openapi-generator `python` and sets PYTHONPATH). Credentials come from the environment,
