@@ -200,7 +200,7 @@ impl CsvFile {
         // the keys that may have been seen; only those are checked exactly, in a second pass.
         let keys = KeyHasher::default();
         let mut seen = Bloom::for_file_of(size);
-        let mut candidates: HashSet<(u64, u64)> = HashSet::new();
+        let mut candidates: HashSet<u64> = HashSet::new();
         let mut rows = 0;
         let mut previous_line = 1;
         while let Some(row) = rows_of.next()? {
@@ -231,16 +231,14 @@ impl CsvFile {
                 if value.iter().all(u8::is_ascii_whitespace) {
                     return Err(invalid(path, Some(line), Some(name), "the key is empty"));
                 }
-                let hash = keys.hash(value);
-                if seen.insert(hash) {
-                    candidates.insert(hash);
-                }
+                seen.insert(keys.hash_one(value), &mut candidates);
             }
             rows += 1;
         }
         if rows == 0 {
             return Err(invalid(path, None, None, "no data rows after the header"));
         }
+        seen.flush(&mut candidates);
         if let Some((name, index)) = key.filter(|_| !candidates.is_empty()) {
             find_duplicate(path, delimiter, quote, (name, index), &keys, &candidates)?;
         }
@@ -308,46 +306,89 @@ impl CsvFile {
     }
 }
 
-/// Two independent 64-bit hashes of a key.
-#[derive(Default)]
-struct KeyHasher(
-    std::collections::hash_map::RandomState,
-    std::collections::hash_map::RandomState,
-);
+/// A 64-bit hash of a key, seeded per run. A collision only makes a key a candidate: the second
+/// pass compares the keys themselves.
+type KeyHasher = std::collections::hash_map::RandomState;
 
-impl KeyHasher {
-    fn hash(&self, key: &[u8]) -> (u64, u64) {
-        (self.0.hash_one(key), self.1.hash_one(key))
-    }
-}
-
-/// A Bloom filter of key hashes, with about 2 bits per byte of the file (at most 32 MiB).
+/// A blocked Bloom filter of key hashes, with about 2 bits per byte of the file (at most
+/// 32 MiB): all the probes of a key fall in one 64-byte block, so an insert costs one cache
+/// miss instead of one per probe, and that miss is hidden: a key's block is prefetched when it
+/// comes in, and the key is set [`Bloom::LAG`] keys later.
 struct Bloom {
-    bits: Vec<u64>,
+    blocks: Vec<[u64; 8]>,
+    pending: [Option<u64>; Bloom::LAG],
+    next: usize,
 }
 
 impl Bloom {
-    const PROBES: u64 = 6;
+    const PROBES: u32 = 6;
+    const LAG: usize = 16;
 
     fn for_file_of(size: u64) -> Self {
         let bits = (size * 2).clamp(1 << 16, 1 << 28);
         Self {
-            bits: vec![0; bits.div_ceil(64) as usize],
+            blocks: vec![[0; 8]; bits.div_ceil(512) as usize],
+            pending: [None; Self::LAG],
+            next: 0,
         }
     }
 
-    /// Adds the key; true if it may have been added before.
-    fn insert(&mut self, (h1, h2): (u64, u64)) -> bool {
-        let len = self.bits.len() as u64 * 64;
+    /// The block of a hash: its high bits, by multiply-shift.
+    fn block(&self, hash: u64) -> usize {
+        ((u128::from(hash) * self.blocks.len() as u128) >> 64) as usize
+    }
+
+    /// Adds a key's hash. The keys that may have been added before end up in `candidates`,
+    /// at the latest after [`Bloom::flush`].
+    fn insert(&mut self, hash: u64, candidates: &mut HashSet<u64>) {
+        prefetch(&self.blocks[self.block(hash)]);
+        if let Some(earlier) = self.pending[self.next].replace(hash) {
+            if self.set(earlier) {
+                candidates.insert(earlier);
+            }
+        }
+        self.next = (self.next + 1) % Self::LAG;
+    }
+
+    /// Sets the keys still pending (in the order they came).
+    fn flush(&mut self, candidates: &mut HashSet<u64>) {
+        for i in 0..Self::LAG {
+            let slot = (self.next + i) % Self::LAG;
+            if let Some(hash) = self.pending[slot].take() {
+                if self.set(hash) {
+                    candidates.insert(hash);
+                }
+            }
+        }
+    }
+
+    /// Sets the key's bits; true if they were all set already.
+    fn set(&mut self, hash: u64) -> bool {
+        let block = self.block(hash);
+        let block = &mut self.blocks[block];
+        // A remix of the hash chooses the bits within the block, 9 bits a probe.
+        let probes = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(21);
         let mut present = true;
         for i in 0..Self::PROBES {
-            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % len;
+            let bit = (probes >> (i * 9)) & 511;
             let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
-            present &= self.bits[word] & mask != 0;
-            self.bits[word] |= mask;
+            present &= block[word] & mask != 0;
+            block[word] |= mask;
         }
         present
     }
+}
+
+/// Asks the CPU to start loading `block` into its cache (a hint: no effect on the result).
+fn prefetch(block: &[u64; 8]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and has no observable effect, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = block;
 }
 
 /// Second pass over the rows whose key may be a duplicate: fails on the first real one, naming
@@ -358,14 +399,14 @@ fn find_duplicate(
     quote: u8,
     (name, index): (&str, usize),
     keys: &KeyHasher,
-    candidates: &HashSet<(u64, u64)>,
+    candidates: &HashSet<u64>,
 ) -> Result<(), Error> {
     let mut first_lines: std::collections::HashMap<Vec<u8>, u64> = Default::default();
     let mut rows = Rows::new(path, delimiter, quote)?;
     rows.next()?; // the header
     while let Some(row) = rows.next()? {
         let value = &rows.record[index];
-        if !candidates.contains(&keys.hash(value)) {
+        if !candidates.contains(&keys.hash_one(value)) {
             continue;
         }
         if let Some(first) = first_lines.insert(value.to_vec(), row.line) {
@@ -668,6 +709,38 @@ mod tests {
         let (row, _, reason) = problem(&content);
         assert_eq!(row, Some(50_002));
         assert!(reason.contains("already on line 125"), "{reason}");
+    }
+
+    #[test]
+    fn duplicates_are_found_whatever_their_distance_in_the_prefetch_window() {
+        // Bloom::LAG keys are pending at any time: duplicates next to each other, across the
+        // window's edge, and on the last row (set only by the flush) must all be found.
+        for distance in [
+            1,
+            Bloom::LAG - 1,
+            Bloom::LAG,
+            Bloom::LAG + 1,
+            3 * Bloom::LAG,
+        ] {
+            for filler in [0, 100] {
+                let mut content = b"email\n".to_vec();
+                for i in 0..filler {
+                    content.extend_from_slice(format!("f{i}@x.io\n").as_bytes());
+                }
+                content.extend_from_slice(b"dup@x.io\n");
+                for i in 1..distance {
+                    content.extend_from_slice(format!("g{i}@x.io\n").as_bytes());
+                }
+                content.extend_from_slice(b"dup@x.io\n");
+                let (row, _, reason) = problem(&content);
+                let first = filler + 2;
+                assert_eq!(row, Some(first + distance as u64), "distance {distance}");
+                assert!(
+                    reason.contains(&format!("already on line {first}")),
+                    "{reason}"
+                );
+            }
+        }
     }
 
     #[test]
