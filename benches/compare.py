@@ -209,6 +209,57 @@ def demo(rows):
     return {"rows": rows, "wall": wall, "rss": rss, "output": stdout}
 
 
+def clients_at_scale(rows):
+    """Each vendor's CLI import of the same file into `esp-imports sandbox` run as its own
+    process, so that each client's time and memory are measured apart from the emulators'."""
+    log(f"== Each client alone at scale: esp-imports import <vendor> of {rows} rows into esp-imports sandbox")
+    path = OUT / f"contacts-{rows}-rows.csv"
+    with open(path, "w") as f:
+        f.write("email,first_name,last_name,city\n")
+        f.writelines(f"contact{i:010d}@example.com,Firstname{i % 9973},Lastname {i % 7919},Roubaix\n"
+                     for i in range(rows))
+    banner = OUT / "sandbox.log"
+    with open(banner, "w") as out:
+        sandbox = subprocess.Popen([BIN, "sandbox", "--listen", "127.0.0.1:0"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            text = banner.read_text()
+            if "  eloqua " in text:
+                break
+            time.sleep(0.1)
+        url = {line.split()[0]: line.split()[1] for line in text.splitlines() if line.startswith("  ")}
+        env = dict(os.environ)
+        env.update(re.findall(r"([A-Z_]+)=(\S+)", text))
+        sftp = Path(re.search(r"SFTP directory: (.+)", text).group(1).strip())
+        shutil.copy(path, sftp / path.name)
+        common = ["--file", path, "--key", "email", "--poll-interval", "0.1", "--timeout", "1800", "--json"]
+        runs = {
+            "mailperformance": ["--map", "email=1234", "--map", "first_name=1235", "--map", "last_name=1236",
+                                "--map", "city=5678"],
+            "copernica": ["--database", "1", "--map", "email=email", "--map", "first_name=firstname",
+                          "--map", "last_name=lastname", "--map", "city=city"],
+            "mindbaz": ["--site", "1", "--remote-file", path.name, "--notify", "bench@example.com",
+                        "--map", "email=fld1", "--map", "first_name=fld2", "--map", "last_name=fld3",
+                        "--map", "city=fld4"],
+            "eloqua": ["--map", "email=C_EmailAddress", "--map", "first_name=C_FirstName",
+                       "--map", "last_name=C_LastName", "--map", "city=C_City"],
+        }
+        results = {}
+        for vendor, args in runs.items():
+            wall, rss, stdout = timed([BIN, "import", vendor, "--base-url", url[vendor], *common, *args], env=env)
+            report = json.loads(stdout)
+            if report["rows_total"] != rows:
+                sys.exit(f"FAIL: {vendor} reports {report['rows_total']} rows of {rows}")
+            results[vendor] = {"wall": wall, "rss": rss, "status": report["status"],
+                               "imported": report["rows_imported"], "rejected": report["rows_rejected"]}
+            log(f"  {vendor}: {wall:.1f} s, peak RSS {mib(rss)}, {report['status']}, "
+                f"imported {report['rows_imported']}, rejected {report['rows_rejected']}")
+        return results
+    finally:
+        sandbox.kill()
+        sandbox.wait()
+
+
 def build():
     log("== Build cost (dev profile, copy of the tree, own target directory)")
     tree = OUT / "build-tree"
@@ -258,7 +309,8 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     OUT.mkdir(parents=True, exist_ok=True)
 
-    log(f"machine: {os.cpu_count()} CPUs, {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}")
+    log(f"machine: {os.cpu_count()} CPUs, {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}, "
+        f"load average at start {os.getloadavg()[0]:.2f}")
     log("building release binaries (cargo build --release --bin esp-imports --example bench-sink)")
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "esp-imports", "--example", "bench-sink"],
                    cwd=ROOT, check=True)
@@ -271,8 +323,10 @@ def main():
         results["per_call"] = per_call()
     if "demo" in only:
         results["demo"] = demo(args.demo_rows)
+        results["clients_at_scale"] = clients_at_scale(args.demo_rows)
     if "build" in only:
         results["build"] = build()
+    log(f"load average at the end {os.getloadavg()[0]:.2f}")
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     log(f"results: {OUT / 'results.json'}")
 

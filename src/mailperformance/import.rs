@@ -261,7 +261,7 @@ impl Client {
         let total = csv.size;
         let progress = options.progress.clone();
         let mut sent = 0u64;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 16).map(move |chunk| {
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(move |chunk| {
             if let (Ok(bytes), Some(progress)) = (&chunk, &progress) {
                 sent += bytes.len() as u64;
                 progress(&Progress::Uploaded { bytes: sent, total });
