@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 
 use axum::{routing::get, Json, Router};
 use criterion::{criterion_group, criterion_main, Criterion};
-use progenitor_client::ClientInfo as _;
 use esp_imports::{
     eloqua::{self, types, Auth},
     HttpConfig, Secret,
 };
+use progenitor_client::ClientInfo as _;
 use serde_json::json;
 
 /// A loopback server answering `GET /syncs/9` with a small sync, as Eloqua does.

@@ -2,9 +2,11 @@
 //!
 //! [`CsvFile::inspect`] reads the file as a stream (it is never held in memory) and finds its
 //! real format (delimiter, line ending, BOM, header), counts the rows, and refuses what a
-//! vendor would choke on or silently drop, naming the file, line and column: not UTF-8, ragged
-//! rows, mixed line endings, duplicate or empty header names, a mapped or key column missing,
-//! an empty or duplicate key.
+//! vendor would choke on or silently drop, naming the file, line and column: not a regular
+//! file, UTF-16, not UTF-8, NUL bytes, a blank first line, ragged rows, mixed or lone-CR line
+//! endings, duplicate, empty or multi-line header names, a mapped or key column missing, an
+//! empty key, or the same key twice (compared as the vendors do: without case and surrounding
+//! spaces).
 
 use std::{
     collections::HashSet,
@@ -21,6 +23,9 @@ use crate::{error::InputError, Error};
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The longest header line read.
+const MAX_HEADER: usize = 1 << 20;
 
 /// How the file's lines end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +69,9 @@ pub struct CsvFile {
     pub data_start: u64,
     /// Number of data rows (the header not counted).
     pub rows: u64,
+    /// The first field with a line break inside its quotes, as (line, column), if any: a vendor
+    /// that reads its files line by line cannot take it.
+    pub quoted_line_break: Option<(u64, String)>,
 }
 
 /// What [`CsvFile::inspect`] checks besides the format.
@@ -95,6 +103,16 @@ fn open(path: &Path) -> Result<(File, u64), Error> {
     let metadata = std::fs::metadata(path).map_err(|e| invalid(path, None, None, e.to_string()))?;
     if metadata.is_dir() {
         return Err(invalid(path, None, None, "is a directory, not a CSV file"));
+    }
+    if !metadata.is_file() {
+        // A pipe cannot be read more than once (and opening a FIFO waits for a writer).
+        return Err(invalid(
+            path,
+            None,
+            None,
+            "is not a regular file (a pipe, socket or device): it is read more than once, so \
+             give the path of a CSV file",
+        ));
     }
     let file =
         File::open(path).map_err(|e| invalid(path, None, None, format!("cannot be read: {e}")))?;
@@ -131,7 +149,7 @@ fn first_line(path: &Path, file: &File) -> Result<Vec<u8>, Error> {
     for byte in BufReader::new(file).bytes() {
         let byte = byte.map_err(|e| invalid(path, None, None, format!("cannot be read: {e}")))?;
         line.push(byte);
-        if byte == b'\n' || line.len() > 1 << 20 {
+        if byte == b'\n' || line.len() > MAX_HEADER {
             break;
         }
     }
@@ -146,9 +164,58 @@ impl CsvFile {
             return Err(invalid(path, None, None, "the file is empty"));
         }
         let mut header_line = first_line(path, &file)?;
+        let too_long = header_line.len() > MAX_HEADER;
+        for (bom, what) in [
+            (b"\xFF\xFE", "little-endian byte-order mark FF FE"),
+            (b"\xFE\xFF", "big-endian byte-order mark FE FF"),
+        ] {
+            if header_line.starts_with(bom) {
+                return Err(invalid(
+                    path,
+                    None,
+                    None,
+                    format!("is UTF-16 ({what}): save it as UTF-8"),
+                ));
+            }
+        }
         let has_bom = header_line.starts_with(BOM);
         if has_bom {
             header_line.drain(..BOM.len());
+        }
+        if header_line.is_empty() {
+            return Err(invalid(
+                path,
+                None,
+                None,
+                "the file is empty (a byte-order mark and nothing else)",
+            ));
+        }
+        if header_line.starts_with(BOM) {
+            return Err(invalid(
+                path,
+                Some(1),
+                None,
+                "starts with two UTF-8 byte-order marks: remove one",
+            ));
+        }
+        if header_line == b"\n" || header_line == b"\r\n" {
+            return Err(invalid(
+                path,
+                Some(1),
+                None,
+                "is empty: the header must be on the first line",
+            ));
+        }
+        if too_long {
+            return Err(invalid(
+                path,
+                Some(1),
+                None,
+                format!(
+                    "is longer than {} bytes: is this a CSV file with a header line?",
+                    MAX_HEADER
+                ),
+            ));
         }
         let quote = b'"';
         let delimiter = expect
@@ -167,6 +234,12 @@ impl CsvFile {
         }
         let record = rows_of.record.clone();
         let header = header_names(path, &record, has_bom)?;
+        // The names have no line break, so a CR here ends a line without a LF.
+        if let Some(i) = header_line.iter().position(|&b| b == b'\r') {
+            if header_line.get(i + 1) != Some(&b'\n') {
+                return Err(lone_cr(path, 1));
+            }
+        }
         let column = |name: &str| header.iter().position(|h| h == name);
         for name in &expect.columns {
             if column(name).is_none() {
@@ -201,8 +274,10 @@ impl CsvFile {
         let keys = KeyHasher::default();
         let mut seen = Bloom::for_file_of(size);
         let mut candidates: HashSet<u64> = HashSet::new();
+        let mut scratch = Vec::new();
         let mut rows = 0;
         let mut previous_line = 1;
+        let mut quoted_line_break = None;
         while let Some(row) = rows_of.next()? {
             let record = &rows_of.record;
             let line = row.line;
@@ -219,19 +294,42 @@ impl CsvFile {
                 ));
             }
             if std::str::from_utf8(record.as_slice()).is_err() {
+                let column = record
+                    .iter()
+                    .position(|field| std::str::from_utf8(field).is_err())
+                    .map(|i| header[i].as_str());
                 return Err(invalid(
                     path,
                     Some(line),
-                    None,
+                    column,
                     "is not UTF-8 (a Windows-1252 export? convert the file to UTF-8)",
                 ));
+            }
+            if let Some(i) = record.iter().position(|field| field.contains(&0)) {
+                return Err(invalid(
+                    path,
+                    Some(line),
+                    Some(&header[i]),
+                    "a NUL byte: is this a text file (UTF-16 without a byte-order mark?)",
+                ));
+            }
+            if quoted_line_break.is_none() {
+                if let Some(i) = record
+                    .iter()
+                    .position(|field| field.iter().any(|&b| b == b'\n' || b == b'\r'))
+                {
+                    quoted_line_break = Some((line, header[i].clone()));
+                }
             }
             if let Some((name, index)) = key {
                 let value = &record[index];
                 if value.iter().all(u8::is_ascii_whitespace) {
                     return Err(invalid(path, Some(line), Some(name), "the key is empty"));
                 }
-                seen.insert(keys.hash_one(value), &mut candidates);
+                seen.insert(
+                    keys.hash_one(normal_key(value, &mut scratch)),
+                    &mut candidates,
+                );
             }
             rows += 1;
         }
@@ -253,6 +351,7 @@ impl CsvFile {
             header_line,
             data_start,
             rows,
+            quoted_line_break,
         })
     }
 
@@ -391,6 +490,24 @@ fn prefetch(block: &[u64; 8]) {
     let _ = block;
 }
 
+/// A key as the vendors compare them: without surrounding spaces, and without case (their
+/// databases compare e-mail addresses and ids case-insensitively), written into `scratch` so
+/// that the row loop does not allocate. Keys are UTF-8 by now.
+fn normal_key<'a>(value: &[u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    scratch.clear();
+    if value.is_ascii() {
+        scratch.extend(value.trim_ascii().iter().map(u8::to_ascii_lowercase));
+    } else {
+        scratch.extend_from_slice(
+            String::from_utf8_lossy(value)
+                .trim()
+                .to_lowercase()
+                .as_bytes(),
+        );
+    }
+    scratch
+}
+
 /// Second pass over the rows whose key may be a duplicate: fails on the first real one, naming
 /// both lines.
 fn find_duplicate(
@@ -401,22 +518,35 @@ fn find_duplicate(
     keys: &KeyHasher,
     candidates: &HashSet<u64>,
 ) -> Result<(), Error> {
-    let mut first_lines: std::collections::HashMap<Vec<u8>, u64> = Default::default();
+    let mut first_lines: std::collections::HashMap<Vec<u8>, (u64, Vec<u8>)> = Default::default();
+    let mut scratch = Vec::new();
     let mut rows = Rows::new(path, delimiter, quote)?;
     rows.next()?; // the header
     while let Some(row) = rows.next()? {
         let value = &rows.record[index];
-        if !candidates.contains(&keys.hash_one(value)) {
+        let normal = normal_key(value, &mut scratch);
+        if !candidates.contains(&keys.hash_one(normal)) {
             continue;
         }
-        if let Some(first) = first_lines.insert(value.to_vec(), row.line) {
+        if let Some((first, first_value)) =
+            first_lines.insert(normal.to_vec(), (row.line, value.to_vec()))
+        {
+            let written = if first_value == value {
+                String::new()
+            } else {
+                format!(
+                    " (as `{}`: keys are compared without case and surrounding spaces, as the \
+                     vendors do)",
+                    String::from_utf8_lossy(&first_value)
+                )
+            };
             return Err(invalid(
                 path,
                 Some(row.line),
                 Some(name),
                 format!(
-                    "the key `{}` is already on line {first}; the vendor would keep only one of \
-                     them",
+                    "the key `{}` is already on line {first}{written}; the vendor would keep \
+                     only one of them",
                     String::from_utf8_lossy(value)
                 ),
             ));
@@ -528,6 +658,9 @@ fn check_line_ending(
     before: [u8; 2],
     line: u64,
 ) -> Result<(), Error> {
+    if before[1] == b'\r' {
+        return Err(lone_cr(path, line));
+    }
     let crlf = before == *b"\r\n";
     if before[1] != b'\n' || crlf == (expected == LineEnding::CrLf) {
         return Ok(());
@@ -544,6 +677,16 @@ fn check_line_ending(
     ))
 }
 
+fn lone_cr(path: &Path, line: u64) -> Error {
+    invalid(
+        path,
+        Some(line),
+        None,
+        "ends with a lone CR (a carriage return without a line feed, as classic Mac OS wrote \
+         them): convert the file to LF or CRLF line endings",
+    )
+}
+
 fn header_names(
     path: &Path,
     record: &csv::ByteRecord,
@@ -557,9 +700,37 @@ fn header_names(
             field
         };
         let name = std::str::from_utf8(field)
-            .map_err(|_| invalid(path, Some(1), None, "the header is not UTF-8"))?
+            .map_err(|_| {
+                invalid(
+                    path,
+                    Some(1),
+                    None,
+                    format!(
+                        "the header is not UTF-8 (column {}; a Windows-1252 export? convert the \
+                         file to UTF-8)",
+                        i + 1
+                    ),
+                )
+            })?
             .trim()
             .to_owned();
+        let bad = |what: &str| {
+            Err(invalid(
+                path,
+                Some(1),
+                None,
+                format!("column {}'s name {what}", i + 1),
+            ))
+        };
+        if name.contains(['\n', '\r']) {
+            return bad("has a line break: a header name must fit on the first line");
+        }
+        if name.contains('\0') {
+            return bad("has a NUL byte: is this a text file (UTF-16 without a byte-order mark?)");
+        }
+        if name.contains('\u{FEFF}') {
+            return bad("has a byte-order mark (U+FEFF) in it: remove it");
+        }
         if name.is_empty() {
             return Err(invalid(
                 path,
@@ -696,6 +867,81 @@ mod tests {
         let (row, _, reason) = problem(b"email,name\r\na@x.io,A\nb@x.io,B\r\n");
         assert_eq!(row, Some(2), "{reason}");
         assert!(reason.contains("mixed line endings"), "{reason}");
+    }
+
+    #[test]
+    fn encodings_line_endings_and_odd_bytes_are_refused() {
+        let reason = |content: &[u8]| problem(content).2;
+        assert!(reason(b"\xFF\xFEe\x00").contains("is UTF-16 (little-endian"));
+        assert!(reason(b"\xFE\xFF\x00e").contains("is UTF-16 (big-endian"));
+        assert!(reason(b"\xEF\xBB\xBF").starts_with("the file is empty"));
+        assert_eq!(
+            problem(b"\xEF\xBB\xBF\xEF\xBB\xBFemail\na@x.io\n").0,
+            Some(1),
+            "two BOMs"
+        );
+        assert_eq!(
+            problem(b"\nemail\na@x.io\n"),
+            (
+                Some(1),
+                None,
+                "is empty: the header must be on the first line".into()
+            )
+        );
+        let (row, _, reason) = problem(b"email,name\ra@x.io,A\r");
+        assert_eq!(row, Some(1));
+        assert!(reason.contains("lone CR"), "{reason}");
+        let (row, _, reason) = problem(b"email,name\na@x.io,A\rb@x.io,B\n");
+        assert_eq!(row, Some(2));
+        assert!(reason.contains("lone CR"), "{reason}");
+        assert_eq!(
+            problem(b"email,\"na\nme\"\na@x.io,A\n").2,
+            "column 2's name has a line break: a header name must fit on the first line"
+        );
+        let (row, column, reason) = problem(b"email,name\na@x.io,A\x00\n");
+        assert_eq!((row, column.as_deref()), (Some(2), Some("name")));
+        assert!(reason.contains("NUL"), "{reason}");
+        let (row, column, _) = problem(b"email,name\na@x.io,Ren\xe9\n");
+        assert_eq!((row, column.as_deref()), (Some(2), Some("name")));
+        let long = [
+            b"email,".to_vec(),
+            vec![b'x'; MAX_HEADER + 10],
+            b"\n".to_vec(),
+        ]
+        .concat();
+        assert!(problem(&long).2.contains("longer than"));
+    }
+
+    #[test]
+    fn keys_are_compared_without_case_and_spaces() {
+        let (row, column, reason) = problem(b"email,name\na@x.io,A\n A@X.io ,B\n");
+        assert_eq!((row, column.as_deref()), (Some(3), Some("email")));
+        assert!(
+            reason.contains("the key ` A@X.io ` is already on line 2 (as `a@x.io`"),
+            "{reason}"
+        );
+        assert_eq!(inspect(b"email\na@x.io\nb@x.io\n").unwrap().rows, 2);
+    }
+
+    #[test]
+    fn a_quoted_line_break_is_noted() {
+        let csv = inspect(b"email,note\na@x.io,x\nb@x.io,\"one\ntwo\"\nc@x.io,\"3\n4\"\n").unwrap();
+        assert_eq!(csv.rows, 3);
+        assert_eq!(csv.quoted_line_break, Some((3, "note".into())));
+        assert_eq!(inspect(b"email\na@x.io\n").unwrap().quoted_line_break, None);
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.csv");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            println!("skipped: mkfifo is not available");
+            return;
+        }
+        let e = CsvFile::inspect(&fifo, &Expectations::default()).unwrap_err();
+        assert!(e.to_string().contains("is not a regular file"), "{e}");
     }
 
     #[test]

@@ -70,7 +70,25 @@ impl States {
     }
 }
 
-/// Checks the options against the file (before any request) and returns the file's format.
+/// A vendor field as the vendor tells fields apart: without case (`C_EmailAddress`,
+/// `c_emailaddress`), a number as a number (NP6 `1`, `01`), an Eloqua field statement as its
+/// field.
+fn normal_field(field: &str) -> String {
+    let field = field.trim().to_lowercase();
+    if let Ok(number) = field.parse::<i64>() {
+        return number.to_string();
+    }
+    match field
+        .strip_prefix("{{contact.field(")
+        .and_then(|f| f.strip_suffix(")}}"))
+    {
+        Some(inner) => inner.trim().to_owned(),
+        None => field,
+    }
+}
+
+/// Checks the options against the file (before any request) and returns the file's format:
+/// a map with columns, the key among them, no field mapped twice, then the file.
 pub(crate) fn inspect(options: &ImportOptions) -> Result<CsvFile, Error> {
     if options.columns.is_empty() {
         return Err(Error::InvalidConfig {
@@ -86,6 +104,17 @@ pub(crate) fn inspect(options: &ImportOptions) -> Result<CsvFile, Error> {
                 options.key_column
             ),
         });
+    }
+    let mut targets: std::collections::HashMap<String, &str> = Default::default();
+    for (column, field) in &options.columns {
+        if let Some(first) = targets.insert(normal_field(field), column) {
+            return Err(Error::InvalidConfig {
+                setting: "column map",
+                reason: format!(
+                    "`{first}` and `{column}` both go to `{field}`: map each field once"
+                ),
+            });
+        }
     }
     CsvFile::inspect(
         &options.file,

@@ -64,7 +64,7 @@ fn column_map(vendor: Vendor, pairs: &[String]) -> Result<BTreeMap<String, Strin
             return Err(bad("expected COLUMN=FIELD"));
         }
         let ok = match vendor {
-            Vendor::Mailperformance => field.parse::<i32>().is_ok(),
+            Vendor::Mailperformance => field.parse::<i32>().is_ok_and(|id| id > 0),
             Vendor::Mindbaz => field
                 .strip_prefix("fld")
                 .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
@@ -72,11 +72,13 @@ fn column_map(vendor: Vendor, pairs: &[String]) -> Result<BTreeMap<String, Strin
                 field.starts_with("{{") && field.ends_with("}}")
                     || !field.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             }
-            Vendor::Copernica => !field.contains(char::is_whitespace) || field.contains('.'),
+            Vendor::Copernica => !field.contains(char::is_whitespace),
         };
         if !ok {
             return Err(bad(match vendor {
-                Vendor::Mailperformance => "NP6 fields are numeric field ids (GET /fields)",
+                Vendor::Mailperformance => {
+                    "NP6 fields are numeric field ids, 1 or more (GET /fields)"
+                }
                 Vendor::Mindbaz => "Mindbaz fields are written fldN (fld1 is the e-mail)",
                 Vendor::Eloqua => "Eloqua fields are internal names such as C_EmailAddress",
                 Vendor::Copernica => "Copernica field names have no spaces",
@@ -102,10 +104,9 @@ fn delimiter(value: &Option<String>) -> Result<Option<u8>, Usage> {
     }
 }
 
-/// The base URL: given (checked: https, or http to loopback, or `--allow-insecure-http`), or the
-/// vendor's production URL.
+/// The base URL: given (checked by [`url`]), or the vendor's production URL.
 fn base_url(args: &ImportArgs, vendor: Vendor) -> Result<Option<String>, Usage> {
-    let Some(url) = &args.base_url else {
+    let Some(given) = &args.base_url else {
         return Ok(match vendor {
             Vendor::Mailperformance => Some(mailperformance::PRODUCTION_URL.into()),
             Vendor::Copernica => Some(copernica::PRODUCTION_URL.into()),
@@ -113,7 +114,36 @@ fn base_url(args: &ImportArgs, vendor: Vendor) -> Result<Option<String>, Usage> 
             Vendor::Eloqua => None,
         });
     };
-    let parsed = reqwest::Url::parse(url).map_err(|e| Usage(format!("--base-url `{url}`: {e}")))?;
+    url("--base-url", given, args.allow_insecure_http).map(Some)
+}
+
+/// A URL as it may be printed: without its query, fragment and user information, where
+/// credentials would be (Copernica's `access_token`, `user:password@`).
+fn shown(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://…@{host}{path}"),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Checks a URL flag: absolute, https (or http to loopback, or with `--allow-insecure-http`),
+/// no credentials, no query. Messages show the URL without what could be a credential.
+fn url(flag: &str, url: &str, allow_insecure_http: bool) -> Result<String, Usage> {
+    let shown = shown(url);
+    let parsed = reqwest::Url::parse(url).map_err(|e| Usage(format!("{flag} `{shown}`: {e}")))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Usage(format!(
+            "{flag} `{shown}`: no user or password in the URL, please (credentials come from \
+             the environment)"
+        )));
+    }
     let loopback = parsed.host_str().is_some_and(|host| {
         host == "localhost"
             || host
@@ -123,25 +153,22 @@ fn base_url(args: &ImportArgs, vendor: Vendor) -> Result<Option<String>, Usage> 
     });
     match parsed.scheme() {
         "https" => {}
-        "http" if loopback || args.allow_insecure_http => {}
+        "http" if loopback || allow_insecure_http => {}
         "http" => {
             return Err(Usage(format!(
-                "--base-url `{url}`: plain http to a host other than loopback would send the \
+                "{flag} `{shown}`: plain http to a host other than loopback would send the \
                  credentials in clear; use https (or --allow-insecure-http)"
             )))
         }
-        other => {
-            return Err(Usage(format!(
-                "--base-url `{url}`: `{other}` is not http(s)"
-            )))
-        }
+        other => return Err(Usage(format!("{flag} `{shown}`: `{other}` is not http(s)"))),
     }
-    if parsed.query().is_some() {
+    if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(Usage(format!(
-            "--base-url `{url}`: no query string, please"
+            "{flag} `{shown}`: no query string or fragment, please (credentials come from the \
+             environment)"
         )));
     }
-    Ok(Some(url.clone()))
+    Ok(url.to_owned())
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration, Usage> {
@@ -157,7 +184,12 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
     let mut options = ImportOptions::new(&args.file, columns, args.key.clone());
     options.mode = args.mode.into();
     options.delimiter = delimiter(&args.delimiter)?;
-    options.name = args.name.clone();
+    options.name = match &args.name {
+        Some(name) if name.trim().is_empty() => {
+            return Err(Usage("--name: give a name, or leave --name out".into()).into())
+        }
+        name => name.clone(),
+    };
     options.poll_interval = seconds("--poll-interval", args.poll_interval)?;
     options.timeout = seconds("--timeout", args.timeout)?;
     options.no_wait = args.no_wait;
@@ -189,6 +221,12 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
             let site = args
                 .site
                 .ok_or_else(|| Usage("mindbaz needs --site ID".into()))?;
+            if site < 1 {
+                return Err(Usage(format!(
+                    "--site {site}: give the Mindbaz site id (a number from 1)"
+                ))
+                .into());
+            }
             let token = Secret::new(env("MINDBAZ_TOKEN")?);
             let mut mindbaz_options = mindbaz::MindbazImport::new(site, args.notify.clone());
             match (&args.remote_file, &args.sftp_host) {
@@ -214,7 +252,15 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                     sftp.host_key_sha256 = args.sftp_host_key.clone();
                     mindbaz_options.sftp = Some(sftp);
                 }
-                _ => {
+                (Some(_), Some(_)) => {
+                    return Err(Usage(
+                        "mindbaz takes --remote-file NAME (already on the SFTP) or --sftp-host \
+                         HOST (to upload the file), not both"
+                            .into(),
+                    )
+                    .into())
+                }
+                (None, None) => {
                     return Err(Usage(
                         "mindbaz needs either --remote-file NAME (already on the SFTP) or \
                          --sftp-host HOST --sftp-user USER"
@@ -243,9 +289,11 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
             let base = match base {
                 Some(base) => base,
                 None => {
-                    // Check the file before the discovery request, so that bad input sends nothing.
-                    options.check()?;
-                    eloqua::Client::discover(&args.login_url, &auth, &config).await?
+                    let login = url("--login-url", &args.login_url, args.allow_insecure_http)?;
+                    // Check everything before the discovery request, so that bad input sends
+                    // nothing.
+                    eloqua_options.check(&options)?;
+                    eloqua::Client::discover(&login, &auth, &config).await?
                 }
             };
             let client = eloqua::Client::with_auth(&base, &auth, &config)?;
@@ -268,14 +316,37 @@ mod tests {
         };
         assert!(map(Vendor::Mailperformance, &["email=1234"]).is_ok());
         assert!(map(Vendor::Mailperformance, &["email=C_Email"]).is_err());
+        assert!(map(Vendor::Mailperformance, &["email=-10"]).is_err());
+        assert!(map(Vendor::Mailperformance, &["email=0"]).is_err());
         assert!(map(Vendor::Mindbaz, &["email=fld1"]).is_ok());
         assert!(map(Vendor::Mindbaz, &["email=email"]).is_err());
         assert!(map(Vendor::Eloqua, &["email=C_EmailAddress"]).is_ok());
         assert!(map(Vendor::Eloqua, &["email=C Email"]).is_err());
         assert!(map(Vendor::Copernica, &["email=email", "x=Orders.OrderID"]).is_ok());
+        assert!(map(Vendor::Copernica, &["x=Orders. Order ID"]).is_err());
         let e = map(Vendor::Copernica, &["email"]).unwrap_err();
         assert_eq!(e.0, "--map `email`: expected COLUMN=FIELD");
         assert!(map(Vendor::Copernica, &["a=x", "a=y"]).is_err());
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            shown("https://api.copernica.com/v3?access_token=abc"),
+            "https://api.copernica.com/v3"
+        );
+        assert_eq!(
+            shown("http://Co\\user:pw@127.0.0.1:9/api?x#y"),
+            "http://…@127.0.0.1:9/api"
+        );
+        assert_eq!(shown("not a url"), "not a url");
+        let e = url("--base-url", "https://u:secret@x.io/v3", false).unwrap_err();
+        assert!(!e.0.contains("secret"), "{}", e.0);
+        let e = url("--base-url", "https://x.io/v3?access_token=secret", false).unwrap_err();
+        assert!(!e.0.contains("secret"), "{}", e.0);
+        assert!(url("--login-url", "http://login.example.com", false).is_err());
+        assert!(url("--login-url", "http://login.example.com", true).is_ok());
+        assert!(url("--login-url", "http://[::1]:8080", false).is_ok());
     }
 
     #[test]

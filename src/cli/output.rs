@@ -163,7 +163,34 @@ pub fn error_json(e: &str, code: u8) -> String {
     serde_json::json!({ "error": e, "exit_code": code }).to_string()
 }
 
-/// A person-readable line for an error.
+/// The flag or environment variable behind a library setting, for a message that names what
+/// to change on the command line.
+fn flag(setting: &str) -> Option<&'static str> {
+    Some(match setting {
+        "column map" => "--map",
+        "key column" => "--key",
+        "mode" => "--mode",
+        "chunk size" => "--chunk-size",
+        "e-mail notification" => "--notify",
+        "database" => "--database",
+        "SFTP key file" => "--sftp-key",
+        "SFTP" => "--remote-file/--sftp-host",
+        "file" => "--file",
+        "base URL" => "--base-url",
+        "X-Key" => "MAILPERFORMANCE_XKEY",
+        "Mindbaz token" => "MINDBAZ_TOKEN",
+        "Eloqua credentials" => "ELOQUA_COMPANY, ELOQUA_USERNAME or ELOQUA_PASSWORD",
+        _ => return None,
+    })
+}
+
+/// A person-readable line for an error; a setting is named by its flag.
 pub fn error_line(e: &Error) -> String {
-    format!("error: {e}")
+    match e {
+        Error::InvalidConfig { setting, reason } => match flag(setting) {
+            Some(flag) => format!("error: {flag}: {reason}"),
+            None => format!("error: {e}"),
+        },
+        e => format!("error: {e}"),
+    }
 }

@@ -75,6 +75,46 @@ fn discovered() -> &'static Mutex<HashMap<(String, String), String>> {
     CACHE.get_or_init(Default::default)
 }
 
+impl EloquaImport {
+    /// Everything [`Client::import`] checks before its first request, with no request: the
+    /// column map (at most [`MAX_FIELDS`]), the chunk size, the file
+    /// ([`ImportOptions::check`]), and that every row fits in one staging request. Returns the
+    /// file and its chunks. Run it before [`Client::discover`] so that bad input sends nothing.
+    pub fn check(
+        &self,
+        options: &ImportOptions,
+    ) -> Result<(CsvFile, Vec<std::ops::Range<u64>>), Error> {
+        if options.columns.len() > MAX_FIELDS {
+            return Err(Error::InvalidConfig {
+                setting: "column map",
+                reason: format!(
+                    "{} columns mapped; an Eloqua import definition takes at most {MAX_FIELDS}",
+                    options.columns.len()
+                ),
+            });
+        }
+        if self.chunk_cap == 0 || self.chunk_cap > MAX_CHUNK {
+            return Err(Error::InvalidConfig {
+                setting: "chunk size",
+                reason: format!(
+                    "{} bytes: give a positive size, at most Eloqua's {MAX_CHUNK}",
+                    self.chunk_cap
+                ),
+            });
+        }
+        let csv = inspect(options)?;
+        // Eloqua reads comma-separated CSV: other delimiters are re-encoded chunk by chunk,
+        // which may add quotes, so those chunks are planned with room to spare.
+        let plan_cap = if csv.delimiter == b',' {
+            self.chunk_cap
+        } else {
+            self.chunk_cap - self.chunk_cap / 8
+        };
+        let chunks = csv.chunks(plan_cap)?;
+        Ok((csv, chunks))
+    }
+}
+
 impl Client {
     /// Finds the Bulk API base URL of the account's pod with `GET {login_url}/id`
     /// ([`super::LOGIN_URL`] in production). The answer is cached for the process, per login
@@ -138,30 +178,7 @@ impl Client {
         options: &ImportOptions,
         eloqua: &EloquaImport,
     ) -> Result<ImportReport, Error> {
-        if options.columns.len() > MAX_FIELDS {
-            return Err(Error::InvalidConfig {
-                setting: "column map",
-                reason: format!(
-                    "{} columns mapped; an Eloqua import definition takes at most {MAX_FIELDS}",
-                    options.columns.len()
-                ),
-            });
-        }
-        if eloqua.chunk_cap > MAX_CHUNK {
-            return Err(Error::InvalidConfig {
-                setting: "chunk size",
-                reason: format!("{} bytes is over Eloqua's {MAX_CHUNK}", eloqua.chunk_cap),
-            });
-        }
-        let csv = inspect(options)?;
-        // Eloqua reads comma-separated CSV: other delimiters are re-encoded chunk by chunk,
-        // which may add quotes, so those chunks are planned with room to spare.
-        let plan_cap = if csv.delimiter == b',' {
-            eloqua.chunk_cap
-        } else {
-            eloqua.chunk_cap - eloqua.chunk_cap / 8
-        };
-        let chunks = csv.chunks(plan_cap)?;
+        let (csv, chunks) = eloqua.check(options)?;
         let deadline = Deadline::new(VENDOR, options.timeout);
 
         options.emit(Progress::Step("create import definition"));

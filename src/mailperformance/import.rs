@@ -59,7 +59,8 @@ fn state_name(state: i32) -> String {
 }
 
 impl Client {
-    /// Runs a whole import (see the README): creates or reuses the binding (unmapped columns
+    /// Runs a whole import (see the README): refuses a file with a line break inside a quoted
+    /// field (NP6 reads lines), creates or reuses the binding (unmapped columns
     /// bound to -10, the file's separator, reading from line 2), creates the import with the
     /// features of the options, streams the file to `PUT /imports/{id}/source` with its
     /// `Content-Length`, starts an execution and follows it. NP6 reports row results only by
@@ -81,13 +82,32 @@ impl Client {
         };
         let mut field_ids = std::collections::BTreeMap::new();
         for (column, field) in &options.columns {
-            let id: i32 = field.trim().parse().map_err(|_| Error::InvalidConfig {
-                setting: "column map",
-                reason: format!("`{column}={field}`: NP6 fields are numeric field ids"),
-            })?;
+            let id = field
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|&id| id > 0)
+                .ok_or_else(|| Error::InvalidConfig {
+                    setting: "column map",
+                    reason: format!(
+                        "`{column}={field}`: NP6 fields are numeric field ids (ids under 1, \
+                         such as {IGNORED_COLUMN} for an ignored column, are not fields)"
+                    ),
+                })?;
             field_ids.insert(column.as_str(), id);
         }
         let csv = inspect(options)?;
+        if let Some((line, column)) = &csv.quoted_line_break {
+            return Err(Error::InvalidInput(crate::InputError {
+                file: csv.path.clone(),
+                row: Some(*line),
+                column: Some(column.clone()),
+                reason: "a line break inside a quoted field: an NP6 binding has a separator \
+                         and a first line, no quote character, so NP6 would read this row as \
+                         two; remove the line breaks"
+                    .into(),
+            }));
+        }
         let deadline = Deadline::new(VENDOR, options.timeout);
 
         options.emit(Progress::Step("create binding"));

@@ -223,7 +223,10 @@ impl Client {
             });
         }
         let target = match (&mindbaz.sftp, &mindbaz.remote_file) {
-            (Some(sftp), None) => Target::Upload(sftp),
+            (Some(sftp), None) => {
+                sftp.check()?;
+                Target::Upload(sftp)
+            }
             (None, Some(remote)) if !remote.trim().trim_start_matches('/').is_empty() => {
                 Target::Remote(remote.trim().trim_start_matches('/').to_owned())
             }

@@ -60,6 +60,21 @@ impl SftpConfig {
         }
     }
 
+    /// Reads the key file, if the account uses one, so that a missing or unreadable key is
+    /// found before anything is sent or any connection made.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if let SftpAuth::KeyFile(path) = &self.auth {
+            russh::keys::load_secret_key(path, None).map_err(|e| Error::InvalidConfig {
+                setting: "SFTP key file",
+                reason: format!(
+                    "{}: {e} (an unencrypted OpenSSH or PKCS#8 key is needed)",
+                    path.display()
+                ),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Where a file called `name` goes: `remote_dir/name`, as given to the SFTP server.
     pub(crate) fn remote_path(&self, name: &str) -> String {
         let dir = self.remote_dir.trim().trim_end_matches('/');
