@@ -314,7 +314,9 @@ def main():
     log("building release binaries (cargo build --release --bin esp-imports --example bench-sink)")
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "esp-imports", "--example", "bench-sink"],
                    cwd=ROOT, check=True)
-    results = {}
+    # Sections not run this time keep their last results.
+    saved = OUT / "results.json"
+    results = json.loads(saved.read_text()) if saved.exists() else {}
     if "np6" in only:
         results["np6"] = np6(sizes, args.runs)
     if "eloqua" in only:
@@ -327,8 +329,8 @@ def main():
     if "build" in only:
         results["build"] = build()
     log(f"load average at the end {os.getloadavg()[0]:.2f}")
-    (OUT / "results.json").write_text(json.dumps(results, indent=2))
-    log(f"results: {OUT / 'results.json'}")
+    saved.write_text(json.dumps(results, indent=2))
+    log(f"results: {saved}")
 
 
 if __name__ == "__main__":
