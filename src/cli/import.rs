@@ -286,18 +286,28 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                 chunk_cap: args.chunk_size,
                 ..eloqua::EloquaImport::default()
             };
-            let base = match base {
-                Some(base) => base,
-                None => {
-                    let login = url("--login-url", &args.login_url, args.allow_insecure_http)?;
-                    // Check everything before the discovery request, so that bad input sends
-                    // nothing.
-                    eloqua_options.check(&options)?;
+            let login = match base {
+                Some(_) => None,
+                None => Some(url(
+                    "--login-url",
+                    &args.login_url,
+                    args.allow_insecure_http,
+                )?),
+            };
+            // Everything is checked before the discovery request, so that bad input sends
+            // nothing.
+            let checked = eloqua_options.check(&options)?;
+            let base = match (base, login) {
+                (Some(base), _) => base,
+                (None, login) => {
+                    let login = login.expect("checked above when there is no --base-url");
                     eloqua::Client::discover(&login, &auth, &config).await?
                 }
             };
             let client = eloqua::Client::with_auth(&base, &auth, &config)?;
-            client.import(&options, &eloqua_options).await?
+            client
+                .import_checked(&options, &eloqua_options, checked)
+                .await?
         }
     })
 }

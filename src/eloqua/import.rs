@@ -79,11 +79,9 @@ impl EloquaImport {
     /// Everything [`Client::import`] checks before its first request, with no request: the
     /// column map (at most [`MAX_FIELDS`]), the chunk size, the file
     /// ([`ImportOptions::check`]), and that every row fits in one staging request. Returns the
-    /// file and its chunks. Run it before [`Client::discover`] so that bad input sends nothing.
-    pub fn check(
-        &self,
-        options: &ImportOptions,
-    ) -> Result<(CsvFile, Vec<std::ops::Range<u64>>), Error> {
+    /// file and its chunks, for [`Client::import_checked`]. Run it before [`Client::discover`]
+    /// so that bad input sends nothing.
+    pub fn check(&self, options: &ImportOptions) -> Result<Checked, Error> {
         if options.columns.len() > MAX_FIELDS {
             return Err(Error::InvalidConfig {
                 setting: "column map",
@@ -111,8 +109,15 @@ impl EloquaImport {
             self.chunk_cap - self.chunk_cap / 8
         };
         let chunks = csv.chunks(plan_cap)?;
-        Ok((csv, chunks))
+        Ok(Checked { csv, chunks })
     }
+}
+
+/// A file checked by [`EloquaImport::check`], with its staging chunks.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    csv: CsvFile,
+    chunks: Vec<std::ops::Range<u64>>,
 }
 
 impl Client {
@@ -178,7 +183,19 @@ impl Client {
         options: &ImportOptions,
         eloqua: &EloquaImport,
     ) -> Result<ImportReport, Error> {
-        let (csv, chunks) = eloqua.check(options)?;
+        self.import_checked(options, eloqua, eloqua.check(options)?)
+            .await
+    }
+
+    /// [`Client::import`] of a file already checked by [`EloquaImport::check`] with the same
+    /// `options` and `eloqua` (the file is not read again before staging).
+    pub async fn import_checked(
+        &self,
+        options: &ImportOptions,
+        eloqua: &EloquaImport,
+        checked: Checked,
+    ) -> Result<ImportReport, Error> {
+        let Checked { csv, chunks } = checked;
         let deadline = Deadline::new(VENDOR, options.timeout);
 
         options.emit(Progress::Step("create import definition"));

@@ -4,7 +4,7 @@
 generated_client!("eloqua");
 
 mod import;
-pub use import::{field_statement, EloquaImport, MAX_CHUNK, MAX_FIELDS};
+pub use import::{field_statement, Checked, EloquaImport, MAX_CHUNK, MAX_FIELDS};
 
 use base64::Engine as _;
 
