@@ -87,6 +87,20 @@ pub enum Error {
         /// Why no answer came.
         source: Box<Error>,
     },
+    /// The import stopped half-way, after something was created at the vendor (an import, a
+    /// definition, a sync): `state` says what exists there and whether rows may be imported,
+    /// so that nothing is silently lost. [`Error::cause`] is what stopped it. An error of an
+    /// import that is none of these, nor [`Error::MaybeCreated`], left nothing at the vendor.
+    Interrupted {
+        /// The vendor.
+        vendor: Vendor,
+        /// The vendor's id of what exists (import id, Eloqua definition or sync URI).
+        import_id: String,
+        /// Where the import stands at the vendor, in words.
+        state: String,
+        /// What stopped it.
+        source: Box<Error>,
+    },
 }
 
 /// An error answer from a vendor.
@@ -179,6 +193,12 @@ impl fmt::Display for Error {
                 "{vendor} {operation}: the answer was lost ({source}); {what} may have been \
                  created, so the request was not sent again: check before importing again"
             ),
+            Error::Interrupted {
+                vendor,
+                import_id,
+                state,
+                source,
+            } => write!(f, "{source}; {vendor} import {import_id}: {state}"),
         }
     }
 }
@@ -226,7 +246,9 @@ impl std::error::Error for Error {
         match self {
             Error::Transport { source, .. } | Error::Client(source) => Some(source),
             Error::Io { source, .. } => Some(source),
-            Error::MaybeCreated { source, .. } => Some(source.as_ref()),
+            Error::MaybeCreated { source, .. } | Error::Interrupted { source, .. } => {
+                Some(source.as_ref())
+            }
             _ => None,
         }
     }
@@ -234,13 +256,14 @@ impl std::error::Error for Error {
 
 impl Error {
     /// True when a request that creates something may have been processed although no
-    /// answer came back (timeout, connection lost, 408/502/504): check the vendor's state
-    /// before sending it again.
+    /// readable answer came back (timeout, connection lost, 408/502/504, a 2xx whose body
+    /// does not decode): check the vendor's state before sending it again.
     pub fn maybe_processed(&self) -> bool {
         match self {
-            Error::Timeout { .. } | Error::MaybeCreated { .. } => true,
+            Error::Timeout { .. } | Error::MaybeCreated { .. } | Error::Decode { .. } => true,
             Error::Transport { source, .. } => !source.is_connect(),
             Error::Api(api) => matches!(api.status, 408 | 502 | 504),
+            Error::Interrupted { source, .. } => source.maybe_processed(),
             _ => false,
         }
     }
@@ -249,6 +272,26 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api(e) | Error::AuthRejected(e) => Some(e.status),
+            Error::Interrupted { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+
+    /// What stopped the import, past the context an [`Error::Interrupted`] adds.
+    pub fn cause(&self) -> &Error {
+        match self {
+            Error::Interrupted { source, .. } => source.cause(),
+            other => other,
+        }
+    }
+
+    /// The vendor's id of an import that stopped half-way, and where it stands there
+    /// ([`Error::Interrupted`]).
+    pub fn import_state(&self) -> Option<(&str, &str)> {
+        match self {
+            Error::Interrupted {
+                import_id, state, ..
+            } => Some((import_id, state)),
             _ => None,
         }
     }
@@ -421,6 +464,29 @@ pub(crate) async fn call<T: DeserializeOwned>(
     match request.await {
         Ok(value) => Ok(value),
         Err(e) => Err(Error::from_progenitor(vendor, operation, e, Error::decode::<T>).await),
+    }
+}
+
+/// [`call`] that also gives the `Retry-After` of an error answer, for a workflow that sends
+/// the request again itself.
+#[cfg(feature = "mailperformance")]
+pub(crate) async fn call_keeping_retry_after<T: DeserializeOwned>(
+    vendor: Vendor,
+    operation: &'static str,
+    request: impl Future<Output = Result<ResponseValue<T>, progenitor_client::Error<()>>>,
+) -> Result<ResponseValue<T>, (Error, Option<Duration>)> {
+    match request.await {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            let retry_after = match &e {
+                progenitor_client::Error::UnexpectedResponse(response) => {
+                    crate::retry::retry_after(response.headers())
+                }
+                _ => None,
+            };
+            let error = Error::from_progenitor(vendor, operation, e, Error::decode::<T>).await;
+            Err((error, retry_after))
+        }
     }
 }
 

@@ -130,6 +130,31 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// What a failed call came to, for a workflow that sends a request again itself (a body
+/// streamed from disk cannot be replayed by [`execute`]), with the answer's `Retry-After` if
+/// it had one; `None` for errors that are not about the exchange (bad input, an answer that
+/// does not decode …).
+pub(crate) fn outcome_of(error: &crate::Error, retry_after: Option<Duration>) -> Option<Outcome> {
+    use crate::Error;
+    match error {
+        Error::Api(api) | Error::AuthRejected(api) => Some(Outcome::Status {
+            code: api.status,
+            retry_after,
+        }),
+        Error::Transport { source, .. } if source.is_connect() => Some(Outcome::ConnectFailed),
+        Error::Transport { .. } | Error::Timeout { after: None, .. } => Some(Outcome::Lost),
+        _ => None,
+    }
+}
+
+/// The `Retry-After` of an answer, as a delay.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
 /// Sends `request`, retrying it as `policy` says. Used by every generated client's hooks.
 pub(crate) async fn execute(
     client: &reqwest::Client,
@@ -150,11 +175,7 @@ pub(crate) async fn execute(
             Ok(response) if response.status().is_success() => return result,
             Ok(response) => Outcome::Status {
                 code: response.status().as_u16(),
-                retry_after: response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now())),
+                retry_after: retry_after(response.headers()),
             },
             Err(e) if e.is_connect() => Outcome::ConnectFailed,
             Err(_) => Outcome::Lost,

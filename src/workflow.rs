@@ -1,9 +1,92 @@
-//! Pieces every vendor's workflow uses: the overall deadline, state tracking for progress
-//! events, and the column-map checks.
+//! Pieces every vendor's workflow uses: the overall deadline, what exists at the vendor so far
+//! (for errors half-way), state tracking for progress events, and the column-map checks.
 
-use std::time::{Duration, Instant};
+use std::{
+    future::Future,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
-use crate::{CsvFile, Error, Expectations, ImportOptions, Progress, Vendor};
+use crate::{CsvFile, Error, Expectations, ImportOptions, ImportReport, Progress, Vendor};
+
+/// What an import has left at the vendor so far, so that an error half-way says it: the
+/// import's id and state, and the request that may be creating something right now.
+pub(crate) struct Ledger {
+    vendor: Vendor,
+    inner: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    /// The vendor's id of what exists, and where it stands.
+    state: Option<(String, String)>,
+    /// What a request in flight may be creating.
+    in_flight: Option<String>,
+}
+
+impl Ledger {
+    pub(crate) fn new(vendor: Vendor) -> Self {
+        Self {
+            vendor,
+            inner: Mutex::default(),
+        }
+    }
+
+    /// Records what exists at the vendor now, replacing the previous record.
+    pub(crate) fn record(&self, import_id: impl Into<String>, state: impl Into<String>) {
+        let mut inner = self.inner.lock().expect("ledger lock");
+        inner.state = Some((import_id.into(), state.into()));
+    }
+
+    /// Marks a request that creates `what` as sent (`None`: answered). If the whole import's
+    /// timeout cuts it off, the error says `what` may exist.
+    pub(crate) fn in_flight(&self, what: Option<String>) {
+        self.inner.lock().expect("ledger lock").in_flight = what;
+    }
+
+    /// `error`, with what exists at the vendor when anything does.
+    fn explain(&self, error: Error, timed_out: bool) -> Error {
+        let inner = self.inner.lock().expect("ledger lock");
+        if let (true, Some(what)) = (timed_out, &inner.in_flight) {
+            return Error::MaybeCreated {
+                vendor: self.vendor,
+                operation: "import",
+                what: what.clone(),
+                source: Box::new(error),
+            };
+        }
+        match (&inner.state, &error) {
+            (_, Error::Interrupted { .. } | Error::MaybeCreated { .. }) | (None, _) => error,
+            (Some((import_id, state)), _) => Error::Interrupted {
+                vendor: self.vendor,
+                import_id: import_id.clone(),
+                state: state.clone(),
+                source: Box::new(error),
+            },
+        }
+    }
+}
+
+/// Runs a vendor's whole import within `options.timeout` (requests in flight included), and
+/// gives any error what the ledger knows of the import's state at the vendor.
+pub(crate) async fn bounded(
+    vendor: Vendor,
+    options: &ImportOptions,
+    ledger: &Ledger,
+    work: impl Future<Output = Result<ImportReport, Error>>,
+) -> Result<ImportReport, Error> {
+    match tokio::time::timeout(options.timeout, work).await {
+        Ok(result) => result.map_err(|e| ledger.explain(e, false)),
+        Err(_) => Err(ledger.explain(
+            Error::Timeout {
+                vendor,
+                what: "the import".into(),
+                after: Some(options.timeout),
+            },
+            true,
+        )),
+    }
+}
 
 /// The overall timeout of one import.
 pub(crate) struct Deadline {

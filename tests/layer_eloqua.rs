@@ -535,12 +535,16 @@ async fn truncated_json_is_a_decode_error_with_an_excerpt() {
     let e = run_with_sync_faults(&server).await.unwrap_err();
     let Error::Decode {
         operation, excerpt, ..
-    } = &e
+    } = e.cause()
     else {
         panic!("{e:?}")
     };
     assert_eq!(*operation, "getSync");
     assert!(excerpt.contains(r#"{"status":"succ"#), "{e}");
+    // The sync exists: the error says so.
+    let (id, state) = e.import_state().expect("the sync's state");
+    assert_eq!(id, "/syncs/99");
+    assert!(state.contains("rows are being imported"), "{state}");
 }
 
 #[tokio::test]
@@ -569,7 +573,8 @@ async fn a_slow_answer_times_out_after_the_retries() {
         .import(&options(&file), &EloquaImport::default())
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert!(matches!(e.cause(), Error::Timeout { .. }), "{e:?}");
+    assert_eq!(e.import_state().map(|(id, _)| id), Some("/syncs/99"));
     assert_error_has_no_secret(&e);
 }
 

@@ -148,7 +148,7 @@ pub async fn demo(rows: Option<u64>) -> u8 {
         match import(&sandbox, vendor, &file).await {
             Ok(report) => reports.push(report),
             Err(e) => {
-                eprintln!("{}", output::error_line(&e));
+                eprintln!("{}", output::error_line(&e, e.import_state()));
                 code = code.max(exit_code(&e));
             }
         }

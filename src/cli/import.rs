@@ -3,8 +3,8 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use esp_imports::{
-    copernica, eloqua, mailperformance, mindbaz, HttpConfig, ImportOptions, ImportReport, Secret,
-    Status, Vendor,
+    copernica, eloqua, mailperformance, mindbaz, Error, HttpConfig, ImportOptions, ImportReport,
+    Secret, Status, Vendor,
 };
 
 use super::{exit, exit_code, output, Failure, ImportArgs, Usage};
@@ -28,20 +28,39 @@ pub async fn run(args: ImportArgs) -> u8 {
             }
         }
         Err(failure) => {
-            let (message, code) = match failure {
-                Failure::Usage(Usage(message)) => (format!("error: {message}"), exit::USAGE),
-                Failure::Import(e) => (output::error_line(&e), exit_code(&e)),
+            let (message, code, state) = match &failure {
+                Failure::Usage(Usage(message)) => (format!("error: {message}"), exit::USAGE, None),
+                Failure::Import(e) => {
+                    let state = e
+                        .import_state()
+                        .or_else(|| nothing_created(e).then_some(("", output::NOTHING_CREATED)));
+                    (output::error_line(e, state), exit_code(e), state)
+                }
             };
             eprintln!("{message}");
             if json {
                 println!(
                     "{}",
-                    output::error_json(message.trim_start_matches("error: "), code)
+                    output::error_json(message.trim_start_matches("error: "), code, state)
                 );
             }
             code
         }
     }
+}
+
+/// Whether the vendor refused, or did not answer, before the import was created: the library
+/// says otherwise ([`Error::Interrupted`], [`Error::MaybeCreated`]) once something exists.
+fn nothing_created(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Api(_)
+            | Error::AuthRejected(_)
+            | Error::Transport { .. }
+            | Error::Timeout { .. }
+            | Error::Decode { .. }
+            | Error::Sftp { .. }
+    )
 }
 
 fn env(name: &str) -> Result<String, Usage> {
@@ -195,7 +214,10 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
     options.no_wait = args.no_wait;
     options.progress = output::progress(!args.json);
     let base = base_url(&args, vendor)?;
-    let config = HttpConfig::default();
+    let config = HttpConfig {
+        request_timeout: seconds("--request-timeout", args.request_timeout)?,
+        ..HttpConfig::default()
+    };
 
     Ok(match vendor {
         Vendor::Mailperformance => {

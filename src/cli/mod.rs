@@ -142,9 +142,13 @@ pub struct ImportArgs {
     /// Seconds between two status polls.
     #[arg(long, default_value_t = 2.0)]
     pub poll_interval: f64,
-    /// The longest the whole import may take, in seconds.
+    /// The longest the whole import may take, in seconds (requests in flight included).
     #[arg(long, default_value_t = 3600.0)]
     pub timeout: f64,
+    /// The longest one request may take, upload and answer included, in seconds. A request
+    /// that does not create anything is sent again after it.
+    #[arg(long, default_value_t = 600.0)]
+    pub request_timeout: f64,
     /// Return once the vendor has the data and the import is started.
     #[arg(long)]
     pub no_wait: bool,
@@ -210,7 +214,7 @@ impl From<Error> for Failure {
 
 /// The exit code of an error.
 pub fn exit_code(e: &Error) -> u8 {
-    match e {
+    match e.cause() {
         Error::InvalidConfig { .. } | Error::InvalidInput(_) | Error::Io { .. } => exit::USAGE,
         Error::AuthRejected(_) => exit::AUTH,
         Error::Sftp { step, .. } if *step == "authenticate" => exit::AUTH,

@@ -158,9 +158,17 @@ pub fn table(reports: &[ImportReport]) -> String {
     out
 }
 
-/// The error as one JSON object, for `--json`.
-pub fn error_json(e: &str, code: u8) -> String {
-    serde_json::json!({ "error": e, "exit_code": code }).to_string()
+/// The error as one JSON object, for `--json`; with the import's id and state at the vendor
+/// when it stopped half-way.
+pub fn error_json(e: &str, code: u8, state: Option<(&str, &str)>) -> String {
+    let mut json = serde_json::json!({ "error": e, "exit_code": code });
+    if let Some((import_id, state)) = state {
+        if !import_id.is_empty() {
+            json["import_id"] = import_id.into();
+        }
+        json["import_state"] = state.into();
+    }
+    json.to_string()
 }
 
 /// The flag or environment variable behind a library setting, for a message that names what
@@ -184,13 +192,21 @@ fn flag(setting: &str) -> Option<&'static str> {
     })
 }
 
-/// A person-readable line for an error; a setting is named by its flag.
-pub fn error_line(e: &Error) -> String {
-    match e {
+/// The state of an import the vendor refused, or did not answer, before creating it.
+pub const NOTHING_CREATED: &str = "no import created: no row imported";
+
+/// A person-readable line for an error: a setting is named by its flag, and `state` is added
+/// when the error does not tell it.
+pub fn error_line(e: &Error, state: Option<(&str, &str)>) -> String {
+    let line = match e {
         Error::InvalidConfig { setting, reason } => match flag(setting) {
             Some(flag) => format!("error: {flag}: {reason}"),
             None => format!("error: {e}"),
         },
         e => format!("error: {e}"),
+    };
+    match state {
+        Some(("", state)) => format!("{line}; {state}"),
+        _ => line,
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{types, Client};
 use crate::{
     error::call,
-    workflow::{inspect, Deadline, States},
+    workflow::{bounded, inspect, Deadline, Ledger, States},
     CsvFile, Error, ImportOptions, ImportReport, LineEnding, Mode, Progress, Status, Vendor,
 };
 
@@ -180,11 +180,28 @@ impl Client {
     ///
     /// The request that creates the import is sent once: Copernica has no endpoint to list
     /// imports, so when its answer is lost the import may exist and [`Error::MaybeCreated`] is
-    /// returned instead of a second import.
+    /// returned instead of a second import. An error while following it is an
+    /// [`Error::Interrupted`] with the import's id.
     pub async fn import(
         &self,
         options: &ImportOptions,
         copernica: &CopernicaImport,
+    ) -> Result<ImportReport, Error> {
+        let ledger = Ledger::new(VENDOR);
+        bounded(
+            VENDOR,
+            options,
+            &ledger,
+            self.run(options, copernica, &ledger),
+        )
+        .await
+    }
+
+    async fn run(
+        &self,
+        options: &ImportOptions,
+        copernica: &CopernicaImport,
+        ledger: &Ledger,
     ) -> Result<ImportReport, Error> {
         let database = copernica.database.trim();
         if database.is_empty() {
@@ -228,22 +245,36 @@ impl Client {
             remove_missing: None,
             source: Some(types::ImportSource::String(source)),
         });
-        let created = match call(VENDOR, "createImport", request.send()).await {
+        let what = format!(
+            "an import of `{}` into database {database_id} (started at once, its {} rows \
+             imported)",
+            csv.path.display(),
+            csv.rows
+        );
+        ledger.in_flight(Some(what.clone()));
+        let created = call(VENDOR, "createImport", request.send()).await;
+        ledger.in_flight(None);
+        let maybe_created = |e: Error| Error::MaybeCreated {
+            vendor: VENDOR,
+            operation: "createImport",
+            what: what.clone(),
+            source: Box::new(e),
+        };
+        let created = match created {
             Ok(created) => created,
-            Err(e) if e.maybe_processed() => {
-                return Err(Error::MaybeCreated {
-                    vendor: VENDOR,
-                    operation: "createImport",
-                    what: format!(
-                        "an import of `{}` into database {database_id}",
-                        csv.path.display()
-                    ),
-                    source: Box::new(e),
-                })
-            }
+            Err(e) if e.maybe_processed() => return Err(maybe_created(e)),
             Err(e) => return Err(e),
         };
-        let import_id = created_id(created.headers())?;
+        // A 201 whose id cannot be read: the import exists, unknown.
+        let import_id = created_id(created.headers()).map_err(maybe_created)?;
+        ledger.record(
+            import_id.to_string(),
+            format!(
+                "created and started: its {} rows are being imported; follow it at Copernica \
+                 (GET /import/{import_id})",
+                csv.rows
+            ),
+        );
 
         let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
         if options.no_wait {

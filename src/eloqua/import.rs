@@ -9,7 +9,8 @@ use std::{
 use super::{types, Auth, Client, BULK_PATH};
 use crate::{
     error::{call, call_raw},
-    workflow::{inspect, Deadline, States},
+    retry::{outcome_of, Decision},
+    workflow::{bounded, inspect, Deadline, Ledger, States},
     CsvFile, Error, HttpConfig, ImportOptions, ImportReport, Mode, Progress, Reject, Status,
     Vendor,
 };
@@ -178,6 +179,14 @@ impl Client {
     /// stages the file in row-aligned CSV chunks of at most `eloqua.chunk_cap` bytes with the
     /// header in each, runs one sync for them all, follows it, and on warning or error pages
     /// through the rejects.
+    ///
+    /// Nothing is created twice: the definition is created once ([`Error::MaybeCreated`] when
+    /// its answer is lost); staging appends, so a staging request whose answer is lost is not
+    /// sent again: the staged data is deleted and every chunk staged anew (as the retry policy
+    /// allows); when the sync's answer is lost, the syncs are listed before it is sent again.
+    /// An error after the definition exists is an [`Error::Interrupted`] that says what was
+    /// staged or started. Deleting the staged data or the definition at the end is cleanup: a
+    /// failure there is a message of the report, not an error.
     pub async fn import(
         &self,
         options: &ImportOptions,
@@ -195,38 +204,106 @@ impl Client {
         eloqua: &EloquaImport,
         checked: Checked,
     ) -> Result<ImportReport, Error> {
+        let ledger = Ledger::new(VENDOR);
+        bounded(
+            VENDOR,
+            options,
+            &ledger,
+            self.run(options, eloqua, checked, &ledger),
+        )
+        .await
+    }
+
+    async fn run(
+        &self,
+        options: &ImportOptions,
+        eloqua: &EloquaImport,
+        checked: Checked,
+        ledger: &Ledger,
+    ) -> Result<ImportReport, Error> {
         let Checked { csv, chunks } = checked;
         let deadline = Deadline::new(VENDOR, options.timeout);
 
         options.emit(Progress::Step("create import definition"));
-        let definition = self.create_definition(options).await?;
+        let name = options.import_name();
+        let what = format!("an import definition named `{name}` (no data staged, no sync)");
+        ledger.in_flight(Some(what.clone()));
+        let definition = self.create_definition(options, &name).await;
+        ledger.in_flight(None);
+        let definition = match definition {
+            Ok(definition) => definition,
+            Err(e) if e.maybe_processed() => {
+                return Err(Error::MaybeCreated {
+                    vendor: VENDOR,
+                    operation: "createContactImport",
+                    what,
+                    source: Box::new(e),
+                })
+            }
+            Err(e) => return Err(e),
+        };
         let definition_uri = definition
             .uri
             .clone()
             .ok_or_else(|| Error::missing(VENDOR, "createContactImport", "uri"))?;
         let definition_id = id_of(&definition_uri, "createContactImport")?;
+        ledger.record(
+            definition_uri.clone(),
+            "import definition created, no data staged, no sync: no row imported",
+        );
 
         options.emit(Progress::Step("stage data"));
-        self.stage(
+        self.stage_all(
             &csv,
             &chunks,
-            definition_id,
+            &definition_uri,
             options,
             &deadline,
             eloqua.chunk_cap,
+            ledger,
         )
         .await?;
+        ledger.record(
+            definition_uri.clone(),
+            format!(
+                "import definition with all {} rows staged, no sync: no row imported; \
+                 its staged data stays until it is deleted (DELETE {definition_uri}/data)",
+                csv.rows
+            ),
+        );
 
         options.emit(Progress::Step("create sync"));
-        let sync = self.create_sync_once(&definition_uri).await?;
-        let sync_uri = sync.uri.clone().unwrap_or_default();
+        ledger.in_flight(Some(format!(
+            "a sync of {definition_uri} (its {} rows imported): check GET /syncs",
+            csv.rows
+        )));
+        let sync = self.create_sync_once(&definition_uri).await;
+        ledger.in_flight(None);
+        let sync_uri = sync?
+            .uri
+            .ok_or_else(|| Error::missing(VENDOR, "createSync", "uri"))?;
         let sync_id = id_of(&sync_uri, "createSync")?;
-        let mut report = ImportReport::submitted(VENDOR, sync_uri, csv.rows);
+        ledger.record(
+            sync_uri.clone(),
+            format!(
+                "sync of {definition_uri} started: its {} rows are being imported; follow it \
+                 at Eloqua (GET {sync_uri})",
+                csv.rows
+            ),
+        );
+        let mut report = ImportReport::submitted(VENDOR, sync_uri.clone(), csv.rows);
         if options.no_wait {
             return Ok(report);
         }
 
         let status = self.follow(sync_id, options, &deadline).await?;
+        ledger.record(
+            sync_uri.clone(),
+            format!(
+                "sync ended with status `{status}`; its logs and rejects could not all be read \
+                 (GET {sync_uri}/rejects)"
+            ),
+        );
         report.status = match status.as_str() {
             "success" => Status::Completed,
             "warning" => Status::CompletedWithErrors,
@@ -234,7 +311,7 @@ impl Client {
         };
         if report.status != Status::Completed {
             report.messages = self.sync_messages(sync_id).await?;
-            report.rejects = self.rejects(sync_id).await?;
+            report.rejects = self.rejects(sync_id, csv.rows).await?;
         }
         if report.status != Status::Failed {
             let rejected = report.rejects.len() as u64;
@@ -242,21 +319,34 @@ impl Client {
             report.rows_imported = Some(csv.rows.saturating_sub(rejected));
         }
 
+        // Cleanup: the import is done and reported whatever happens here.
         if eloqua.delete_staged_data {
-            call::<()>(
+            let deleted = call::<()>(
                 VENDOR,
                 "deleteContactImportData",
                 self.delete_contact_import_data().id(definition_id).send(),
             )
-            .await?;
+            .await;
+            if let Err(e) = deleted {
+                tracing::warn!(error = %e, "the staged data was not deleted");
+                report.messages.push(format!(
+                    "the staged data was not deleted (DELETE {definition_uri}/data): {e}"
+                ));
+            }
         }
         if eloqua.delete_definition {
-            call::<()>(
+            let deleted = call::<()>(
                 VENDOR,
                 "deleteContactImport",
                 self.delete_contact_import().id(definition_id).send(),
             )
-            .await?;
+            .await;
+            if let Err(e) = deleted {
+                tracing::warn!(error = %e, "the import definition was not deleted");
+                report.messages.push(format!(
+                    "the import definition was not deleted (DELETE {definition_uri}): {e}"
+                ));
+            }
         }
         Ok(report)
     }
@@ -264,6 +354,7 @@ impl Client {
     async fn create_definition(
         &self,
         options: &ImportOptions,
+        name: &str,
     ) -> Result<types::ContactImportIndividual, Error> {
         let fields: BTreeMap<String, String> = options
             .columns
@@ -276,7 +367,7 @@ impl Client {
             Mode::UpdateOnly => types::ImportRule::UpdateOnly,
         };
         let request = self.create_contact_import().body_map(|b| {
-            b.name(options.import_name())
+            b.name(name.to_owned())
                 .fields(fields)
                 .identifier_field_name(Some(options.key_column.clone()))
                 .import_rule(Some(rule))
@@ -287,8 +378,90 @@ impl Client {
             .into_inner())
     }
 
-    /// Posts each chunk (header line + rows) as `text/csv`. A chunk is at most 32 MB and held
-    /// in memory while it is sent, so that a refused request (429, 503) can be replayed.
+    /// Stages every chunk. Staging appends, so a chunk whose answer was lost (it may be staged)
+    /// is not sent again alone: the staged data is deleted and all chunks are staged anew, as
+    /// often as the retry policy allows.
+    #[allow(clippy::too_many_arguments)]
+    async fn stage_all(
+        &self,
+        csv: &CsvFile,
+        chunks: &[std::ops::Range<u64>],
+        definition_uri: &str,
+        options: &ImportOptions,
+        deadline: &Deadline,
+        cap: u64,
+        ledger: &Ledger,
+    ) -> Result<(), Error> {
+        let definition_id = id_of(definition_uri, "createContactImport")?;
+        let policy = &self.inner.retry;
+        let started = std::time::Instant::now();
+        let mut attempt = 1;
+        loop {
+            ledger.record(
+                definition_uri,
+                format!(
+                    "import definition with its data being staged ({} chunks), no sync: no row \
+                     imported; staged data stays until it is deleted (DELETE {definition_uri}/data)",
+                    chunks.len()
+                ),
+            );
+            let mut staged = 0;
+            let error = match self
+                .stage(
+                    csv,
+                    chunks,
+                    definition_id,
+                    options,
+                    deadline,
+                    cap,
+                    &mut staged,
+                )
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let sent = match staged {
+                0 => String::from("no chunk staged"),
+                n => format!("{n} of {} chunks staged", chunks.len()),
+            };
+            ledger.record(
+                definition_uri,
+                format!(
+                    "import definition with {sent} (the chunk being sent may be staged too), no \
+                     sync: no row imported; its staged data stays until it is deleted \
+                     (DELETE {definition_uri}/data)"
+                ),
+            );
+            let outcome = outcome_of(&error, None).filter(|_| error.maybe_processed());
+            let decision = outcome.map(|outcome| {
+                policy.decide(attempt, started.elapsed(), &outcome, true, fastrand::f64())
+            });
+            let Some(Decision::RetryAfter(wait)) = decision else {
+                return Err(error);
+            };
+            tracing::warn!(
+                operation = "uploadContactImportData",
+                attempt,
+                error = %error,
+                wait_ms = wait.as_millis() as u64,
+                "a staging answer was lost: deleting the staged data and staging every chunk again"
+            );
+            tokio::time::sleep(wait).await;
+            call::<()>(
+                VENDOR,
+                "deleteContactImportData",
+                self.delete_contact_import_data().id(definition_id).send(),
+            )
+            .await?;
+            attempt += 1;
+        }
+    }
+
+    /// Posts each chunk (header line + rows) as `text/csv`, counting those staged. A chunk is
+    /// at most 32 MB and held in memory while it is sent, so that a refused request (429, 503)
+    /// can be replayed.
+    #[allow(clippy::too_many_arguments)]
     async fn stage(
         &self,
         csv: &CsvFile,
@@ -297,6 +470,7 @@ impl Client {
         options: &ImportOptions,
         deadline: &Deadline,
         cap: u64,
+        staged: &mut usize,
     ) -> Result<(), Error> {
         let total: u64 = chunks
             .iter()
@@ -336,6 +510,7 @@ impl Client {
                 .content_type(types::UploadContactImportDataContentType::TextCsv)
                 .body(body);
             call_raw(VENDOR, "uploadContactImportData", request.send()).await?;
+            *staged += 1;
             sent += length;
             options.emit(Progress::Uploaded { bytes: sent, total });
         }
@@ -354,10 +529,29 @@ impl Client {
             Ok(sync) => Ok(sync.into_inner()),
             Err(e) if e.maybe_processed() => {
                 tracing::warn!(error = %e, "createSync answer lost; looking for the sync before retrying");
-                if let Some(sync) = self.existing_sync(definition_uri).await? {
+                let existing = self.existing_sync(definition_uri).await.map_err(|list| {
+                    Error::MaybeCreated {
+                        vendor: VENDOR,
+                        operation: "createSync",
+                        what: format!(
+                            "a sync of {definition_uri} (listing the syncs failed: {list})"
+                        ),
+                        source: Box::new(e),
+                    }
+                })?;
+                if let Some(sync) = existing {
                     return Ok(sync);
                 }
-                Ok(call(VENDOR, "createSync", create()).await?.into_inner())
+                match call(VENDOR, "createSync", create()).await {
+                    Ok(sync) => Ok(sync.into_inner()),
+                    Err(e) if e.maybe_processed() => Err(Error::MaybeCreated {
+                        vendor: VENDOR,
+                        operation: "createSync",
+                        what: format!("a sync of {definition_uri}"),
+                        source: Box::new(e),
+                    }),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         }
@@ -423,7 +617,7 @@ impl Client {
 
     /// Every reject of the sync, page by page. `recordIndex` counts the staged records from 1,
     /// so the file line is one more (the header is line 1).
-    async fn rejects(&self, sync_id: i64) -> Result<Vec<Reject>, Error> {
+    async fn rejects(&self, sync_id: i64, rows: u64) -> Result<Vec<Reject>, Error> {
         let mut rejects = Vec::new();
         let mut offset = 0;
         loop {
@@ -445,11 +639,17 @@ impl Client {
                     reason = format!("{reason}; invalid: {}", item.invalid_fields.join(", "));
                 }
                 rejects.push(Reject {
-                    row: item.record_index.map(|i| i as u64 + 1),
+                    // A negative or out-of-range index names no line.
+                    row: item
+                        .record_index
+                        .and_then(|i| u64::try_from(i).ok())
+                        .and_then(|i| i.checked_add(1)),
                     reason,
                 });
             }
-            if count == 0 || page.has_more != Some(true) {
+            // There cannot be more rejects than staged rows: a server that says `hasMore`
+            // forever is not followed past them.
+            if count == 0 || page.has_more != Some(true) || rejects.len() as u64 >= rows {
                 return Ok(rejects);
             }
             offset += count;

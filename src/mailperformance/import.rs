@@ -7,8 +7,9 @@ use futures_util::StreamExt;
 
 use super::{types, Client, ACCEPT};
 use crate::{
-    error::call,
-    workflow::{inspect, Deadline, States},
+    error::{call, call_keeping_retry_after},
+    retry::{outcome_of, Decision},
+    workflow::{bounded, inspect, Deadline, Ledger, States},
     CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Status, Vendor,
 };
 
@@ -65,10 +66,26 @@ impl Client {
     /// features of the options, streams the file to `PUT /imports/{id}/source` with its
     /// `Content-Length`, starts an execution and follows it. NP6 reports row results only by
     /// e-mail, so the report has the file's row count and no per-row figures.
+    ///
+    /// The import and its execution are created once: when an answer is lost, the import is
+    /// looked for by name and the execution's state is asked before either is sent again. The
+    /// upload replaces the import's file, so it is sent again (read anew from disk) after a
+    /// lost connection or a refusal, as the retry policy says. An error after the import was
+    /// created is an [`Error::Interrupted`] with the import's id and state.
     pub async fn import(
         &self,
         options: &ImportOptions,
         np6: &Np6Import,
+    ) -> Result<ImportReport, Error> {
+        let ledger = Ledger::new(VENDOR);
+        bounded(VENDOR, options, &ledger, self.run(options, np6, &ledger)).await
+    }
+
+    async fn run(
+        &self,
+        options: &ImportOptions,
+        np6: &Np6Import,
+        ledger: &Ledger,
     ) -> Result<ImportReport, Error> {
         let update_existing = match options.mode {
             Mode::Upsert => true,
@@ -116,16 +133,40 @@ impl Client {
         options.emit(Progress::Step("create import"));
         let features = features(np6, update_existing);
         let name = options.import_name();
-        let import = self.create_import_once(&name, binding, &features).await?;
-        let import_id = import
+        ledger.in_flight(Some(format!("an NP6 import named `{name}`")));
+        let import = self.create_import_once(&name, binding, &features).await;
+        ledger.in_flight(None);
+        let import_id = import?
             .id
             .ok_or_else(|| Error::missing(VENDOR, "createImport", "id"))?;
+        ledger.record(
+            import_id.to_string(),
+            "created, its file not uploaded, no execution started: no row imported",
+        );
 
         options.emit(Progress::Step("upload"));
         self.upload(&csv, import_id, options).await?;
+        ledger.record(
+            import_id.to_string(),
+            "created with its file, no execution started: no row imported",
+        );
 
         options.emit(Progress::Step("start execution"));
-        self.execute(import_id, binding, features).await?;
+        ledger.in_flight(Some(format!(
+            "an execution of NP6 import {import_id} (its rows imported): check \
+             GET /imports/{import_id}/executions"
+        )));
+        let started = self.execute(import_id, binding, features).await;
+        ledger.in_flight(None);
+        started?;
+        ledger.record(
+            import_id.to_string(),
+            format!(
+                "its execution started: its {} rows are being imported; follow it at NP6 \
+                 (GET /imports/{import_id}/executions)",
+                csv.rows
+            ),
+        );
         let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
         if options.no_wait {
             return Ok(report);
@@ -209,22 +250,34 @@ impl Client {
                     self.list_import_formats().send(),
                 )
                 .await?;
-                formats.into_inner().0.into_iter().find(|f| f.name == name)
+                let found = formats.into_inner().0.into_iter().find(|f| f.name == name);
+                match (found, e) {
+                    (Some(format), _) => format,
+                    (None, Error::Api(mut conflict)) => {
+                        conflict.message = Some(format!(
+                            "NP6 answered 409 for the binding `{name}` but lists no binding of \
+                             that name"
+                        ));
+                        return Err(Error::Api(conflict));
+                    }
+                    (None, e) => return Err(e),
+                }
             }
             Err(e) => return Err(e),
         };
-        match existing {
-            Some(format) if format.binds == binds && format.separator == separator && format.start_at == 2 => {
-                format.identifier.map(|i| i.guid).ok_or_else(|| Error::missing(VENDOR, "listImportFormats", "identifier"))
-            }
-            Some(_) => Err(Error::InvalidConfig {
+        if existing.binds == binds && existing.separator == separator && existing.start_at == 2 {
+            existing
+                .identifier
+                .map(|i| i.guid)
+                .ok_or_else(|| Error::missing(VENDOR, "listImportFormats", "identifier"))
+        } else {
+            Err(Error::InvalidConfig {
                 setting: "binding name",
-                reason: format!("NP6 already has a binding named `{name}` that binds other columns or another separator"),
-            }),
-            None => Err(Error::InvalidConfig {
-                setting: "binding name",
-                reason: format!("NP6 answered 409 for `{name}` but lists no binding of that name"),
-            }),
+                reason: format!(
+                    "NP6 already has a binding named `{name}` that binds other columns or \
+                     another separator"
+                ),
+            })
         }
     }
 
@@ -253,31 +306,94 @@ impl Client {
         match call(VENDOR, "createImport", create()).await {
             Ok(import) => Ok(import.into_inner()),
             Err(e) if e.maybe_processed() => {
+                tracing::warn!(error = %e, "createImport answer lost; looking for the import by name");
                 let imports = call(
                     VENDOR,
                     "listImports",
                     self.list_imports().accept(ACCEPT).send(),
                 )
-                .await?;
-                match imports.into_inner().0.into_iter().find(|i| i.name == name) {
+                .await
+                .map_err(|list| Error::MaybeCreated {
+                    vendor: VENDOR,
+                    operation: "createImport",
+                    what: format!(
+                        "an NP6 import named `{name}` (listing the imports failed: {list})"
+                    ),
+                    source: Box::new(e),
+                })?;
+                // Ours has this name and binding and no file yet; an older import of the same
+                // name (a name given again, the same file in the same second) has its file.
+                let ours = imports
+                    .into_inner()
+                    .0
+                    .into_iter()
+                    .filter(|i| i.name == name && i.binding == Some(binding) && !has_file(i))
+                    .max_by_key(|i| i.id);
+                match ours {
                     Some(import) => Ok(import),
-                    None => Ok(call(VENDOR, "createImport", create()).await?.into_inner()),
+                    None => match call(VENDOR, "createImport", create()).await {
+                        Ok(import) => Ok(import.into_inner()),
+                        Err(e) if e.maybe_processed() => Err(Error::MaybeCreated {
+                            vendor: VENDOR,
+                            operation: "createImport",
+                            what: format!("an NP6 import named `{name}`"),
+                            source: Box::new(e),
+                        }),
+                        Err(e) => Err(e),
+                    },
                 }
             }
             Err(e) => Err(e),
         }
     }
 
-    /// Streams the file from disk, with its length, reporting bytes as they go.
+    /// Uploads the file. `PUT …/source` replaces the import's file, so an upload that got no
+    /// answer, or was refused (429, 503 …), is sent again from the start of the file as the
+    /// client's retry policy says (the generated client cannot replay a streamed body itself).
     async fn upload(
         &self,
         csv: &CsvFile,
         import_id: i32,
         options: &ImportOptions,
     ) -> Result<(), Error> {
+        let policy = &self.inner.retry;
+        let started = std::time::Instant::now();
+        let mut attempt = 1;
+        loop {
+            let (error, retry_after) = match self.upload_once(csv, import_id, options).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let Some(outcome) = outcome_of(&error, retry_after) else {
+                return Err(error);
+            };
+            match policy.decide(attempt, started.elapsed(), &outcome, true, fastrand::f64()) {
+                Decision::RetryAfter(wait) => {
+                    tracing::warn!(
+                        operation = "uploadImportSource",
+                        attempt,
+                        ?outcome,
+                        wait_ms = wait.as_millis() as u64,
+                        "uploading the file again"
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Decision::Stop => return Err(error),
+            }
+        }
+    }
+
+    /// Streams the file from disk, with its length, reporting bytes as they go.
+    async fn upload_once(
+        &self,
+        csv: &CsvFile,
+        import_id: i32,
+        options: &ImportOptions,
+    ) -> Result<(), (Error, Option<std::time::Duration>)> {
         let file = tokio::fs::File::open(&csv.path)
             .await
-            .map_err(|e| Error::io(&csv.path, e))?;
+            .map_err(|e| (Error::io(&csv.path, e), None))?;
         let total = csv.size;
         let progress = options.progress.clone();
         let mut sent = 0u64;
@@ -300,7 +416,7 @@ impl Client {
             .content_disposition(format!("form-data; filename={filename}"))
             .content_length(total as i64)
             .body(reqwest::Body::wrap_stream(stream));
-        call(VENDOR, "uploadImportSource", request.send()).await?;
+        call_keeping_retry_after(VENDOR, "uploadImportSource", request.send()).await?;
         Ok(())
     }
 
@@ -340,6 +456,17 @@ impl Client {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Whether a file was uploaded to the import (or it reads from FTP).
+fn has_file(import: &types::Import) -> bool {
+    match &import.source {
+        None => false,
+        Some(types::Source::FileSource(file)) => {
+            file.filename.is_some() || file.update_date.is_some()
+        }
+        Some(types::Source::FtpSource(_)) => true,
     }
 }
 

@@ -4,7 +4,7 @@
 use super::{sftp, types, Client, SftpConfig};
 use crate::{
     error::call,
-    workflow::{inspect, Deadline, States},
+    workflow::{bounded, inspect, Deadline, Ledger, States},
     ApiError, CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Reject, Status, Vendor,
 };
 
@@ -198,11 +198,28 @@ impl Client {
     ///
     /// `scheduleNow` is sent once: Mindbaz's REST API cannot list imports, so when its answer
     /// is lost the import may exist and [`Error::MaybeCreated`] is returned instead of a
-    /// second import.
+    /// second import. An error while following it is an [`Error::Interrupted`] with the
+    /// import's id.
     pub async fn import(
         &self,
         options: &ImportOptions,
         mindbaz: &MindbazImport,
+    ) -> Result<ImportReport, Error> {
+        let ledger = Ledger::new(VENDOR);
+        bounded(
+            VENDOR,
+            options,
+            &ledger,
+            self.run(options, mindbaz, &ledger),
+        )
+        .await
+    }
+
+    async fn run(
+        &self,
+        options: &ImportOptions,
+        mindbaz: &MindbazImport,
+        ledger: &Ledger,
     ) -> Result<ImportReport, Error> {
         let insert_enabled = match options.mode {
             Mode::Upsert => true,
@@ -288,17 +305,22 @@ impl Client {
             .idsite(mindbaz.site)
             .body(body)
             .send();
-        let scheduled = match call(VENDOR, "scheduleImportNow", request).await {
+        let what = format!(
+            "an import of `{}` on site {} (scheduled at once, its {} rows imported)",
+            csv.path.display(),
+            mindbaz.site,
+            csv.rows
+        );
+        ledger.in_flight(Some(what.clone()));
+        let scheduled = call(VENDOR, "scheduleImportNow", request).await;
+        ledger.in_flight(None);
+        let scheduled = match scheduled {
             Ok(answer) => answer,
             Err(e) if e.maybe_processed() => {
                 return Err(Error::MaybeCreated {
                     vendor: VENDOR,
                     operation: "scheduleImportNow",
-                    what: format!(
-                        "an import of `{}` on site {}",
-                        csv.path.display(),
-                        mindbaz.site
-                    ),
+                    what,
                     source: Box::new(e),
                 })
             }
@@ -309,6 +331,14 @@ impl Client {
         let import_id = import
             .id
             .ok_or_else(|| Error::missing(VENDOR, "scheduleImportNow", "data.id"))?;
+        ledger.record(
+            import_id.to_string(),
+            format!(
+                "scheduled: its {} rows are being imported; follow it at Mindbaz \
+                 (GET /api/{}/imports/{import_id})",
+                csv.rows, mindbaz.site
+            ),
+        );
 
         let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
         if options.no_wait {

@@ -106,8 +106,15 @@ pub enum FaultKind {
     },
     /// Wait this long, then answer normally.
     Delay(Duration),
-    /// Close the connection without an answer.
+    /// Close the connection without an answer (the request is not processed).
     DropConnection,
+    /// Read this many bytes of the request body (all of it, if it is shorter), then close the
+    /// connection without an answer and without processing the request: a connection reset
+    /// in the middle of an upload.
+    ResetMidBody(usize),
+    /// Process the request, then close the connection instead of answering: the vendor did
+    /// the work (created the import, started the sync) and the client cannot know it.
+    LoseAnswer,
     /// Answer normally, but with the body cut in half.
     TruncateBody,
 }
@@ -390,12 +397,24 @@ async fn inject_faults(State(shared): State<Shared>, request: Request, next: Nex
             tokio::time::sleep(wait).await;
             next.run(request).await
         }
-        Some(FaultKind::DropConnection) => {
-            // A body that fails at once makes hyper abort the connection before any answer.
-            let failing = futures_util::stream::once(async {
-                Err::<axum::body::Bytes, _>(std::io::Error::other("connection dropped"))
-            });
-            Response::new(Body::from_stream(failing))
+        Some(FaultKind::DropConnection) => dropped_connection(),
+        Some(FaultKind::ResetMidBody(bytes)) => {
+            use futures_util::StreamExt;
+            let mut body = request.into_body().into_data_stream();
+            let mut read = 0;
+            while read < bytes {
+                match body.next().await {
+                    Some(Ok(chunk)) => read += chunk.len(),
+                    _ => break,
+                }
+            }
+            dropped_connection()
+        }
+        Some(FaultKind::LoseAnswer) => {
+            let response = next.run(request).await;
+            // Read the whole answer, as the vendor would have produced it, then lose it.
+            let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+            dropped_connection()
         }
         Some(FaultKind::TruncateBody) => {
             let response = next.run(request).await;
@@ -408,6 +427,14 @@ async fn inject_faults(State(shared): State<Shared>, request: Request, next: Nex
             Response::from_parts(parts, Body::from(cut))
         }
     }
+}
+
+/// A response that makes hyper abort the connection before any answer: its body fails at once.
+fn dropped_connection() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<axum::body::Bytes, _>(std::io::Error::other("connection dropped"))
+    });
+    Response::new(Body::from_stream(failing))
 }
 
 /// For `#[serde(default, deserialize_with = "…")]` on an optional request field that the spec
