@@ -305,19 +305,25 @@ impl CsvFile {
                     "is not UTF-8 (a Windows-1252 export? convert the file to UTF-8)",
                 ));
             }
-            if let Some(i) = record.iter().position(|field| field.contains(&0)) {
-                return Err(invalid(
-                    path,
-                    Some(line),
-                    Some(&header[i]),
-                    "a NUL byte: is this a text file (UTF-16 without a byte-order mark?)",
-                ));
-            }
-            if quoted_line_break.is_none() {
-                if let Some(i) = record
-                    .iter()
-                    .position(|field| field.iter().any(|&b| b == b'\n' || b == b'\r'))
-                {
+            // One scan of the row's bytes for the rare ones, then a closer look.
+            if record
+                .as_slice()
+                .iter()
+                .any(|&b| b == 0 || b == b'\n' || b == b'\r')
+            {
+                if let Some(i) = record.iter().position(|field| field.contains(&0)) {
+                    return Err(invalid(
+                        path,
+                        Some(line),
+                        Some(&header[i]),
+                        "a NUL byte: is this a text file (UTF-16 without a byte-order mark?)",
+                    ));
+                }
+                if quoted_line_break.is_none() {
+                    let i = record
+                        .iter()
+                        .position(|field| field.iter().any(|&b| b == b'\n' || b == b'\r'))
+                        .expect("a line break in one of the fields");
                     quoted_line_break = Some((line, header[i].clone()));
                 }
             }

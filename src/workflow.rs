@@ -38,10 +38,36 @@ impl Ledger {
         inner.state = Some((import_id.into(), state.into()));
     }
 
-    /// Marks a request that creates `what` as sent (`None`: answered). If the whole import's
-    /// timeout cuts it off, the error says `what` may exist.
-    pub(crate) fn in_flight(&self, what: Option<String>) {
-        self.inner.lock().expect("ledger lock").in_flight = what;
+    /// Runs a request that creates `what`, marked as in flight while it runs: if the whole
+    /// import's timeout cuts it off, the error says `what` may exist.
+    pub(crate) async fn creating<T>(
+        &self,
+        what: &str,
+        request: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        self.inner.lock().expect("ledger lock").in_flight = Some(what.to_owned());
+        let result = request.await;
+        self.inner.lock().expect("ledger lock").in_flight = None;
+        result
+    }
+
+    /// [`Ledger::creating`] for a create that is sent once (the vendor cannot tell whether it
+    /// was processed): an error after which it may have been is [`Error::MaybeCreated`].
+    pub(crate) async fn create_once<T>(
+        &self,
+        operation: &'static str,
+        what: String,
+        request: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        match self.creating(&what, request).await {
+            Err(e) if e.maybe_processed() => Err(Error::MaybeCreated {
+                vendor: self.vendor,
+                operation,
+                what,
+                source: Box::new(e),
+            }),
+            result => result,
+        }
     }
 
     /// `error`, with what exists at the vendor when anything does.

@@ -6,35 +6,13 @@
 use std::{path::Path, process::Output};
 
 use esp_imports::{
-    sandbox::{Credentials, Fault, FaultKind, Sandbox, SandboxConfig},
+    sandbox::{Fault, FaultKind, Sandbox, SandboxConfig},
     Vendor,
 };
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_esp-imports");
-
-fn secrets() -> Vec<String> {
-    let c = Credentials::default();
-    vec![
-        c.np6_key,
-        c.copernica_token,
-        c.mindbaz_token,
-        c.eloqua_password,
-    ]
-}
-
-/// The environment a user would set for the sandbox.
-fn credentials_env() -> Vec<(&'static str, String)> {
-    let c = Credentials::default();
-    vec![
-        ("MAILPERFORMANCE_XKEY", c.np6_key),
-        ("COPERNICA_ACCESS_TOKEN", c.copernica_token),
-        ("MINDBAZ_TOKEN", c.mindbaz_token),
-        ("ELOQUA_COMPANY", c.eloqua_company),
-        ("ELOQUA_USERNAME", c.eloqua_username),
-        ("ELOQUA_PASSWORD", c.eloqua_password),
-    ]
-}
+mod common;
+use common::{credentials_env, secrets, BIN};
 
 /// Runs the binary with `args` and `env` (and nothing else of ours in its environment), at
 /// debug log level, and checks that no credential appears in what it printed.

@@ -17,32 +17,8 @@ use esp_imports::{
     Vendor,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_esp-imports");
-
-/// The credentials every case starts from, so that none of them may ever be printed.
-fn credentials_env() -> Vec<(&'static str, String)> {
-    let c = Credentials::default();
-    vec![
-        ("MAILPERFORMANCE_XKEY", c.np6_key),
-        ("COPERNICA_ACCESS_TOKEN", c.copernica_token),
-        ("MINDBAZ_TOKEN", c.mindbaz_token),
-        ("MINDBAZ_SFTP_PASSWORD", "sandbox-sftp-password".into()),
-        ("ELOQUA_COMPANY", c.eloqua_company),
-        ("ELOQUA_USERNAME", c.eloqua_username),
-        ("ELOQUA_PASSWORD", c.eloqua_password),
-    ]
-}
-
-fn secrets() -> Vec<String> {
-    let c = Credentials::default();
-    vec![
-        c.np6_key,
-        c.copernica_token,
-        c.mindbaz_token,
-        c.eloqua_password,
-        "sandbox-sftp-password".into(),
-    ]
-}
+mod common;
+use common::{credentials_env, secrets, BIN};
 
 const GOOD: &str = "email,first_name,city\n\
                     ada@example.com,Ada,Lille\n\

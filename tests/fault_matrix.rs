@@ -31,7 +31,8 @@ use esp_imports::{
 use futures::StreamExt as _;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_esp-imports");
+mod common;
+use common::{credentials_env, secrets, BIN};
 
 /// Data rows in the file; the one on [`BAD_LINE`] has an invalid e-mail.
 const ROWS: u64 = 1000;
@@ -41,28 +42,6 @@ const CUT: usize = 16 * 1024;
 const SITE: &str = "7";
 /// The state of an import that failed before anything was created.
 const NOTHING_CREATED: &str = "no import created: no row imported";
-
-fn secrets() -> Vec<String> {
-    let c = Credentials::default();
-    vec![
-        c.np6_key,
-        c.copernica_token,
-        c.mindbaz_token,
-        c.eloqua_password,
-    ]
-}
-
-fn credentials_env() -> Vec<(&'static str, String)> {
-    let c = Credentials::default();
-    vec![
-        ("MAILPERFORMANCE_XKEY", c.np6_key),
-        ("COPERNICA_ACCESS_TOKEN", c.copernica_token),
-        ("MINDBAZ_TOKEN", c.mindbaz_token),
-        ("ELOQUA_COMPANY", c.eloqua_company),
-        ("ELOQUA_USERNAME", c.eloqua_username),
-        ("ELOQUA_PASSWORD", c.eloqua_password),
-    ]
-}
 
 fn write_file(dir: &Path) -> PathBuf {
     let mut text = String::from("email,first_name,city\n");

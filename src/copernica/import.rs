@@ -251,22 +251,20 @@ impl Client {
             csv.path.display(),
             csv.rows
         );
-        ledger.in_flight(Some(what.clone()));
-        let created = call(VENDOR, "createImport", request.send()).await;
-        ledger.in_flight(None);
-        let maybe_created = |e: Error| Error::MaybeCreated {
+        let created = ledger
+            .create_once(
+                "createImport",
+                what.clone(),
+                call(VENDOR, "createImport", request.send()),
+            )
+            .await?;
+        // A 201 whose id cannot be read: the import exists, unknown.
+        let import_id = created_id(created.headers()).map_err(|e| Error::MaybeCreated {
             vendor: VENDOR,
             operation: "createImport",
-            what: what.clone(),
+            what,
             source: Box::new(e),
-        };
-        let created = match created {
-            Ok(created) => created,
-            Err(e) if e.maybe_processed() => return Err(maybe_created(e)),
-            Err(e) => return Err(e),
-        };
-        // A 201 whose id cannot be read: the import exists, unknown.
-        let import_id = created_id(created.headers()).map_err(maybe_created)?;
+        })?;
         ledger.record(
             import_id.to_string(),
             format!(

@@ -227,21 +227,13 @@ impl Client {
         options.emit(Progress::Step("create import definition"));
         let name = options.import_name();
         let what = format!("an import definition named `{name}` (no data staged, no sync)");
-        ledger.in_flight(Some(what.clone()));
-        let definition = self.create_definition(options, &name).await;
-        ledger.in_flight(None);
-        let definition = match definition {
-            Ok(definition) => definition,
-            Err(e) if e.maybe_processed() => {
-                return Err(Error::MaybeCreated {
-                    vendor: VENDOR,
-                    operation: "createContactImport",
-                    what,
-                    source: Box::new(e),
-                })
-            }
-            Err(e) => return Err(e),
-        };
+        let definition = ledger
+            .create_once(
+                "createContactImport",
+                what,
+                self.create_definition(options, &name),
+            )
+            .await?;
         let definition_uri = definition
             .uri
             .clone()
@@ -273,13 +265,15 @@ impl Client {
         );
 
         options.emit(Progress::Step("create sync"));
-        ledger.in_flight(Some(format!(
-            "a sync of {definition_uri} (its {} rows imported): check GET /syncs",
-            csv.rows
-        )));
-        let sync = self.create_sync_once(&definition_uri).await;
-        ledger.in_flight(None);
-        let sync_uri = sync?
+        let sync_uri = ledger
+            .creating(
+                &format!(
+                    "a sync of {definition_uri} (its {} rows imported): check GET /syncs",
+                    csv.rows
+                ),
+                self.create_sync_once(&definition_uri),
+            )
+            .await?
             .uri
             .ok_or_else(|| Error::missing(VENDOR, "createSync", "uri"))?;
         let sync_id = id_of(&sync_uri, "createSync")?;

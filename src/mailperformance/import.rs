@@ -133,10 +133,12 @@ impl Client {
         options.emit(Progress::Step("create import"));
         let features = features(np6, update_existing);
         let name = options.import_name();
-        ledger.in_flight(Some(format!("an NP6 import named `{name}`")));
-        let import = self.create_import_once(&name, binding, &features).await;
-        ledger.in_flight(None);
-        let import_id = import?
+        let import_id = ledger
+            .creating(
+                &format!("an NP6 import named `{name}`"),
+                self.create_import_once(&name, binding, &features),
+            )
+            .await?
             .id
             .ok_or_else(|| Error::missing(VENDOR, "createImport", "id"))?;
         ledger.record(
@@ -152,13 +154,15 @@ impl Client {
         );
 
         options.emit(Progress::Step("start execution"));
-        ledger.in_flight(Some(format!(
-            "an execution of NP6 import {import_id} (its rows imported): check \
-             GET /imports/{import_id}/executions"
-        )));
-        let started = self.execute(import_id, binding, features).await;
-        ledger.in_flight(None);
-        started?;
+        ledger
+            .creating(
+                &format!(
+                    "an execution of NP6 import {import_id} (its rows imported): check \
+                     GET /imports/{import_id}/executions"
+                ),
+                self.execute(import_id, binding, features),
+            )
+            .await?;
         ledger.record(
             import_id.to_string(),
             format!(
@@ -391,13 +395,11 @@ impl Client {
         import_id: i32,
         options: &ImportOptions,
     ) -> Result<(), (Error, Option<std::time::Duration>)> {
-        let file = tokio::fs::File::open(&csv.path)
-            .await
-            .map_err(|e| (Error::io(&csv.path, e), None))?;
+        let file = std::fs::File::open(&csv.path).map_err(|e| (Error::io(&csv.path, e), None))?;
         let total = csv.size;
         let progress = options.progress.clone();
         let mut sent = 0u64;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(move |chunk| {
+        let stream = read_ahead(file).map(move |chunk| {
             if let (Ok(bytes), Some(progress)) = (&chunk, &progress) {
                 sent += bytes.len() as u64;
                 progress(&Progress::Uploaded { bytes: sent, total });
@@ -457,6 +459,34 @@ impl Client {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The file as a stream of 1 MiB pieces, read by a blocking thread a few pieces ahead of the
+/// sending: disk reads overlap the network writes, each byte is copied once from the kernel,
+/// and at most 5 MiB is held. The thread stops when the stream is dropped.
+fn read_ahead(
+    mut file: std::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> {
+    const PIECE: u64 = 1 << 20;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || loop {
+        let mut piece = Vec::with_capacity(PIECE as usize);
+        match std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, PIECE), &mut piece) {
+            Ok(0) => return,
+            Ok(_) => {
+                if tx.blocking_send(Ok(piece)).is_err() {
+                    return; // the request has ended
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 /// Whether a file was uploaded to the import (or it reads from FTP).

@@ -311,21 +311,13 @@ impl Client {
             mindbaz.site,
             csv.rows
         );
-        ledger.in_flight(Some(what.clone()));
-        let scheduled = call(VENDOR, "scheduleImportNow", request).await;
-        ledger.in_flight(None);
-        let scheduled = match scheduled {
-            Ok(answer) => answer,
-            Err(e) if e.maybe_processed() => {
-                return Err(Error::MaybeCreated {
-                    vendor: VENDOR,
-                    operation: "scheduleImportNow",
-                    what,
-                    source: Box::new(e),
-                })
-            }
-            Err(e) => return Err(e),
-        };
+        let scheduled = ledger
+            .create_once(
+                "scheduleImportNow",
+                what,
+                call(VENDOR, "scheduleImportNow", request),
+            )
+            .await?;
         let status = scheduled.status().as_u16();
         let import = envelope("scheduleImportNow", status, scheduled.into_inner())?;
         let import_id = import
