@@ -268,6 +268,25 @@ impl Error {
         }
     }
 
+    /// This error, as [`Error::MaybeCreated`] (`what` by `operation`) when it
+    /// [may have been processed](Error::maybe_processed): for a create sent once.
+    pub(crate) fn or_maybe_created(
+        self,
+        vendor: crate::Vendor,
+        operation: &'static str,
+        what: impl FnOnce() -> String,
+    ) -> Error {
+        if !self.maybe_processed() || matches!(self, Error::MaybeCreated { .. }) {
+            return self;
+        }
+        Error::MaybeCreated {
+            vendor,
+            operation,
+            what: what(),
+            source: Box::new(self),
+        }
+    }
+
     /// The HTTP status of a vendor's error answer.
     pub fn status(&self) -> Option<u16> {
         match self {

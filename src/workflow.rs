@@ -59,15 +59,9 @@ impl Ledger {
         what: String,
         request: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        match self.creating(&what, request).await {
-            Err(e) if e.maybe_processed() => Err(Error::MaybeCreated {
-                vendor: self.vendor,
-                operation,
-                what,
-                source: Box::new(e),
-            }),
-            result => result,
-        }
+        self.creating(&what, request)
+            .await
+            .map_err(|e| e.or_maybe_created(self.vendor, operation, || what))
     }
 
     /// `error`, with what exists at the vendor when anything does.

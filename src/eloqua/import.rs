@@ -536,16 +536,14 @@ impl Client {
                 if let Some(sync) = existing {
                     return Ok(sync);
                 }
-                match call(VENDOR, "createSync", create()).await {
-                    Ok(sync) => Ok(sync.into_inner()),
-                    Err(e) if e.maybe_processed() => Err(Error::MaybeCreated {
-                        vendor: VENDOR,
-                        operation: "createSync",
-                        what: format!("a sync of {definition_uri}"),
-                        source: Box::new(e),
-                    }),
-                    Err(e) => Err(e),
-                }
+                call(VENDOR, "createSync", create())
+                    .await
+                    .map(|sync| sync.into_inner())
+                    .map_err(|e| {
+                        e.or_maybe_created(VENDOR, "createSync", || {
+                            format!("a sync of {definition_uri}")
+                        })
+                    })
             }
             Err(e) => Err(e),
         }

@@ -335,16 +335,14 @@ impl Client {
                     .max_by_key(|i| i.id);
                 match ours {
                     Some(import) => Ok(import),
-                    None => match call(VENDOR, "createImport", create()).await {
-                        Ok(import) => Ok(import.into_inner()),
-                        Err(e) if e.maybe_processed() => Err(Error::MaybeCreated {
-                            vendor: VENDOR,
-                            operation: "createImport",
-                            what: format!("an NP6 import named `{name}`"),
-                            source: Box::new(e),
+                    None => call(VENDOR, "createImport", create())
+                        .await
+                        .map(|import| import.into_inner())
+                        .map_err(|e| {
+                            e.or_maybe_created(VENDOR, "createImport", || {
+                                format!("an NP6 import named `{name}`")
+                            })
                         }),
-                        Err(e) => Err(e),
-                    },
                 }
             }
             Err(e) => Err(e),
