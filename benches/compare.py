@@ -8,7 +8,8 @@ in one run on one machine, with medians and ratios. Results and method: BENCHMAR
             streamed upload, execution) vs `curl -T` of the same file to the same endpoint.
 - eloqua:   `esp-imports import eloqua` (checks, definition, ≤32 MB row-aligned chunks, one
             sync) vs benches/eloqua_requests.py (a typical `requests` script).
-- per-call: `cargo bench --bench per_call` (criterion): a generated-client call vs raw reqwest.
+- per-call: `cargo bench --bench per_call` (criterion): a generated-client call vs raw reqwest;
+            and instructions per call of each under callgrind (benches/support/calls.rs).
 - demo:     `esp-imports demo --rows 1000000`: time, peak memory, and the numbers it reports.
 - build:    clean build of all vendors vs one vendor, and rebuilds after a one-line spec edit vs
             a one-line .rs edit (in a copy of the tree, with its own target directory).
@@ -199,8 +200,25 @@ def per_call():
     ratio = medians["generated"] / medians["reqwest"]
     log(f"  generated {medians['generated'] / 1000:.1f} µs, reqwest {medians['reqwest'] / 1000:.1f} µs, "
         f"reqwest with our client settings {medians['reqwest_same_settings'] / 1000:.1f} µs; ratio {ratio:.3f}")
-    return {"generated_ns": medians["generated"], "reqwest_ns": medians["reqwest"],
-            "reqwest_same_settings_ns": medians["reqwest_same_settings"], "ratio": ratio}
+    result = {"generated_ns": medians["generated"], "reqwest_ns": medians["reqwest"],
+              "reqwest_same_settings_ns": medians["reqwest_same_settings"], "ratio": ratio}
+    if shutil.which("valgrind"):
+        # Instruction counts are repeatable where loopback times on a shared machine are not:
+        # (count of N2 calls - count of N1 calls) / (N2 - N1), client and server together.
+        calls = TARGET / "release" / "examples" / "bench-calls"
+        per_call_instructions = {}
+        for kind in ("generated", "reqwest"):
+            counts = []
+            for n in (200, 1200):
+                out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                                      calls, kind, str(n)], capture_output=True, text=True, check=True)
+                counts.append(int(re.search(r"Collected : (\d+)", out.stderr).group(1)))
+            per_call_instructions[kind] = (counts[1] - counts[0]) / 1000
+        result["instructions"] = per_call_instructions
+        result["instructions_ratio"] = per_call_instructions["generated"] / per_call_instructions["reqwest"]
+        log(f"  instructions per call (callgrind): generated {per_call_instructions['generated']:,.0f}, "
+            f"reqwest {per_call_instructions['reqwest']:,.0f}; ratio {result['instructions_ratio']:.3f}")
+    return result
 
 
 def demo(rows):
@@ -313,9 +331,9 @@ def main():
 
     log(f"machine: {os.cpu_count()} CPUs, {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}, "
         f"load average at start {os.getloadavg()[0]:.2f}")
-    log("building release binaries (cargo build --release --bin esp-imports --example bench-sink)")
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "esp-imports", "--example", "bench-sink"],
-                   cwd=ROOT, check=True)
+    log("building release binaries (cargo build --release --bin esp-imports --example bench-sink --example bench-calls)")
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "esp-imports", "--example", "bench-sink",
+                    "--example", "bench-calls"], cwd=ROOT, check=True)
     # Sections not run this time keep their last results.
     saved = OUT / "results.json"
     results = json.loads(saved.read_text()) if saved.exists() else {}
