@@ -134,6 +134,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// streamed from disk cannot be replayed by [`execute`]), with the answer's `Retry-After` if
 /// it had one; `None` for errors that are not about the exchange (bad input, an answer that
 /// does not decode …).
+#[cfg(any(feature = "mailperformance", feature = "eloqua"))]
 pub(crate) fn outcome_of(error: &crate::Error, retry_after: Option<Duration>) -> Option<Outcome> {
     use crate::Error;
     match error {

@@ -53,6 +53,7 @@ impl Ledger {
 
     /// [`Ledger::creating`] for a create that is sent once (the vendor cannot tell whether it
     /// was processed): an error after which it may have been is [`Error::MaybeCreated`].
+    #[cfg(any(feature = "copernica", feature = "mindbaz", feature = "eloqua"))]
     pub(crate) async fn create_once<T>(
         &self,
         operation: &'static str,
