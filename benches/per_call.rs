@@ -11,43 +11,14 @@
 //! `cargo bench --bench per_call`; `benches/compare.py` prints the ratio of the medians
 //! (target: ≤ 1.05).
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use axum::{routing::get, Json, Router};
 use criterion::{criterion_group, criterion_main, Criterion};
-use esp_imports::{
-    eloqua::{self, types, Auth},
-    HttpConfig, Secret,
-};
+use esp_imports::eloqua::{self, types};
 use progenitor_client::ClientInfo as _;
-use serde_json::json;
 
-/// A loopback server answering `GET /syncs/9` with a small sync, as Eloqua does.
-fn serve(rt: &tokio::runtime::Runtime) -> SocketAddr {
-    rt.block_on(async {
-        let app = Router::new().route(
-            "/syncs/9",
-            get(|| async {
-                Json(json!({
-                    "syncedInstanceUri": "/contacts/imports/7",
-                    "syncStartedAt": "2026-11-24T10:00:00.5500000Z",
-                    "syncEndedAt": "2026-11-24T10:00:02.9330000Z",
-                    "status": "success",
-                    "createdAt": "2026-11-24T10:00:00.0100000Z",
-                    "createdBy": "Bench.User",
-                    "uri": "/syncs/9"
-                }))
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        address
-    })
-}
+#[path = "support/loopback.rs"]
+mod loopback;
 
 /// The three ways of making the call.
 struct Calls {
@@ -98,30 +69,12 @@ fn per_call(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let base = format!("http://{}", serve(&rt));
-    let generated = eloqua::Client::with_auth(
-        &base,
-        &Auth::Basic {
-            company: "Company".into(),
-            username: "user".into(),
-            password: Secret::new("password"),
-        },
-        &HttpConfig::default(),
-    )
-    .unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        // base64("Company\user:password")
-        "Basic Q29tcGFueVx1c2VyOnBhc3N3b3Jk".parse().unwrap(),
-    );
+    let base = rt.block_on(loopback::serve());
+    let (generated, plain) = loopback::clients(&base);
     let calls = Calls {
         same_settings: generated.client().clone(),
         generated,
-        plain: reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .unwrap(),
+        plain,
         url: format!("{base}/syncs/9"),
     };
 

@@ -88,15 +88,16 @@ impl Ledger {
     }
 }
 
-/// Runs a vendor's whole import within `options.timeout` (requests in flight included), and
-/// gives any error what the ledger knows of the import's state at the vendor.
+/// Runs a vendor's whole import, `work`, with a new [`Ledger`] within `options.timeout`
+/// (requests in flight included), and gives any error what the ledger knows of the import's
+/// state at the vendor.
 pub(crate) async fn bounded(
     vendor: Vendor,
     options: &ImportOptions,
-    ledger: &Ledger,
-    work: impl Future<Output = Result<ImportReport, Error>>,
+    work: impl AsyncFnOnce(&Ledger) -> Result<ImportReport, Error>,
 ) -> Result<ImportReport, Error> {
-    match tokio::time::timeout(options.timeout, work).await {
+    let ledger = Ledger::new(vendor);
+    match tokio::time::timeout(options.timeout, work(&ledger)).await {
         Ok(result) => result.map_err(|e| ledger.explain(e, false)),
         Err(_) => Err(ledger.explain(
             Error::Timeout {

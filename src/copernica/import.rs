@@ -187,13 +187,9 @@ impl Client {
         options: &ImportOptions,
         copernica: &CopernicaImport,
     ) -> Result<ImportReport, Error> {
-        let ledger = Ledger::new(VENDOR);
-        bounded(
-            VENDOR,
-            options,
-            &ledger,
-            self.run(options, copernica, &ledger),
-        )
+        bounded(VENDOR, options, async |ledger| {
+            self.run(options, copernica, ledger).await
+        })
         .await
     }
 

@@ -204,13 +204,9 @@ impl Client {
         eloqua: &EloquaImport,
         checked: Checked,
     ) -> Result<ImportReport, Error> {
-        let ledger = Ledger::new(VENDOR);
-        bounded(
-            VENDOR,
-            options,
-            &ledger,
-            self.run(options, eloqua, checked, &ledger),
-        )
+        bounded(VENDOR, options, async |ledger| {
+            self.run(options, eloqua, checked, ledger).await
+        })
         .await
     }
 

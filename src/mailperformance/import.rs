@@ -77,8 +77,10 @@ impl Client {
         options: &ImportOptions,
         np6: &Np6Import,
     ) -> Result<ImportReport, Error> {
-        let ledger = Ledger::new(VENDOR);
-        bounded(VENDOR, options, &ledger, self.run(options, np6, &ledger)).await
+        bounded(VENDOR, options, async |ledger| {
+            self.run(options, np6, ledger).await
+        })
+        .await
     }
 
     async fn run(

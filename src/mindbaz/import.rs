@@ -205,13 +205,9 @@ impl Client {
         options: &ImportOptions,
         mindbaz: &MindbazImport,
     ) -> Result<ImportReport, Error> {
-        let ledger = Ledger::new(VENDOR);
-        bounded(
-            VENDOR,
-            options,
-            &ledger,
-            self.run(options, mindbaz, &ledger),
-        )
+        bounded(VENDOR, options, async |ledger| {
+            self.run(options, mindbaz, ledger).await
+        })
         .await
     }
 
