@@ -55,7 +55,7 @@ fn vnd(body: Value) -> ResponseTemplate {
 /// `phone` are unmapped (-10).
 fn binding(name: &str) -> Value {
     json!({
-        "name": name, "separator": 59, "startAt": 2, "savedImportFormat": true,
+        "name": name, "separator": 59, "startAt": 1, "savedImportFormat": true,
         "binds": [
             {"columnIndex": 0, "fieldId": -10}, {"columnIndex": 1, "fieldId": 1234},
             {"columnIndex": 2, "fieldId": -10}, {"columnIndex": 3, "fieldId": 5678}
@@ -142,10 +142,11 @@ async fn happy_path() {
         .and(|r: &Request| {
             let body: Value = serde_json::from_slice(&r.body).unwrap();
             let name = body["name"].as_str().unwrap_or_default().to_owned();
-            name.starts_with("esp-imports ") && body == binding(&name)
+            // The default name is stable across Rust releases: SHA-256 of the binding.
+            name == "esp-imports edd094ac7d48fd61" && body == binding(&name)
         })
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "identifier": {"guid": 77}, "name": "esp-imports x", "separator": 59, "startAt": 2,
+            "identifier": {"guid": 77}, "name": "esp-imports x", "separator": 59, "startAt": 1,
             "binds": [], "savedImportFormat": true
         })))
         .expect(1)
@@ -264,6 +265,105 @@ async fn a_binding_of_that_name_with_other_binds_is_not_reused() {
 }
 
 #[tokio::test]
+async fn a_binding_of_that_name_that_skips_two_lines_is_not_reused() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/importFormats"))
+        .respond_with(ResponseTemplate::new(409))
+        .mount(&server)
+        .await;
+    let mut skips_a_contact = binding("contacts binding");
+    skips_a_contact["startAt"] = json!(2);
+    skips_a_contact["identifier"] = json!({"guid": 77});
+    Mock::given(method("GET"))
+        .and(path("/importFormats"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([skips_a_contact])))
+        .mount(&server)
+        .await;
+    let file = csv();
+    let np6 = Np6Import {
+        binding_name: Some("contacts binding".into()),
+        ..np6()
+    };
+    let e = client(&server)
+        .import(&options(&file), &np6)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("with startAt 2"), "{e}");
+    assert_eq!(sequence(&server).await.len(), 2, "no import created");
+}
+
+/// NP6's reference does not list `GET /importFormats`: when it is missing, or does not list the
+/// name NP6 refused, the binding is created under a new name and the import goes on.
+#[tokio::test]
+async fn a_409_without_the_listing_creates_the_binding_under_a_new_name() {
+    for (listing, why) in [
+        (ResponseTemplate::new(404), "answered 404"),
+        (ResponseTemplate::new(405), "answered 405"),
+        (ResponseTemplate::new(501), "answered 501"),
+        (
+            ResponseTemplate::new(200).set_body_json(json!([])),
+            "does not list it",
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/importFormats"))
+            .and(|r: &Request| {
+                serde_json::from_slice::<Value>(&r.body).unwrap()["name"]
+                    == "esp-imports edd094ac7d48fd61"
+            })
+            .respond_with(ResponseTemplate::new(409))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/importFormats"))
+            .and(|r: &Request| {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                let name = body["name"].as_str().unwrap().to_owned();
+                name.starts_with("esp-imports edd094ac7d48fd61 ") && body == binding(&name)
+            })
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "identifier": {"guid": 77}, "name": "esp-imports edd094ac7d48fd61 2", "separator": 59,
+                "startAt": 1, "binds": [], "savedImportFormat": true
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/importFormats"))
+            .respond_with(listing)
+            .expect(1)
+            .mount(&server)
+            .await;
+        mount_import_flow(&server).await;
+
+        let file = csv();
+        let report = client(&server)
+            .import(&options(&file), &np6())
+            .await
+            .unwrap_or_else(|e| panic!("{why}: {e}"));
+        assert_eq!(report.status, Status::Completed, "{why}");
+        assert!(
+            report.messages[0].contains("could not be looked up")
+                && report.messages[0].contains(why),
+            "{why}: {:?}",
+            report.messages
+        );
+        assert_eq!(
+            &sequence(&server).await[..4],
+            [
+                "POST /importFormats",
+                "GET /importFormats",
+                "POST /importFormats",
+                "POST /imports"
+            ]
+        );
+    }
+}
+
+#[tokio::test]
 async fn options_np6_cannot_honour_are_refused_before_any_request() {
     let server = MockServer::start().await;
     let file = csv();
@@ -291,7 +391,7 @@ async fn a_403_is_an_auth_error_that_quotes_the_request_id() {
     Mock::given(method("POST"))
         .and(path("/importFormats"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "identifier": {"guid": 77}, "name": "b", "separator": 59, "startAt": 2, "binds": [], "savedImportFormat": true
+            "identifier": {"guid": 77}, "name": "b", "separator": 59, "startAt": 1, "binds": [], "savedImportFormat": true
         })))
         .mount(&server)
         .await;

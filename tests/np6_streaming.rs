@@ -78,7 +78,7 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
                     .join(" ");
                 let body = match route.as_str() {
                     "POST /importFormats" => {
-                        r#"{"identifier":{"guid":77},"name":"b","separator":44,"startAt":2,"binds":[],"savedImportFormat":true}"#
+                        r#"{"identifier":{"guid":77},"name":"b","separator":44,"startAt":1,"binds":[],"savedImportFormat":true}"#
                     }
                     "POST /imports" => r#"{"id":42,"name":"big","features":[]}"#,
                     "PUT /imports/42/source" => {

@@ -74,7 +74,7 @@ async fn refused<T: std::fmt::Debug>(
 
 fn binding(name: &str) -> mailperformance::types::ImportFormat {
     serde_json::from_value(json!({
-        "name": name, "separator": 59, "startAt": 2, "savedImportFormat": true,
+        "name": name, "separator": 59, "startAt": 1, "savedImportFormat": true,
         "binds": [
             {"columnIndex": 0, "fieldId": -10}, {"columnIndex": 1, "fieldId": 1234},
             {"columnIndex": 2, "fieldId": 5678}
@@ -544,9 +544,23 @@ async fn np6_octet_stream_execution_uploads_and_runs() {
     assert_eq!(sandbox.contacts(Vendor::Mailperformance).len(), 2);
 }
 
+/// The whole workflow, with NP6's undocumented `GET /importFormats` served and not served: a
+/// repeated import of the same layout succeeds either way, and the first data row of a file
+/// with a header is imported (`startAt` 1 skips just the header).
 #[tokio::test]
 async fn np6_whole_import_runs_against_the_sandbox() {
-    let sandbox = sandbox(1).await;
+    for lists_bindings in [true, false] {
+        np6_whole_import(lists_bindings).await;
+    }
+}
+
+async fn np6_whole_import(lists_bindings: bool) {
+    let sandbox = Sandbox::start(SandboxConfig {
+        np6_lists_bindings: lists_bindings,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
     let client = np6(&sandbox, NP6_KEY);
     let mut file = tempfile::Builder::new()
         .prefix("contacts")
@@ -566,6 +580,10 @@ async fn np6_whole_import_runs_against_the_sandbox() {
     assert_eq!(report.rows_total, Some(3));
     let contacts = sandbox.contacts(Vendor::Mailperformance);
     assert_eq!(contacts.len(), 2);
+    assert_eq!(
+        contacts["a@example.com"]["city"], "Lille",
+        "the first data row is imported"
+    );
     assert_eq!(contacts["c@example.com"]["city"], "Arras");
     assert!(
         !contacts["c@example.com"].contains_key("phone"),
@@ -576,23 +594,31 @@ async fn np6_whole_import_runs_against_the_sandbox() {
     assert_eq!(result.rejects[0].0, 3, "the line of broken-address");
     assert_eq!(result.import_id, report.import_id);
 
-    // The same file again: the binding is found after NP6's 409, and rows update.
+    // The same file again: NP6 answers 409 for the binding's name; it is found in the listing,
+    // or, without the listing, created under a new name; either way the rows update.
     let report = client.import(&options, &Default::default()).await.unwrap();
     assert_eq!(report.status, Status::Completed);
+    assert_eq!(
+        report
+            .messages
+            .iter()
+            .any(|m| m.contains("could not be looked up (GET /importFormats")),
+        !lists_bindings,
+        "{:?}",
+        report.messages
+    );
     let result = sandbox.results(Vendor::Mailperformance).pop().unwrap();
     assert_eq!(
         (result.inserted, result.updated, result.rejected),
         (0, 2, 1)
     );
     let hits = sandbox.hits();
+    let hits = |route: &str| hits[&(Vendor::Mailperformance, route.to_owned())];
     assert_eq!(
-        hits[&(Vendor::Mailperformance, "POST /importFormats".to_owned())],
-        2
+        hits("POST /importFormats"),
+        if lists_bindings { 2 } else { 3 }
     );
-    assert_eq!(
-        hits[&(Vendor::Mailperformance, "GET /importFormats".to_owned())],
-        1
-    );
+    assert_eq!(hits("GET /importFormats"), 1);
 
     // Insert only: the known contacts are refused.
     options.mode = Mode::InsertOnly;

@@ -113,7 +113,7 @@ async fn main() {
             get(|| async { np6(json!([])) }).post(|| async {
                 np6(
                     json!({"identifier": {"guid": 77}, "name": "bench", "separator": 44,
-                           "startAt": 2, "binds": [], "savedImportFormat": true}),
+                           "startAt": 1, "binds": [], "savedImportFormat": true}),
                 )
             }),
         )

@@ -1,9 +1,7 @@
 //! A whole NP6 import: binding → import → streamed file source → execution → follow.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-
 use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
 
 use super::{types, Client, ACCEPT};
 use crate::{
@@ -17,6 +15,12 @@ const VENDOR: Vendor = Vendor::Mailperformance;
 
 /// The `fieldId` that makes NP6 skip a column.
 pub const IGNORED_COLUMN: i32 = -10;
+
+/// The binding's `startAt` for a file with one header line. NP6 documents it only as "Value of
+/// start"; every NP6 example pairs `startAt: 1` with a file whose first line is a header, so 1 is
+/// read as "skip one line" (see `ImportFormat.startAt` in the spec): the value that cannot lose
+/// the first contact.
+pub const START_AT: i32 = 1;
 
 /// What NP6 does with rows whose key appears more than once in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +36,9 @@ pub enum DuplicateRule {
 /// NP6's part of an import's options.
 #[derive(Debug, Clone, Default)]
 pub struct Np6Import {
-    /// The binding to create or reuse. Defaults to a name derived from the file's columns, the
-    /// column map and the separator, so the same layout reuses the same binding.
+    /// The binding to create or reuse. Defaults to `esp-imports ` and 16 hex digits of the
+    /// SHA-256 of the binding's separator, `startAt` and binds ([`binding_name`]), so the same
+    /// layout reuses the same binding, whatever the Rust release.
     pub binding_name: Option<String>,
     /// `database.crushData`: empty cells overwrite existing values.
     pub crush_data: bool,
@@ -62,7 +67,7 @@ fn state_name(state: i32) -> String {
 impl Client {
     /// Runs a whole import (see the README): refuses a file with a line break inside a quoted
     /// field (NP6 reads lines), creates or reuses the binding (unmapped columns
-    /// bound to -10, the file's separator, reading from line 2), creates the import with the
+    /// bound to -10, the file's separator, `startAt` [`START_AT`]), creates the import with the
     /// features of the options, streams the file to `PUT /imports/{id}/source` with its
     /// `Content-Length`, starts an execution and follows it. NP6 reports row results only by
     /// e-mail, so the report has the file's row count and no per-row figures.
@@ -130,7 +135,7 @@ impl Client {
         let deadline = Deadline::new(VENDOR, options.timeout);
 
         options.emit(Progress::Step("create binding"));
-        let binding = self.binding(&csv, &field_ids, np6).await?;
+        let (binding, binding_note) = self.binding(&csv, &field_ids, np6).await?;
 
         options.emit(Progress::Step("create import"));
         let features = features(np6, update_existing);
@@ -174,6 +179,7 @@ impl Client {
             ),
         );
         let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
+        report.messages.extend(binding_note);
         if options.no_wait {
             return Ok(report);
         }
@@ -207,14 +213,17 @@ impl Client {
         }
     }
 
-    /// Creates the binding, or finds the one with the same name (NP6 answers 409, with an
-    /// empty body, to a name that exists) and checks it binds the same way.
+    /// Creates the binding, or reuses the one with the same name: NP6 answers 409, with an
+    /// empty body, to a name that exists, and the binding is then looked for in
+    /// `GET /importFormats` and reused if it binds the same way. That listing is not in NP6's
+    /// current reference: when it is not there (404, 405, 501), or does not list the name, the
+    /// binding is created under a new unique name instead, and the returned note says so.
     async fn binding(
         &self,
         csv: &CsvFile,
         field_ids: &std::collections::BTreeMap<&str, i32>,
         np6: &Np6Import,
-    ) -> Result<i32, Error> {
+    ) -> Result<(i32, Option<String>), Error> {
         let binds: Vec<types::ImportBind> = csv
             .header
             .iter()
@@ -228,63 +237,78 @@ impl Client {
             })
             .collect();
         let separator = i32::from(csv.delimiter);
-        let name = np6.binding_name.clone().unwrap_or_else(|| {
-            let mut h = DefaultHasher::new();
-            (separator, &csv.header, field_ids).hash(&mut h);
-            format!("esp-imports {:016x}", h.finish())
-        });
-        let request = self.create_import_format().body(types::ImportFormat {
-            binds: binds.clone(),
-            identifier: None,
-            name: name.clone(),
-            saved_import_format: true,
-            separator,
-            start_at: 2,
-        });
-        let existing = match call(VENDOR, "createImportFormat", request.send()).await {
-            Ok(created) => {
-                return created
-                    .into_inner()
-                    .identifier
-                    .map(|i| i.guid)
-                    .ok_or_else(|| Error::missing(VENDOR, "createImportFormat", "identifier"))
-            }
-            Err(e) if e.status() == Some(409) => {
-                let formats = call(
-                    VENDOR,
-                    "listImportFormats",
-                    self.list_import_formats().send(),
-                )
-                .await?;
-                let found = formats.into_inner().0.into_iter().find(|f| f.name == name);
-                match (found, e) {
-                    (Some(format), _) => format,
-                    (None, Error::Api(mut conflict)) => {
-                        conflict.message = Some(format!(
-                            "NP6 answered 409 for the binding `{name}` but lists no binding of \
-                             that name"
-                        ));
-                        return Err(Error::Api(conflict));
-                    }
-                    (None, e) => return Err(e),
-                }
-            }
+        let name = np6
+            .binding_name
+            .clone()
+            .unwrap_or_else(|| binding_name(separator, &binds));
+        match self.create_binding(&name, separator, &binds).await {
+            Ok(guid) => return Ok((guid, None)),
+            Err(e) if e.status() == Some(409) => {}
+            Err(e) => return Err(e),
+        }
+        let why = match call(
+            VENDOR,
+            "listImportFormats",
+            self.list_import_formats().send(),
+        )
+        .await
+        {
+            Ok(formats) => match formats.into_inner().0.into_iter().find(|f| f.name == name) {
+                Some(existing) => return reuse(existing, &name, separator, &binds),
+                None => "GET /importFormats does not list it".to_owned(),
+            },
+            Err(e) if matches!(e.status(), Some(404 | 405 | 501)) => format!(
+                "GET /importFormats, which NP6's reference does not list, answered {}",
+                e.status().unwrap_or_default()
+            ),
             Err(e) => return Err(e),
         };
-        if existing.binds == binds && existing.separator == separator && existing.start_at == 2 {
-            existing
-                .identifier
-                .map(|i| i.guid)
-                .ok_or_else(|| Error::missing(VENDOR, "listImportFormats", "identifier"))
-        } else {
-            Err(Error::InvalidConfig {
-                setting: "binding name",
-                reason: format!(
-                    "NP6 already has a binding named `{name}` that binds other columns or \
-                     another separator"
-                ),
-            })
+        let unique = format!(
+            "{name} {}-{:04x}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+            fastrand::u16(..)
+        );
+        tracing::warn!(binding = %name, %why, new = %unique, "creating the binding under a new name");
+        match self.create_binding(&unique, separator, &binds).await {
+            Ok(guid) => Ok((
+                guid,
+                Some(format!(
+                    "NP6 has a binding named `{name}` that could not be looked up ({why}): \
+                     created the binding `{unique}` instead"
+                )),
+            )),
+            Err(Error::Api(mut refused)) if refused.status == 409 => {
+                refused.message = Some(format!(
+                    "NP6 answered 409 for the binding `{name}`, which could not be looked up \
+                     ({why}), and again for the new name `{unique}`"
+                ));
+                Err(Error::Api(refused))
+            }
+            Err(e) => Err(e),
         }
+    }
+
+    /// `POST /importFormats`: the binding's guid.
+    async fn create_binding(
+        &self,
+        name: &str,
+        separator: i32,
+        binds: &[types::ImportBind],
+    ) -> Result<i32, Error> {
+        let request = self.create_import_format().body(types::ImportFormat {
+            binds: binds.to_vec(),
+            identifier: None,
+            name: name.to_owned(),
+            saved_import_format: true,
+            separator,
+            start_at: START_AT,
+        });
+        call(VENDOR, "createImportFormat", request.send())
+            .await?
+            .into_inner()
+            .identifier
+            .map(|i| i.guid)
+            .ok_or_else(|| Error::missing(VENDOR, "createImportFormat", "identifier"))
     }
 
     /// Creates the import; when the answer is lost, looks for it by name before trying again.
@@ -486,6 +510,51 @@ fn read_ahead(
     });
     futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
+    })
+}
+
+/// The default binding name: `esp-imports ` and the first 16 hex digits of the SHA-256 of the
+/// binding as NP6 reads it (separator, `startAt`, then each column's field id, as decimal
+/// numbers separated by `;`). SHA-256 is fixed by FIPS 180-4, so the name does not change
+/// with the Rust release, and a binding made with another `startAt` is never reused.
+pub fn binding_name(separator: i32, binds: &[types::ImportBind]) -> String {
+    let mut canonical = format!("np6-binding;separator={separator};startAt={START_AT};binds=");
+    for bind in binds {
+        canonical.push_str(&format!("{}:{};", bind.column_index, bind.field_id));
+    }
+    let digest = Sha256::digest(canonical.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("esp-imports {hex}")
+}
+
+/// The guid of a binding found by name, if it reads the file as this import needs: the same
+/// separator and binds, and `startAt` [`START_AT`] (one header line skipped, the first contact
+/// read).
+fn reuse(
+    existing: types::ImportFormat,
+    name: &str,
+    separator: i32,
+    binds: &[types::ImportBind],
+) -> Result<(i32, Option<String>), Error> {
+    if existing.binds == binds && existing.separator == separator && existing.start_at == START_AT {
+        let guid = existing
+            .identifier
+            .map(|i| i.guid)
+            .ok_or_else(|| Error::missing(VENDOR, "listImportFormats", "identifier"))?;
+        return Ok((guid, None));
+    }
+    let differs = if existing.start_at != START_AT {
+        format!(
+            "startAt {} (this file needs {START_AT}: one header line skipped, so that no \
+             contact is skipped)",
+            existing.start_at
+        )
+    } else {
+        "other columns or another separator".to_owned()
+    };
+    Err(Error::InvalidConfig {
+        setting: "binding name",
+        reason: format!("NP6 already has a binding named `{name}` with {differs}"),
     })
 }
 

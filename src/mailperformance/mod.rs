@@ -7,7 +7,7 @@
 generated_client!("mailperformance");
 
 mod import;
-pub use import::{DuplicateRule, Np6Import, IGNORED_COLUMN};
+pub use import::{binding_name, DuplicateRule, Np6Import, IGNORED_COLUMN, START_AT};
 
 use crate::{http, HttpConfig, Secret};
 

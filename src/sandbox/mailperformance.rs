@@ -8,7 +8,8 @@
 //! `Content-Length` (411) and `Content-Type: application/octet-stream` (415).
 //!
 //! An execution reads the uploaded file with its binding (separator as an ASCII code, `startAt`
-//! the first line read, `columnIndex` → `fieldId`, -10 skips a column) and applies the rows to
+//! the number of lines skipped at the top, as the spec infers it, so `2` loses the first data
+//! row of a file with a header, `columnIndex` → `fieldId`, -10 skips a column) and applies the rows to
 //! the contacts, keyed by the unicity field (Email, 1234): invalid e-mails are refused, the
 //! `database` feature says whether existing contacts are updated (`updateExisting`, default
 //! true) and whether empty cells overwrite (`crushData`, default false), the `duplicate`
@@ -194,8 +195,8 @@ impl Binding {
             Ok(b) if b.is_ascii() && !matches!(b, 0 | b'\n' | b'\r' | b'"') => {}
             _ => return Err(format!("separator {} is no ASCII code", self.separator)),
         }
-        if self.start_at < 1 {
-            return Err("startAt is 1-based".into());
+        if self.start_at < 0 {
+            return Err("startAt counts the lines to skip".into());
         }
         let mut columns = std::collections::BTreeSet::new();
         for bind in &self.binds {
@@ -413,7 +414,7 @@ impl Import {
     }
 }
 
-pub(super) fn router(shared: Shared) -> Router {
+pub(super) fn router(shared: Shared, lists_bindings: bool) -> Router {
     let np6 = Np6 {
         shared,
         store: Default::default(),
@@ -429,7 +430,14 @@ pub(super) fn router(shared: Shared) -> Router {
             "/imports/{id}/executions",
             get(execution_state).post(create_execution),
         )
-        .route("/importFormats", get(list_bindings).post(create_binding))
+        .route(
+            "/importFormats",
+            if lists_bindings {
+                get(list_bindings).post(create_binding)
+            } else {
+                axum::routing::post(create_binding)
+            },
+        )
         .route("/importFormats/{id}", get(get_binding))
         .route("/fields", get(list_fields))
         .route("/fields/{id}", get(get_field))
@@ -967,8 +975,8 @@ fn read_rows(file: &[u8], binding: &Binding) -> Result<Vec<Result<Row, (u64, Str
     for record in reader.records() {
         let record = record.map_err(|e| format!("the file cannot be read: {e}"))?;
         let line = lines.of(&record);
-        if line < binding.start_at as u64 {
-            continue;
+        if line <= binding.start_at as u64 {
+            continue; // `startAt` lines skipped: 1 skips the header (spec: inferred reading)
         }
         rows.push(bind_row(&record, line, &binds));
     }
@@ -1040,7 +1048,7 @@ mod tests {
     #[test]
     fn rows_bind_by_column_from_start_at() {
         let file = "id;email;city\r\n1;a@x.io;Lille\r\n2;bad;Lens\r\n3;B@x.io\r\n";
-        let binding = binding(b';', 2, &[(0, -10), (1, 1234), (2, 5678)]);
+        let binding = binding(b';', 1, &[(0, -10), (1, 1234), (2, 5678)]);
         let mut contacts = Default::default();
         let result = run(file.as_bytes(), &binding, &[], &mut contacts);
         assert_eq!((result.rows, result.inserted, result.rejected), (3, 1, 2));
@@ -1055,9 +1063,27 @@ mod tests {
     }
 
     #[test]
+    fn start_at_counts_the_lines_skipped() {
+        let file = "email;city\na@x.io;Lille\nb@x.io;Lens\n";
+        let read = |start_at| {
+            let mut contacts: crate::sandbox::Contacts = Default::default();
+            run(
+                file.as_bytes(),
+                &binding(b';', start_at, &[(0, 1234), (1, 5678)]),
+                &[],
+                &mut contacts,
+            );
+            contacts.keys().cloned().collect::<Vec<_>>()
+        };
+        // 1 skips the header; 2 loses the first contact, as it would at NP6 under this reading.
+        assert_eq!(read(1), ["a@x.io", "b@x.io"]);
+        assert_eq!(read(2), ["b@x.io"]);
+    }
+
+    #[test]
     fn duplicate_rules() {
         let file = "a@x.io,1\nb@x.io,2\nA@x.io,3\n";
-        let binding = binding(b',', 1, &[(0, 1234), (1, 5678)]);
+        let binding = binding(b',', 0, &[(0, 1234), (1, 5678)]);
         let run_with = |features: &[Feature]| {
             let mut contacts = Default::default();
             let result = run(file.as_bytes(), &binding, features, &mut contacts);
@@ -1083,7 +1109,7 @@ mod tests {
 
     #[test]
     fn database_feature() {
-        let binding = binding(b';', 1, &[(0, 1234), (1, 5678)]);
+        let binding = binding(b';', 0, &[(0, 1234), (1, 5678)]);
         let mut contacts = Default::default();
         run(b"a@x.io;Lille\n", &binding, &[], &mut contacts);
         let keep = [Feature::Database {
@@ -1118,11 +1144,11 @@ mod tests {
     #[test]
     fn unreadable_files_fail() {
         let mut contacts = Default::default();
-        let no_key = binding(b';', 1, &[(0, 5678)]);
+        let no_key = binding(b';', 0, &[(0, 5678)]);
         assert!(run(b"a@x.io\n", &no_key, &[], &mut contacts)
             .failure
             .is_some());
-        let ok = binding(b';', 1, &[(0, 1234)]);
+        let ok = binding(b';', 0, &[(0, 1234)]);
         assert!(run(b"\xff\xfe;\n", &ok, &[], &mut contacts)
             .failure
             .is_some());
@@ -1133,7 +1159,8 @@ mod tests {
     #[test]
     fn bindings_are_checked() {
         assert!(binding(b';', 1, &[(0, 1234), (1, -10)]).check().is_ok());
-        assert!(binding(b';', 0, &[(0, 1234)]).check().is_err());
+        assert!(binding(b';', 0, &[(0, 1234)]).check().is_ok());
+        assert!(binding(b';', -1, &[(0, 1234)]).check().is_err());
         assert!(binding(b';', 1, &[(0, 1234), (0, 5678)]).check().is_err());
         assert!(binding(b';', 1, &[(0, 42)]).check().is_err());
         assert!(binding(b'\n', 1, &[(0, 1234)]).check().is_err());

@@ -79,6 +79,10 @@ pub struct SandboxConfig {
     pub polls_per_state: u32,
     /// The Mindbaz "SFTP directory" that `scheduleNow` looks in (a temporary one if `None`).
     pub mindbaz_sftp_dir: Option<PathBuf>,
+    /// Whether NP6's `GET /importFormats` is served (default). NP6's current reference does not
+    /// list it; when `false` it answers 405, as a server without that operation would, so
+    /// clients can be tested for both.
+    pub np6_lists_bindings: bool,
 }
 
 impl Default for SandboxConfig {
@@ -88,6 +92,7 @@ impl Default for SandboxConfig {
             credentials: Credentials::default(),
             polls_per_state: 1,
             mindbaz_sftp_dir: None,
+            np6_lists_bindings: true,
         }
     }
 }
@@ -262,7 +267,9 @@ impl Sandbox {
             sandbox.contacts.push((vendor, shared.contacts.clone()));
             sandbox.results.push((vendor, shared.results.clone()));
             let router = match vendor {
-                Vendor::Mailperformance => mailperformance::router(shared.clone()),
+                Vendor::Mailperformance => {
+                    mailperformance::router(shared.clone(), config.np6_lists_bindings)
+                }
                 Vendor::Copernica => copernica::router(shared.clone()),
                 Vendor::Mindbaz => mindbaz::router(shared.clone()),
                 Vendor::Eloqua => eloqua::router(shared.clone()),
