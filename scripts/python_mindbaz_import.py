@@ -109,7 +109,9 @@ def main():
     parameters = ImportParameters(
         filename=(args.remote_file or os.path.basename(args.file)).lstrip("/"),
         column_mapping=[
-            ImportMapping(db_field_name=columns[c], id_mapping_mode=OVERWRITE, file_column_name=c)
+            ImportMapping(
+                db_field_name=columns[c], id_mapping_mode=OVERWRITE, file_column_name=c, fixed_value=None
+            )
             for c in header
             if c in columns
         ],
@@ -118,6 +120,7 @@ def main():
         text_qualifier='"',
         column_delimiter=delimiter,
         row_delimiter=line_ending,
+        sheet_name=None,
         codepage=CODEPAGE_UTF8,
         key_db_field_name=columns[args.key],
         insert_enabled=args.mode == "upsert",

@@ -230,4 +230,18 @@ fn mixed_bodies_and_responses_are_adapted_not_refused() {
         generated.source.contains("content_type"),
         "a Content-Type argument is generated"
     );
+    assert!(
+        notes.contains("E: stage_things sends `Accept: application/vnd.example+json`"),
+        "{notes}"
+    );
+    assert!(
+        generated
+            .source
+            .contains(r#""application/vnd.example+json""#),
+        "the vendor type is sent in Accept"
+    );
+    assert!(
+        !generated.source.contains("\"api-version\""),
+        "no api-version header"
+    );
 }

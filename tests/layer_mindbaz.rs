@@ -273,8 +273,8 @@ async fn requests(server: &MockServer) -> Vec<String> {
 
 fn mapping() -> Value {
     json!([
-        {"dbFieldName": "fld1", "idMappingMode": 1, "fileColumnName": "email"},
-        {"dbFieldName": "fld14", "idMappingMode": 1, "fileColumnName": "firstname"}
+        {"dbFieldName": "fld1", "idMappingMode": 1, "fileColumnName": "email", "fixedValue": null},
+        {"dbFieldName": "fld14", "idMappingMode": 1, "fileColumnName": "firstname", "fixedValue": null}
     ])
 }
 
@@ -290,6 +290,7 @@ async fn the_file_is_uploaded_to_sftp_then_scheduled_and_followed_to_its_log() {
         "columnDelimiter": ";",
         "rowDelimiter": "\r\n",
         "codepage": 65001,
+        "sheetName": null,
         "keyDbFieldName": "fld1",
         "keepFld7": true,
         "insertEnabled": true,
@@ -407,6 +408,7 @@ async fn a_file_already_on_the_sftp_is_scheduled_without_an_upload() {
         "columnDelimiter": ",",
         "rowDelimiter": "\n",
         "codepage": 65001,
+        "sheetName": null,
         "keyDbFieldName": "fld1",
         "keepFld7": true,
         "insertEnabled": false,
@@ -418,7 +420,8 @@ async fn a_file_already_on_the_sftp_is_scheduled_without_an_upload() {
     Mock::given(method("POST"))
         .and(path("/api/7/imports/scheduleNow"))
         .and(body_json(&expected))
-        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(9, 1, Value::Null)))
+        // The doc gives no status code for scheduleNow: any 2xx with the envelope is success.
+        .respond_with(ResponseTemplate::new(201).set_body_json(envelope(9, 1, Value::Null)))
         .expect(1)
         .mount(&server)
         .await;

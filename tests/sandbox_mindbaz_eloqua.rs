@@ -59,14 +59,15 @@ fn parameters(filename: &str) -> Value {
         "columnDelimiter": ";",
         "rowDelimiter": "\r\n",
         "codepage": 65001,
+        "sheetName": null,
         "keyDbFieldName": "fld1",
         "insertEnabled": true,
         "deleteFile": false,
         "emailNotification": "ops@example.com",
         "columnMapping": [
-            {"dbFieldName": "fld151", "idMappingMode": 1, "fileColumnName": "city"},
-            {"dbFieldName": "fld1", "idMappingMode": 1, "fileColumnName": "email"},
-            {"dbFieldName": "fld150", "idMappingMode": 1, "fileColumnName": "first name"}
+            {"dbFieldName": "fld151", "idMappingMode": 1, "fileColumnName": "city", "fixedValue": null},
+            {"dbFieldName": "fld1", "idMappingMode": 1, "fileColumnName": "email", "fixedValue": null},
+            {"dbFieldName": "fld150", "idMappingMode": 1, "fileColumnName": "first name", "fixedValue": null}
         ]
     })
 }

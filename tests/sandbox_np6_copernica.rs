@@ -99,7 +99,6 @@ async fn np6_run(
 ) -> i32 {
     let import = client
         .create_import()
-        .accept(mailperformance::ACCEPT)
         .body(np6_import(features.clone()))
         .send()
         .await
@@ -108,7 +107,6 @@ async fn np6_run(
     client
         .upload_import_source()
         .id(id)
-        .accept(mailperformance::ACCEPT)
         .content_disposition("form-data; filename=contacts.csv")
         .content_length(file.len() as i64)
         .body(file.as_bytes().to_vec())
@@ -119,7 +117,6 @@ async fn np6_run(
     let execution = client
         .create_import_execution()
         .id(id)
-        .accept(mailperformance::ACCEPT)
         .content_type(mailperformance::types::CreateImportExecutionContentType::ApplicationJson)
         .body(body)
         .send()
@@ -135,7 +132,6 @@ async fn np6_states(client: &mailperformance::Client, id: i32, polls: usize) -> 
         let state = client
             .get_import_execution_state()
             .id(id)
-            .accept(mailperformance::ACCEPT)
             .send()
             .await
             .unwrap();
@@ -150,14 +146,7 @@ async fn np6_refuses_a_wrong_key_with_an_empty_401() {
     let (status, headers, body) = refused(np6(&sandbox, "wrong").list_fields().send().await).await;
     assert_eq!((status, body.as_str()), (401, ""));
     assert!(headers.contains_key("x-request-id"));
-    let (status, _, _) = refused(
-        np6(&sandbox, "wrong")
-            .list_imports()
-            .accept(mailperformance::ACCEPT)
-            .send()
-            .await,
-    )
-    .await;
+    let (status, _, _) = refused(np6(&sandbox, "wrong").list_imports().send().await).await;
     assert_eq!(status, 401);
     let fields = np6(&sandbox, NP6_KEY).list_fields().send().await.unwrap();
     let email = fields.iter().find(|f| f.is_unicity).unwrap();
@@ -216,7 +205,6 @@ async fn np6_upload_needs_a_length_and_octet_stream() {
     let client = np6(&sandbox, NP6_KEY);
     let id = client
         .create_import()
-        .accept(mailperformance::ACCEPT)
         .body(np6_import(json!([])))
         .send()
         .await
@@ -269,13 +257,7 @@ async fn np6_upload_needs_a_length_and_octet_stream() {
     assert_eq!(name, "contacts.csv");
     assert!(prefix.len() == 10 && prefix.chars().all(|c| c.is_ascii_hexdigit()));
     // The import now shows its file.
-    let import = client
-        .get_import()
-        .id(id)
-        .accept(mailperformance::ACCEPT)
-        .send()
-        .await
-        .unwrap();
+    let import = client.get_import().id(id).send().await.unwrap();
     assert_eq!(import.headers()["content-type"], VND);
     let source = serde_json::to_value(&import.into_inner().source).unwrap();
     assert_eq!(source["filename"], stored);
@@ -434,7 +416,6 @@ async fn np6_import_definitions_update_delete_and_404() {
     let client = np6(&sandbox, NP6_KEY);
     let id = client
         .create_import()
-        .accept(mailperformance::ACCEPT)
         .body(np6_import(
             json!([{"type": "duplicate", "rules": {"ignore": true}}]),
         ))
@@ -449,7 +430,6 @@ async fn np6_import_definitions_update_delete_and_404() {
     let updated = client
         .update_import()
         .id(id)
-        .accept(mailperformance::ACCEPT)
         .body(renamed)
         .send()
         .await
@@ -457,41 +437,14 @@ async fn np6_import_definitions_update_delete_and_404() {
         .into_inner();
     assert_eq!(updated.name, "renamed");
     assert!(updated.update_date.is_some());
-    let listed = client
-        .list_imports()
-        .accept(mailperformance::ACCEPT)
-        .send()
-        .await
-        .unwrap();
+    let listed = client.list_imports().send().await.unwrap();
     assert_eq!(listed.into_inner().0.len(), 1);
     // No execution yet: no state.
-    let (status, _, _) = refused(
-        client
-            .get_import_execution_state()
-            .id(id)
-            .accept(mailperformance::ACCEPT)
-            .send()
-            .await,
-    )
-    .await;
+    let (status, _, _) = refused(client.get_import_execution_state().id(id).send().await).await;
     assert_eq!(status, 404);
-    let deleted = client
-        .delete_import()
-        .id(id)
-        .accept(mailperformance::ACCEPT)
-        .send()
-        .await
-        .unwrap();
+    let deleted = client.delete_import().id(id).send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
-    let (status, _, body) = refused(
-        client
-            .get_import()
-            .id(id)
-            .accept(mailperformance::ACCEPT)
-            .send()
-            .await,
-    )
-    .await;
+    let (status, _, body) = refused(client.get_import().id(id).send().await).await;
     assert_eq!((status, body.as_str()), (404, ""));
 }
 
@@ -510,7 +463,6 @@ async fn np6_octet_stream_execution_uploads_and_runs() {
     import.binding = Some(guid);
     let id = client
         .create_import()
-        .accept(mailperformance::ACCEPT)
         .body(import)
         .send()
         .await

@@ -6,7 +6,7 @@
 #![cfg(feature = "mailperformance")]
 
 use bytes::Bytes;
-use esp_imports::mailperformance::{types, Client, Error, ACCEPT};
+use esp_imports::mailperformance::{types, Client, Error};
 use esp_imports::{HttpConfig, Secret};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_bytes, body_json, header, method, path};
@@ -102,7 +102,6 @@ async fn list_imports() {
 
     let imports = client(&server)
         .list_imports()
-        .accept(ACCEPT)
         .send()
         .await
         .unwrap()
@@ -164,7 +163,6 @@ async fn create_import() {
     let body: types::Import = serde_json::from_value(request).unwrap();
     let created = client(&server)
         .create_import()
-        .accept(ACCEPT)
         .body(body)
         .send()
         .await
@@ -206,7 +204,6 @@ async fn get_import() {
     let import = client(&server)
         .get_import()
         .id(12345)
-        .accept(ACCEPT)
         .send()
         .await
         .unwrap()
@@ -294,7 +291,6 @@ async fn update_import() {
     let updated = client(&server)
         .update_import()
         .id(12345)
-        .accept(ACCEPT)
         .body(body.clone())
         .send()
         .await
@@ -327,7 +323,6 @@ async fn delete_import() {
     let deleted = client(&server)
         .delete_import()
         .id(12345)
-        .accept(ACCEPT)
         .send()
         .await
         .unwrap();
@@ -371,7 +366,6 @@ async fn upload_import_source_from_bytes() {
     let source = client(&server)
         .upload_import_source()
         .id(12345)
-        .accept(ACCEPT)
         .content_disposition(DISPOSITION)
         .body(CSV.to_vec())
         .send()
@@ -399,7 +393,6 @@ async fn upload_import_source_streamed_with_content_length() {
     let source = client(&server)
         .upload_import_source()
         .id(12345)
-        .accept(ACCEPT)
         .content_disposition(DISPOSITION)
         .content_length(CSV.len() as i64)
         .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
@@ -450,7 +443,6 @@ async fn create_import_execution_with_a_binding() {
     let execution = client(&server)
         .create_import_execution()
         .id(12345)
-        .accept(ACCEPT)
         .content_type(types::CreateImportExecutionContentType::ApplicationJson)
         .body(serde_json::to_vec(&body).unwrap())
         .send()
@@ -478,7 +470,6 @@ async fn create_import_execution_with_the_file() {
     let execution = client(&server)
         .create_import_execution()
         .id(12345)
-        .accept(ACCEPT)
         .content_type(types::CreateImportExecutionContentType::ApplicationOctetStream)
         .content_disposition(DISPOSITION)
         .body(CSV.to_vec())
@@ -502,7 +493,6 @@ async fn get_import_execution_state() {
     let state = client(&server)
         .get_import_execution_state()
         .id(12345)
-        .accept(ACCEPT)
         .send()
         .await
         .unwrap();
@@ -699,4 +689,48 @@ async fn get_field() {
             value: Some("150".into()),
         })
     );
+}
+
+/// Only what NP6 documents goes on the wire: the key, the `Accept` of the call (the vendor
+/// media type on the import calls, including the body-less `DELETE`), and what HTTP itself
+/// needs. No `api-version` (progenitor adds it; the build step removes it).
+#[tokio::test]
+async fn requests_carry_only_documented_headers() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let _ = client.get_import().id(1).send().await;
+    let _ = client.delete_import().id(1).send().await;
+    let _ = client.list_import_formats().send().await;
+    let _ = client.list_fields().send().await;
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 4);
+    for request in &requests {
+        let mut names: Vec<&str> = request.headers.keys().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["accept", "host", "user-agent", "x-key"],
+            "{} {}",
+            request.method,
+            request.url.path()
+        );
+        let accept = request.headers["accept"].to_str().unwrap();
+        let expected = if request.url.path().starts_with("/imports") {
+            VND
+        } else {
+            "application/json"
+        };
+        assert_eq!(
+            accept,
+            expected,
+            "{} {}",
+            request.method,
+            request.url.path()
+        );
+    }
 }

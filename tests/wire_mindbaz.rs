@@ -124,8 +124,8 @@ async fn schedule_then_follow(auth: Auth, request_fixture: &str) {
     );
     let parameters = import.parameters.expect("parameters");
     assert_eq!(parameters.filename, "ExportMindBaz_21-06-2022.csv");
-    assert_eq!(parameters.column_delimiter.as_deref(), Some("|"));
-    assert_eq!(parameters.row_delimiter.as_deref(), Some("\r\n"));
+    assert_eq!(parameters.column_delimiter, "|");
+    assert_eq!(parameters.row_delimiter, "\r\n");
     assert_eq!(parameters.delete_file, Some(true));
     let mapping = &parameters.column_mapping;
     assert_eq!(mapping.len(), 2);

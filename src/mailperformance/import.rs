@@ -3,7 +3,7 @@
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::{types, Client, ACCEPT};
+use super::{types, Client};
 use crate::{
     error::{call, call_keeping_retry_after},
     retry::{outcome_of, Decision},
@@ -188,10 +188,7 @@ impl Client {
             let state = call(
                 VENDOR,
                 "getImportExecutionState",
-                self.get_import_execution_state()
-                    .id(import_id)
-                    .accept(ACCEPT)
-                    .send(),
+                self.get_import_execution_state().id(import_id).send(),
             )
             .await?
             .state;
@@ -320,7 +317,6 @@ impl Client {
     ) -> Result<types::Import, Error> {
         let create = || {
             self.create_import()
-                .accept(ACCEPT)
                 .body(types::Import {
                     binding: Some(binding),
                     creation_date: None,
@@ -337,20 +333,16 @@ impl Client {
             Ok(import) => Ok(import.into_inner()),
             Err(e) if e.maybe_processed() => {
                 tracing::warn!(error = %e, "createImport answer lost; looking for the import by name");
-                let imports = call(
-                    VENDOR,
-                    "listImports",
-                    self.list_imports().accept(ACCEPT).send(),
-                )
-                .await
-                .map_err(|list| Error::MaybeCreated {
-                    vendor: VENDOR,
-                    operation: "createImport",
-                    what: format!(
-                        "an NP6 import named `{name}` (listing the imports failed: {list})"
-                    ),
-                    source: Box::new(e),
-                })?;
+                let imports = call(VENDOR, "listImports", self.list_imports().send())
+                    .await
+                    .map_err(|list| Error::MaybeCreated {
+                        vendor: VENDOR,
+                        operation: "createImport",
+                        what: format!(
+                            "an NP6 import named `{name}` (listing the imports failed: {list})"
+                        ),
+                        source: Box::new(e),
+                    })?;
                 // Ours has this name and binding and no file yet; an older import of the same
                 // name (a name given again, the same file in the same second) has its file.
                 let ours = imports
@@ -438,7 +430,6 @@ impl Client {
         let request = self
             .upload_import_source()
             .id(import_id)
-            .accept(ACCEPT)
             .content_disposition(format!("form-data; filename={filename}"))
             .content_length(total as i64)
             .body(reqwest::Body::wrap_stream(stream));
@@ -459,7 +450,6 @@ impl Client {
         let start = || {
             self.create_import_execution()
                 .id(import_id)
-                .accept(ACCEPT)
                 .content_type(types::CreateImportExecutionContentType::ApplicationJson)
                 .body(body.clone())
                 .send()
@@ -467,12 +457,7 @@ impl Client {
         match call(VENDOR, "createImportExecution", start()).await {
             Ok(_) => Ok(()),
             Err(e) if e.maybe_processed() => {
-                let state = self
-                    .get_import_execution_state()
-                    .id(import_id)
-                    .accept(ACCEPT)
-                    .send()
-                    .await;
+                let state = self.get_import_execution_state().id(import_id).send().await;
                 if state.is_ok() {
                     return Ok(());
                 }

@@ -1,8 +1,10 @@
 //! NP6 MailPerformance: bindings (`/importFormats`), imports, the file source and executions.
 //!
 //! Authentication is the `X-Key` header, added to every request by the client built in
-//! [`Client::with_key`]. The import calls also take the vendor's
-//! `Accept: application/vnd.mperf.v8.import.v1+json` as a typed argument (see [`ACCEPT`]).
+//! [`Client::with_key`]. The import calls send the vendor's
+//! `Accept: application/vnd.mperf.v8.import.v1+json` ([`IMPORT_MEDIA_TYPE`]) by themselves: the
+//! spec declares their answers in that media type, and the build step makes the generated
+//! client accept it.
 
 generated_client!("mailperformance");
 
@@ -14,9 +16,9 @@ use crate::{http, HttpConfig, Secret};
 /// Production base URL (the paths `/imports`, `/importFormats`, `/fields` hang off it).
 pub const PRODUCTION_URL: &str = "https://api-cm.np6.com";
 
-/// The media type NP6 requires in `Accept` on the import calls, and answers with.
-pub const ACCEPT: types::ImportMediaType =
-    types::ImportMediaType::ApplicationVndMperfV8ImportV1Json;
+/// The media type NP6 requires in `Accept` on the import calls, and answers with. The
+/// generated import calls send it.
+pub const IMPORT_MEDIA_TYPE: &str = "application/vnd.mperf.v8.import.v1+json";
 
 impl Client {
     /// A client for `base_url` that sends `X-Key: key` on every request.

@@ -137,19 +137,19 @@ fn parameters(
         .collect();
     types::ImportParameters {
         codepage: Some(CODEPAGE_UTF8),
-        column_delimiter: Some(char::from(csv.delimiter).to_string()),
+        column_delimiter: char::from(csv.delimiter).to_string(),
         column_mapping,
         column_names_first_line: Some(true),
         delete_file: Some(mindbaz.delete_file),
-        email_notification: Some(mindbaz.email_notification.clone()),
+        email_notification: mindbaz.email_notification.clone(),
         filename,
         insert_enabled: Some(insert_enabled),
         keep_fld7: Some(mindbaz.keep_subscriber_state),
-        key_db_field_name: Some(options.columns[&options.key_column].clone()),
-        row_delimiter: Some(csv.line_ending.as_str().to_owned()),
+        key_db_field_name: options.columns[&options.key_column].clone(),
+        row_delimiter: csv.line_ending.as_str().to_owned(),
         safe_mode: Some(mindbaz.safe_mode),
         sheet_name: None,
-        start_line: Some(1),
+        start_line: 1,
         text_qualifier: Some(char::from(csv.quote).to_string()),
     }
 }
