@@ -135,6 +135,11 @@ pub struct InputError {
     pub reason: String,
 }
 
+/// Whether a vendor's error answer says nothing: no message, no code, no body.
+fn unexplained(e: &ApiError) -> bool {
+    e.message.is_none() && e.code.is_none() && e.body_excerpt.trim().is_empty()
+}
+
 /// How much of a body an error keeps.
 const EXCERPT_CHARS: usize = 300;
 
@@ -284,6 +289,27 @@ impl Error {
             operation,
             what: what(),
             source: Box::new(self),
+        }
+    }
+
+    /// Whether this is the vendor refusing the request itself: a 4xx other than 401/403
+    /// (credentials), 408 and 429 (timing).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.cause(), Error::Api(e) if (400..500).contains(&e.status) && !matches!(e.status, 408 | 429))
+    }
+
+    /// A refusal the vendor gave no reason for (an empty 4xx body) says what was sent that it
+    /// could refuse, and how to list the valid values: `sent()` tells.
+    pub(crate) fn or_refused(self, sent: impl FnOnce() -> String) -> Error {
+        if !self.is_refusal() {
+            return self;
+        }
+        match self {
+            Error::Api(mut e) if unexplained(&e) => {
+                e.message = Some(format!("refused without a reason; {}", sent()));
+                Error::Api(e)
+            }
+            other => other,
         }
     }
 

@@ -252,7 +252,7 @@ pub struct ImportReport {
     /// Rejected rows with their reasons, where the vendor tells them row by row.
     pub rejects: Vec<Reject>,
     /// What the vendor said about the import as a whole (Eloqua sync logs, Mindbaz and
-    /// Copernica error messages), for people.
-    #[serde(skip)]
+    /// Copernica error messages, notes on what was done), for people. A failed import always
+    /// has at least one: why it failed, or that the vendor gave no reason.
     pub messages: Vec<String>,
 }

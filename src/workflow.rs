@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{CsvFile, Error, Expectations, ImportOptions, ImportReport, Progress, Vendor};
+use crate::{CsvFile, Error, Expectations, ImportOptions, ImportReport, Progress, Status, Vendor};
 
 /// What an import has left at the vendor so far, so that an error half-way says it: the
 /// import's id and state, and the request that may be creating something right now.
@@ -98,7 +98,18 @@ pub(crate) async fn bounded(
 ) -> Result<ImportReport, Error> {
     let ledger = Ledger::new(vendor);
     match tokio::time::timeout(options.timeout, work(&ledger)).await {
-        Ok(result) => result.map_err(|e| ledger.explain(e, false)),
+        Ok(result) => result
+            .map(|mut report| {
+                // Every failure says why, even when the vendor does not.
+                if report.status == Status::Failed && report.messages.is_empty() {
+                    report.messages.push(format!(
+                        "{vendor} reported import {} as failed and gave no reason",
+                        report.import_id
+                    ));
+                }
+                report
+            })
+            .map_err(|e| ledger.explain(e, false)),
         Err(_) => Err(ledger.explain(
             Error::Timeout {
                 vendor,

@@ -129,6 +129,7 @@ async fn eloqua_json_report_and_exit_0() {
         keys,
         [
             "import_id",
+            "messages",
             "rejects",
             "rows_imported",
             "rows_rejected",
@@ -196,6 +197,151 @@ async fn mindbaz_remote_file_readable_summary_and_a_failed_import_exits_1() {
     .await;
     assert_eq!(code(&output), 1, "{}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("failed"));
+}
+
+/// A failed import says why, on stderr and in the JSON's `messages`, even with `--json`.
+#[tokio::test]
+async fn a_failed_np6_execution_says_why_with_json() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv(dir.path(), &ROWS);
+    let url = sandbox.base_url(Vendor::Mailperformance);
+    // No column bound to NP6's unicity field (1234, Email): the execution ends in state 2.
+    let args = [
+        "import",
+        "mailperformance",
+        "--file",
+        &file,
+        "--base-url",
+        &url,
+        "--key",
+        "email",
+        "--map",
+        "email=1235",
+        "--json",
+        "--poll-interval",
+        "0.05",
+    ];
+    let output = run(&args, &credentials_env()).await;
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["status"], "failed");
+    let messages = report["messages"].as_array().unwrap();
+    assert!(
+        messages[0].as_str().unwrap().contains("state 2"),
+        "{messages:?}"
+    );
+    let stderr = stderr(&output);
+    let reason = format!(
+        "error: NP6 MailPerformance import {} failed: NP6 ended the execution in error (state 2)",
+        report["import_id"].as_str().unwrap()
+    );
+    assert!(stderr.contains(&reason), "{stderr}");
+}
+
+/// A vendor refusing the request (a 4xx other than 401/403/408/429) is the import failing at
+/// the vendor (exit 1), with the vendor's message, or when it gives none, what was sent that it
+/// could refuse.
+#[tokio::test]
+async fn vendor_refusals_exit_1_with_the_reason() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = csv(dir.path(), &ROWS);
+    let (np6, cop, mindbaz) = (
+        sandbox.base_url(Vendor::Mailperformance),
+        sandbox.base_url(Vendor::Copernica),
+        sandbox.base_url(Vendor::Mindbaz),
+    );
+    let cases: [(Vec<&str>, &str); 3] = [
+        (
+            // A field id the account does not have: NP6 answers 400 with an empty body.
+            vec![
+                "import",
+                "mailperformance",
+                "--base-url",
+                &np6,
+                "--map",
+                "email=1",
+            ],
+            "refused without a reason; NP6 may refuse the binding",
+        ),
+        (
+            vec![
+                "import",
+                "copernica",
+                "--base-url",
+                &cop,
+                "--database",
+                "999",
+                "--map",
+                "email=email",
+            ],
+            "No entity with supplied ID",
+        ),
+        (
+            vec![
+                "import",
+                "mindbaz",
+                "--base-url",
+                &mindbaz,
+                "--site",
+                "7",
+                "--notify",
+                "ops@example.com",
+                "--remote-file",
+                "not-there.csv",
+                "--map",
+                "email=fld1",
+            ],
+            "file not found",
+        ),
+    ];
+    for (mut args, reason) in cases {
+        args.extend([
+            "--file",
+            &file,
+            "--key",
+            "email",
+            "--json",
+            "--poll-interval",
+            "0.05",
+        ]);
+        let output = run(&args, &credentials_env()).await;
+        assert_eq!(code(&output), 1, "{args:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(reason),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        let error = json(&output);
+        assert_eq!(error["exit_code"], 1);
+        assert!(
+            error["error"].as_str().unwrap().contains(reason),
+            "{args:?}: {error}"
+        );
+    }
+    let np6_field = stderr(
+        &run(
+            &[
+                "import",
+                "mailperformance",
+                "--base-url",
+                &np6,
+                "--map",
+                "email=1",
+                "--file",
+                &file,
+                "--key",
+                "email",
+            ],
+            &credentials_env(),
+        )
+        .await,
+    );
+    assert!(
+        np6_field.contains("field ids 1") && np6_field.contains("GET /fields"),
+        "{np6_field}"
+    );
 }
 
 /// Arguments, environment, and what stderr must say.

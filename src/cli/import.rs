@@ -23,7 +23,11 @@ pub async fn run(args: ImportArgs) -> u8 {
                 print!("{}", output::summary(&report));
             }
             match report.status {
-                Status::Failed => exit::FAILED,
+                Status::Failed => {
+                    // Why, on stderr too (the JSON has it in `messages`).
+                    eprintln!("{}", output::failure_line(&report));
+                    exit::FAILED
+                }
                 _ => exit::OK,
             }
         }

@@ -217,6 +217,9 @@ pub fn exit_code(e: &Error) -> u8 {
     match e.cause() {
         Error::InvalidConfig { .. } | Error::InvalidInput(_) | Error::Io { .. } => exit::USAGE,
         Error::AuthRejected(_) => exit::AUTH,
+        // The vendor refused the request (401/403 are AuthRejected; 408 and 429 are about
+        // timing, not the request): the import failed at the vendor.
+        _ if e.is_refusal() => exit::FAILED,
         Error::Sftp { step, .. } if *step == "authenticate" => exit::AUTH,
         _ => exit::NETWORK,
     }

@@ -99,6 +99,16 @@ pub fn summary(report: &ImportReport) -> String {
     out
 }
 
+/// One line on why an import failed, for stderr.
+pub fn failure_line(report: &ImportReport) -> String {
+    format!(
+        "error: {} import {} failed: {}",
+        report.vendor,
+        report.import_id,
+        report.messages.join("; ")
+    )
+}
+
 /// The four reports of the demo as one table.
 pub fn table(reports: &[ImportReport]) -> String {
     let header = [

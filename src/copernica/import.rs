@@ -253,7 +253,17 @@ impl Client {
                 what.clone(),
                 call(VENDOR, "createImport", request.send()),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                e.or_refused(|| {
+                    let fields: Vec<&str> = options.columns.values().map(String::as_str).collect();
+                    format!(
+                        "Copernica may refuse database {database_id} or a field name ({}): list \
+                         them with GET /databases and GET /database/{database_id}/fields",
+                        fields.join(", ")
+                    )
+                })
+            })?;
         // A 201 whose id cannot be read: the import exists, unknown.
         let import_id = created_id(created.headers()).map_err(|e| Error::MaybeCreated {
             vendor: VENDOR,

@@ -229,7 +229,17 @@ impl Client {
                 what,
                 self.create_definition(options, &name),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                e.or_refused(|| {
+                    let fields: Vec<&str> = options.columns.values().map(String::as_str).collect();
+                    format!(
+                        "Eloqua may refuse a field of the definition ({}) or its identifier \
+                         field: list the contact fields with GET /contacts/fields",
+                        fields.join(", ")
+                    )
+                })
+            })?;
         let definition_uri = definition
             .uri
             .clone()

@@ -145,7 +145,15 @@ impl Client {
                 &format!("an NP6 import named `{name}`"),
                 self.create_import_once(&name, binding, &features),
             )
-            .await?
+            .await
+            .map_err(|e| {
+                e.or_refused(|| {
+                    format!(
+                        "NP6 may refuse the import `{name}` for its binding {binding} or its \
+                         features (segment id, report contacts and groups)"
+                    )
+                })
+            })?
             .id
             .ok_or_else(|| Error::missing(VENDOR, "createImport", "id"))?;
         ledger.record(
@@ -203,6 +211,12 @@ impl Client {
                 }
                 2 => {
                     report.status = Status::Failed;
+                    report.messages.push(format!(
+                        "NP6 ended the execution in error (state 2) and gives no reason through \
+                         its API: NP6 e-mails the error report to the contacts and groups of the \
+                         report feature (report_contacts, report_groups); the execution: \
+                         GET /imports/{import_id}/executions"
+                    ));
                     return Ok(report);
                 }
                 _ => deadline.pause(options.poll_interval).await?,
@@ -241,7 +255,21 @@ impl Client {
         match self.create_binding(&name, separator, &binds).await {
             Ok(guid) => return Ok((guid, None)),
             Err(e) if e.status() == Some(409) => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                return Err(e.or_refused(|| {
+                    let ids: Vec<String> = binds
+                        .iter()
+                        .filter(|b| b.field_id != IGNORED_COLUMN)
+                        .map(|b| b.field_id.to_string())
+                        .collect();
+                    format!(
+                        "NP6 may refuse the binding `{name}` (separator {separator}, startAt \
+                         {START_AT}) for one of its field ids {}: list the account's fields \
+                         with GET /fields",
+                        ids.join(", ")
+                    )
+                }))
+            }
         }
         let why = match call(
             VENDOR,

@@ -313,7 +313,18 @@ impl Client {
                 what,
                 call(VENDOR, "scheduleImportNow", request),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                e.or_refused(|| {
+                    let fields: Vec<&str> = options.columns.values().map(String::as_str).collect();
+                    format!(
+                        "Mindbaz may refuse site {}, the file (it must be on the site's SFTP) or \
+                         a field of the mapping ({})",
+                        mindbaz.site,
+                        fields.join(", ")
+                    )
+                })
+            })?;
         let status = scheduled.status().as_u16();
         let import = envelope("scheduleImportNow", status, scheduled.into_inner())?;
         let import_id = import
@@ -353,6 +364,11 @@ impl Client {
                         read_log(&mut report, log);
                     }
                     report.status = if import.import_state == Some(5) {
+                        report.messages.push(format!(
+                            "Mindbaz could not create the import's package (state 5, \
+                             PackageErrorCreation): GET /api/{}/imports/{import_id}",
+                            mindbaz.site
+                        ));
                         Status::Failed
                     } else if report.rows_rejected.unwrap_or(0) > 0 || !report.rejects.is_empty() {
                         Status::CompletedWithErrors
