@@ -267,7 +267,7 @@ impl Error {
         match self {
             Error::Timeout { .. } | Error::MaybeCreated { .. } | Error::Decode { .. } => true,
             Error::Transport { source, .. } => !source.is_connect(),
-            Error::Api(api) => matches!(api.status, 408 | 502 | 504),
+            Error::Api(api) => matches!(api.status, 408 | 502 | 503 | 504),
             Error::Interrupted { source, .. } => source.maybe_processed(),
             _ => false,
         }

@@ -5,8 +5,7 @@
 //! |---|---|---|
 //! | connection refused / not established | retried | retried: nothing reached the vendor |
 //! | 429 Too Many Requests | retried, after `Retry-After` when given | retried: the vendor refused it |
-//! | 503 Service Unavailable | retried, after `Retry-After` when given | retried: the vendor refused it |
-//! | 408, 502, 504, timeout, connection lost mid-request | retried | **not** retried: it may have been processed; the workflow checks the vendor's state first |
+//! | 408, 502, 503, 504, timeout, connection lost mid-request | retried (503: after `Retry-After` when given) | **not** retried: it may have been processed (a 503 from a gateway does not prove the vendor behind it did nothing); the workflow checks the vendor's state first |
 //! | anything else (2xx, 4xx, 500) | returned as is | returned as is |
 //!
 //! Waits grow exponentially from `initial_backoff`, capped at `max_backoff`, with jitter; no
@@ -93,8 +92,8 @@ impl RetryPolicy {
             Outcome::ConnectFailed => (true, None),
             Outcome::Lost => (idempotent, None),
             Outcome::Status { code, retry_after } => match code {
-                429 | 503 => (true, *retry_after),
-                408 | 502 | 504 => (idempotent, *retry_after),
+                429 => (true, *retry_after),
+                408 | 502 | 503 | 504 => (idempotent, *retry_after),
                 _ => (false, None),
             },
         };
@@ -283,13 +282,20 @@ mod tests {
     #[test]
     fn creating_requests_are_retried_only_when_refused_or_never_sent() {
         let p = policy();
-        for outcome in [Outcome::ConnectFailed, status(429), status(503)] {
+        for outcome in [Outcome::ConnectFailed, status(429)] {
             assert!(matches!(
                 p.decide(1, S(0), &outcome, false, 0.0),
                 Decision::RetryAfter(_)
             ));
         }
-        for outcome in [Outcome::Lost, status(502), status(504), status(408)] {
+        // A gateway's 503 does not prove that nothing was created behind it.
+        for outcome in [
+            Outcome::Lost,
+            status(502),
+            status(503),
+            status(504),
+            status(408),
+        ] {
             assert_eq!(
                 p.decide(1, S(0), &outcome, false, 0.0),
                 Decision::Stop,

@@ -439,6 +439,27 @@ async fn a_429_without_retry_after_and_a_503_on_create_are_retried() {
         .up_to_n_times(1)
         .mount(&server)
         .await;
+    // A 503 (a gateway's, perhaps) does not prove that no sync was made: the syncs are listed,
+    // page by page, before the sync is created again.
+    Mock::given(method("GET"))
+        .and(path(at("/syncs")))
+        .and(query_param("offset", "0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [{"syncedInstanceUri": "/contacts/imports/7", "status": "success", "uri": "/syncs/5"}],
+            "hasMore": true
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(at("/syncs")))
+        .and(query_param("offset", "100"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"items": [], "hasMore": false})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
     mount_create_sync(&server, 1).await;
     Mock::given(method("GET"))
         .and(path(at("/syncs/99")))
@@ -453,7 +474,7 @@ async fn a_429_without_retry_after_and_a_503_on_create_are_retried() {
     assert_eq!(
         hits(&server, "POST /syncs").await,
         2,
-        "503: refused, so sent again"
+        "503: sent again once the listing shows no sync"
     );
     assert_eq!(hits(&server, "GET /syncs/99").await, 2);
 }

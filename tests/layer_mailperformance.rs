@@ -413,3 +413,50 @@ async fn a_403_is_an_auth_error_that_quotes_the_request_id() {
     );
     assert!(!format!("{e:?}").contains(KEY));
 }
+
+/// A lost answer to the execution start, then a failed state lookup: no second execution is
+/// started; the error says one may have been.
+#[tokio::test]
+async fn a_lost_execution_start_is_not_sent_again_when_its_state_is_unknown() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/importFormats"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "identifier": {"guid": 77}, "name": "b", "separator": 59, "startAt": 1,
+            "binds": [], "savedImportFormat": true
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/imports"))
+        .respond_with(vnd(json!({"id": 42, "name": "weekly contacts"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/imports/42/source"))
+        .respond_with(vnd(json!({"type": "file"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/imports/42/executions"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/imports/42/executions"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let file = csv();
+    let e = client(&server)
+        .import(&options(&file), &np6())
+        .await
+        .unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains("an execution of NP6 import 42") && message.contains("may have been"),
+        "{message}"
+    );
+}

@@ -220,47 +220,18 @@ impl Client {
         let Checked { csv, chunks } = checked;
         let deadline = Deadline::new(VENDOR, options.timeout);
 
-        options.emit(Progress::Step("create import definition"));
         let name = options.import_name();
-        let what = format!("an import definition named `{name}` (no data staged, no sync)");
-        let definition = ledger
-            .create_once(
-                "createContactImport",
-                what,
-                self.create_definition(options, &name),
+        let (definition_uri, definition_id, notes) = self
+            .define_and_stage(
+                options,
+                &name,
+                &csv,
+                &chunks,
+                &deadline,
+                eloqua.chunk_cap,
+                ledger,
             )
-            .await
-            .map_err(|e| {
-                e.or_refused(|| {
-                    let fields: Vec<&str> = options.columns.values().map(String::as_str).collect();
-                    format!(
-                        "Eloqua may refuse a field of the definition ({}) or its identifier \
-                         field: list the contact fields with GET /contacts/fields",
-                        fields.join(", ")
-                    )
-                })
-            })?;
-        let definition_uri = definition
-            .uri
-            .clone()
-            .ok_or_else(|| Error::missing(VENDOR, "createContactImport", "uri"))?;
-        let definition_id = id_of(&definition_uri, "createContactImport")?;
-        ledger.record(
-            definition_uri.clone(),
-            "import definition created, no data staged, no sync: no row imported",
-        );
-
-        options.emit(Progress::Step("stage data"));
-        self.stage_all(
-            &csv,
-            &chunks,
-            &definition_uri,
-            options,
-            &deadline,
-            eloqua.chunk_cap,
-            ledger,
-        )
-        .await?;
+            .await?;
         ledger.record(
             definition_uri.clone(),
             format!(
@@ -292,6 +263,7 @@ impl Client {
             ),
         );
         let mut report = ImportReport::submitted(VENDOR, sync_uri.clone(), csv.rows);
+        report.messages.extend(notes);
         if options.no_wait {
             return Ok(report);
         }
@@ -310,7 +282,7 @@ impl Client {
             _ => Status::Failed,
         };
         if report.status != Status::Completed {
-            report.messages = self.sync_messages(sync_id).await?;
+            report.messages.extend(self.sync_messages(sync_id).await?);
             report.rejects = self.rejects(sync_id, csv.rows).await?;
         }
         if report.status != Status::Failed {
@@ -378,47 +350,69 @@ impl Client {
             .into_inner())
     }
 
-    /// Stages every chunk. Staging appends, so a chunk whose answer was lost (it may be staged)
-    /// is not sent again alone: the staged data is deleted and all chunks are staged anew, as
-    /// often as the retry policy allows.
+    /// Creates the definition and stages every chunk into it. Staging appends, so a chunk whose
+    /// answer was lost (it may be staged, or still arrive late) is not sent again alone, nor
+    /// into the same definition: a new definition is created and every chunk staged into it,
+    /// as often as the retry policy allows, and the abandoned one is deleted with its data.
+    /// Only the last definition is ever synced, so a late append to an abandoned one can never
+    /// import a row twice. Returns the definition's URI, its id, and notes on abandoned
+    /// definitions that could not be deleted.
     #[allow(clippy::too_many_arguments)]
-    async fn stage_all(
+    async fn define_and_stage(
         &self,
+        options: &ImportOptions,
+        name: &str,
         csv: &CsvFile,
         chunks: &[std::ops::Range<u64>],
-        definition_uri: &str,
-        options: &ImportOptions,
         deadline: &Deadline,
         cap: u64,
         ledger: &Ledger,
-    ) -> Result<(), Error> {
-        let definition_id = id_of(definition_uri, "createContactImport")?;
+    ) -> Result<(String, i64, Vec<String>), Error> {
         let policy = &self.inner.retry;
         let started = std::time::Instant::now();
         let mut attempt = 1;
+        let mut notes = Vec::new();
         loop {
+            options.emit(Progress::Step("create import definition"));
+            let what = format!("an import definition named `{name}` (no data staged, no sync)");
+            let definition = ledger
+                .create_once(
+                    "createContactImport",
+                    what,
+                    self.create_definition(options, name),
+                )
+                .await
+                .map_err(|e| {
+                    e.or_refused(|| {
+                        let fields: Vec<&str> =
+                            options.columns.values().map(String::as_str).collect();
+                        format!(
+                            "Eloqua may refuse a field of the definition ({}) or its identifier \
+                             field: list the contact fields with GET /contacts/fields",
+                            fields.join(", ")
+                        )
+                    })
+                })?;
+            let uri = definition
+                .uri
+                .clone()
+                .ok_or_else(|| Error::missing(VENDOR, "createContactImport", "uri"))?;
+            let id = id_of(&uri, "createContactImport")?;
             ledger.record(
-                definition_uri,
+                uri.clone(),
                 format!(
                     "import definition with its data being staged ({} chunks), no sync: no row \
-                     imported; staged data stays until it is deleted (DELETE {definition_uri}/data)",
+                     imported; staged data stays until it is deleted (DELETE {uri}/data)",
                     chunks.len()
                 ),
             );
+            options.emit(Progress::Step("stage data"));
             let mut staged = 0;
             let error = match self
-                .stage(
-                    csv,
-                    chunks,
-                    definition_id,
-                    options,
-                    deadline,
-                    cap,
-                    &mut staged,
-                )
+                .stage(csv, chunks, id, options, deadline, cap, &mut staged)
                 .await
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok((uri, id, notes)),
                 Err(e) => e,
             };
             let sent = match staged {
@@ -426,11 +420,11 @@ impl Client {
                 n => format!("{n} of {} chunks staged", chunks.len()),
             };
             ledger.record(
-                definition_uri,
+                uri.clone(),
                 format!(
                     "import definition with {sent} (the chunk being sent may be staged too), no \
                      sync: no row imported; its staged data stays until it is deleted \
-                     (DELETE {definition_uri}/data)"
+                     (DELETE {uri}/data)"
                 ),
             );
             let outcome = outcome_of(&error, None).filter(|_| error.maybe_processed());
@@ -445,17 +439,37 @@ impl Client {
                 attempt,
                 error = %error,
                 wait_ms = wait.as_millis() as u64,
-                "a staging answer was lost: deleting the staged data and staging every chunk again"
+                "a staging answer was lost: staging every chunk into a new definition, this one \
+                 is deleted and never synced"
             );
+            if let Err(e) = self.discard(id).await {
+                tracing::warn!(error = %e, definition = %uri, "the abandoned definition was not deleted");
+                notes.push(format!(
+                    "the import definition {uri}, abandoned after a lost staging answer, was not \
+                     deleted ({e}); it has no sync, so none of its rows is imported: \
+                     DELETE {uri}"
+                ));
+            }
             tokio::time::sleep(wait).await;
-            call::<()>(
-                VENDOR,
-                "deleteContactImportData",
-                self.delete_contact_import_data().id(definition_id).send(),
-            )
-            .await?;
             attempt += 1;
         }
+    }
+
+    /// Deletes a definition that will never be synced, its staged data first.
+    async fn discard(&self, definition_id: i64) -> Result<(), Error> {
+        call::<()>(
+            VENDOR,
+            "deleteContactImportData",
+            self.delete_contact_import_data().id(definition_id).send(),
+        )
+        .await?;
+        call::<()>(
+            VENDOR,
+            "deleteContactImport",
+            self.delete_contact_import().id(definition_id).send(),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Posts each chunk (header line + rows) as `text/csv`, counting those staged. A chunk is
@@ -555,18 +569,45 @@ impl Client {
         }
     }
 
+    /// The sync of `definition_uri`, paging through the account's syncs, newest first, up to
+    /// [`SYNC_PAGES`] pages: other clients may have created many since ours. An answer that is
+    /// still `hasMore` after the last page proves nothing, and is an error.
     async fn existing_sync(
         &self,
         definition_uri: &str,
     ) -> Result<Option<types::SyncIndividual>, Error> {
-        let request = self.list_syncs().order_by("createdAt DESC").limit(100);
-        let syncs = call(VENDOR, "listSyncs", request.send())
-            .await?
-            .into_inner();
-        Ok(syncs
-            .items
-            .into_iter()
-            .find(|s| s.synced_instance_uri == definition_uri))
+        for page in 0..SYNC_PAGES {
+            let request = self
+                .list_syncs()
+                .order_by("createdAt DESC")
+                .limit(SYNC_PAGE)
+                .offset(page * SYNC_PAGE);
+            let syncs = call(VENDOR, "listSyncs", request.send())
+                .await?
+                .into_inner();
+            let more = syncs.has_more == Some(true) && !syncs.items.is_empty();
+            if let Some(sync) = syncs
+                .items
+                .into_iter()
+                .find(|s| s.synced_instance_uri == definition_uri)
+            {
+                return Ok(Some(sync));
+            }
+            if !more {
+                return Ok(None);
+            }
+        }
+        Err(Error::Decode {
+            vendor: VENDOR,
+            operation: "listSyncs",
+            path: "items".into(),
+            reason: format!(
+                "the sync is not among the newest {} syncs, and more are listed: its absence is \
+                 not proven",
+                SYNC_PAGE * SYNC_PAGES
+            ),
+            excerpt: String::new(),
+        })
     }
 
     /// Polls the sync until it ends; returns its final status.
@@ -654,6 +695,11 @@ impl Client {
         }
     }
 }
+
+/// Syncs listed per page when looking for a sync whose creation answer was lost, and the pages
+/// looked at (the newest 2,000 syncs of the account).
+const SYNC_PAGE: i64 = 100;
+const SYNC_PAGES: i64 = 20;
 
 /// Re-encodes CSV bytes (a header line and rows) with commas as the delimiter.
 fn comma_separated(body: &[u8], csv: &CsvFile) -> Result<Vec<u8>, Error> {

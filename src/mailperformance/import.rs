@@ -465,8 +465,9 @@ impl Client {
         Ok(())
     }
 
-    /// Starts the execution; when the answer is lost, asks for the execution state before
-    /// starting another (an answer means one exists).
+    /// Starts the execution, once: when the answer is lost, the execution state is asked (an
+    /// answer means one exists, as the import had none before); when that fails too, for any
+    /// reason, the error says an execution may have been started, and none is started again.
     async fn execute(
         &self,
         import_id: i32,
@@ -475,23 +476,29 @@ impl Client {
     ) -> Result<(), Error> {
         let body = serde_json::to_vec(&types::ExecutionRequest { binding, features })
             .expect("an execution request serialises");
-        let start = || {
-            self.create_import_execution()
-                .id(import_id)
-                .content_type(types::CreateImportExecutionContentType::ApplicationJson)
-                .body(body.clone())
-                .send()
-        };
-        match call(VENDOR, "createImportExecution", start()).await {
+        let start = self
+            .create_import_execution()
+            .id(import_id)
+            .content_type(types::CreateImportExecutionContentType::ApplicationJson)
+            .body(body)
+            .send();
+        match call(VENDOR, "createImportExecution", start).await {
             Ok(_) => Ok(()),
             Err(e) if e.maybe_processed() => {
-                let state = self.get_import_execution_state().id(import_id).send().await;
-                if state.is_ok() {
-                    return Ok(());
+                tracing::warn!(error = %e, "createImportExecution answer lost; asking the execution state");
+                match self.get_import_execution_state().id(import_id).send().await {
+                    Ok(_) => Ok(()),
+                    Err(lookup) => Err(Error::MaybeCreated {
+                        vendor: VENDOR,
+                        operation: "createImportExecution",
+                        what: format!(
+                            "an execution of NP6 import {import_id} (its rows imported; asking \
+                             its state failed: {lookup}): check GET /imports/{import_id}/executions \
+                             before starting one"
+                        ),
+                        source: Box::new(e),
+                    }),
                 }
-                call(VENDOR, "createImportExecution", start())
-                    .await
-                    .map(|_| ())
             }
             Err(e) => Err(e),
         }

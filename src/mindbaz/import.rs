@@ -364,11 +364,14 @@ impl Client {
                         read_log(&mut report, log);
                     }
                     report.status = if import.import_state == Some(5) {
-                        report.messages.push(format!(
-                            "Mindbaz could not create the import's package (state 5, \
-                             PackageErrorCreation): GET /api/{}/imports/{import_id}",
-                            mindbaz.site
-                        ));
+                        // Why, when the log does not say.
+                        if report.messages.is_empty() {
+                            report.messages.push(format!(
+                                "Mindbaz could not create the import's package (state 5, \
+                                 PackageErrorCreation): GET /api/{}/imports/{import_id}",
+                                mindbaz.site
+                            ));
+                        }
                         Status::Failed
                     } else if report.rows_rejected.unwrap_or(0) > 0 || !report.rejects.is_empty() {
                         Status::CompletedWithErrors
