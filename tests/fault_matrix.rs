@@ -536,7 +536,6 @@ fn cases() -> Vec<Case> {
     use Vendor::{Copernica, Eloqua, Mailperformance as Np6, Mindbaz};
     let executions = "GET /imports/{id}/executions";
     let cop_poll = "GET /v3/import/{id}";
-    let mb_create = "POST /api/{id}/imports/scheduleNow";
     let mb_poll = "GET /api/{id}/imports/{id}";
     let elq_syncs = "POST /api/bulk/2.0/syncs";
     let elq_list = "GET /api/bulk/2.0/syncs";
