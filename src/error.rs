@@ -247,7 +247,7 @@ impl fmt::Display for Error {
             ),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Sftp { step, reason } => write!(f, "SFTP {step} failed: {reason}"),
-            Error::Client(e) => write!(f, "cannot build the HTTP client: {e}"),
+            Error::Client(e) => write!(f, "cannot build the HTTP client: {}", Chain(e)),
             Error::MaybeCreated {
                 vendor,
                 operation,

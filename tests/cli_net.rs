@@ -3,7 +3,8 @@
 //! discovered Eloqua pod URL checked like `--base-url`), and TLS (a certificate from an unknown
 //! CA refused with its cause and not retried, then trusted with `--ca-cert`). Every server is
 //! on loopback: wiremock, the sandbox, and a TLS front (rustls, with a CA and a server
-//! certificate made by the test with rcgen) that forwards to one of them.
+//! certificate made by the test with rcgen) that forwards to one of them. Mindbaz's `X-API-KEY`,
+//! which the CLI does not send, is checked through the library.
 #![cfg(feature = "cli")]
 
 use std::{
@@ -191,6 +192,38 @@ async fn a_redirect_to_another_port_gets_no_request_and_is_named() {
             "{vendor:?}: a refused redirect is not retried"
         );
     }
+}
+
+/// The library alone: Mindbaz's `X-API-KEY` (the CLI sends a Bearer token) does not follow
+/// a redirect to another port either, and the error says why without a retry.
+#[tokio::test]
+async fn the_mindbaz_api_key_stays_with_its_origin() {
+    use esp_imports::{mindbaz, HttpConfig, Secret};
+    let elsewhere = recording().await;
+    let front = redirecting_to(&elsewhere.uri()).await;
+    let auth = mindbaz::Auth::ApiKey(Secret::new("mindbaz-api-key"));
+    let client = mindbaz::Client::with_auth(&front.uri(), &auth, &HttpConfig::default()).unwrap();
+    let e = client
+        .get_import()
+        .idsite(7)
+        .id_import(1)
+        .send()
+        .await
+        .unwrap_err();
+    let progenitor_client::Error::CommunicationError(e) = e else {
+        panic!("{e:?}");
+    };
+    assert!(e.is_redirect(), "{e:?}");
+    let cause = std::error::Error::source(&e).expect("why").to_string();
+    assert!(
+        cause.starts_with(&format!(
+            "redirect to `{}/api/7/imports/1` refused: it leaves",
+            elsewhere.uri()
+        )),
+        "{cause}"
+    );
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+    assert_eq!(front.received_requests().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
