@@ -103,6 +103,66 @@ pub enum Error {
     },
 }
 
+/// A reqwest error and its causes, as `error sending request: … : invalid peer certificate:
+/// UnknownIssuer`: reqwest's own message says nothing of the cause. Messages already said by
+/// the one before are left out; so is any URL (it may carry Copernica's token).
+struct Chain<'a>(&'a reqwest::Error);
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut said: Vec<String> = Vec::new();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self.0);
+        while let Some(e) = next {
+            let text = match e.downcast_ref::<reqwest::Error>() {
+                Some(r) => match r.url() {
+                    Some(url) => r.to_string().replace(&format!(" for url ({url})"), ""),
+                    None => r.to_string(),
+                },
+                None => e.to_string(),
+            };
+            if !said.iter().any(|s| s.contains(&text)) {
+                if !said.is_empty() {
+                    f.write_str(": ")?;
+                }
+                f.write_str(&text)?;
+                said.push(text);
+            }
+            next = cause(e);
+        }
+        Ok(())
+    }
+}
+
+/// The next cause of `e`: `source()`, or for an `io::Error` that wraps another error the
+/// wrapped error itself (its `source()` skips it).
+fn cause<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        if let Some(inner) = io.get_ref() {
+            return Some(inner);
+        }
+    }
+    e.source()
+}
+
+/// Whether the client itself stopped a request, and would again: the TLS handshake failed
+/// (certificate not trusted, protocol mismatch: rustls said no), or a redirect left the
+/// configured origin. Such errors are not retried.
+pub(crate) fn refused(e: &reqwest::Error) -> bool {
+    if e.is_redirect() {
+        return true;
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(e) = next {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        next = cause(e);
+    }
+    false
+}
+
 /// An error answer from a vendor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -163,7 +223,12 @@ impl fmt::Display for Error {
                 vendor,
                 operation,
                 source,
-            } => write!(f, "{vendor} {operation}: no answer: {source}"),
+            } if source.is_redirect() => write!(f, "{vendor} {operation}: {}", Chain(source)),
+            Error::Transport {
+                vendor,
+                operation,
+                source,
+            } => write!(f, "{vendor} {operation}: no answer: {}", Chain(source)),
             Error::Timeout {
                 vendor,
                 what,
@@ -187,7 +252,7 @@ impl fmt::Display for Error {
             ),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Sftp { step, reason } => write!(f, "SFTP {step} failed: {reason}"),
-            Error::Client(e) => write!(f, "cannot build the HTTP client: {e}"),
+            Error::Client(e) => write!(f, "cannot build the HTTP client: {}", Chain(e)),
             Error::MaybeCreated {
                 vendor,
                 operation,
@@ -266,7 +331,7 @@ impl Error {
     pub fn maybe_processed(&self) -> bool {
         match self {
             Error::Timeout { .. } | Error::MaybeCreated { .. } | Error::Decode { .. } => true,
-            Error::Transport { source, .. } => !source.is_connect(),
+            Error::Transport { source, .. } => !source.is_connect() && !refused(source),
             Error::Api(api) => matches!(api.status, 408 | 502 | 503 | 504),
             Error::Interrupted { source, .. } => source.maybe_processed(),
             _ => false,

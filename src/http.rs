@@ -21,6 +21,12 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// When to send a failed request again.
     pub retry: RetryPolicy,
+    /// Accept plain `http://` base URLs (and a discovered Eloqua pod URL) to hosts other than
+    /// loopback, which send the credentials in clear. Off by default.
+    pub allow_insecure_http: bool,
+    /// Certificate authorities trusted besides the system's (a corporate TLS proxy):
+    /// see [`HttpConfig::add_ca_file`].
+    pub extra_root_certificates: Vec<reqwest::Certificate>,
 }
 
 impl Default for HttpConfig {
@@ -30,8 +36,155 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(600),
             user_agent: concat!("esp-imports/", env!("CARGO_PKG_VERSION")).to_owned(),
             retry: RetryPolicy::default(),
+            allow_insecure_http: false,
+            extra_root_certificates: Vec::new(),
         }
     }
+}
+
+impl HttpConfig {
+    /// Checks a base URL as every constructor does, and drops any trailing slash (the generated
+    /// clients append paths that start with `/`): absolute `https`, or `http` to a loopback host
+    /// (or anywhere with [`allow_insecure_http`](Self::allow_insecure_http)), without a user, a
+    /// password, a query or a fragment (credentials are given apart, never in a URL). The
+    /// error's reason starts with the URL as it may be printed: without its user information,
+    /// query and fragment.
+    pub fn check_url(&self, url: &str) -> Result<String, Error> {
+        let shown = shown(url);
+        let invalid = |why: String| Error::InvalidConfig {
+            setting: "base URL",
+            reason: format!("`{shown}`: {why}"),
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(invalid(
+                "no user or password in the URL, please (credentials come from the environment)"
+                    .into(),
+            ));
+        }
+        let loopback = parsed.host_str().is_some_and(|host| {
+            host == "localhost"
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+        match parsed.scheme() {
+            "https" => {}
+            "http" if loopback || self.allow_insecure_http => {}
+            "http" => {
+                return Err(invalid(
+                    "plain http to a host other than loopback would send the credentials in \
+                     clear; use https (or --allow-insecure-http)"
+                        .into(),
+                ))
+            }
+            other => return Err(invalid(format!("`{other}` is not http(s)"))),
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(invalid(
+                "no query string or fragment, please (credentials come from the environment)"
+                    .into(),
+            ));
+        }
+        Ok(url.trim_end_matches('/').to_owned())
+    }
+
+    /// Trusts the certificate authorities of a PEM file (one or more `BEGIN CERTIFICATE`
+    /// blocks; anything else in the file is skipped) besides the system's, for a TLS proxy that
+    /// re-signs traffic with its own CA. Returns how many were added. A file that cannot be
+    /// read, holds no certificate or a certificate that cannot be a trust anchor is refused.
+    pub fn add_ca_file(&mut self, path: &std::path::Path) -> Result<usize, Error> {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let pem = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let invalid = |why: String| Error::InvalidConfig {
+            setting: "CA certificate file",
+            reason: format!("{}: {why}", path.display()),
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        let mut added = Vec::new();
+        for (n, der) in CertificateDer::pem_slice_iter(&pem).enumerate() {
+            let der = der.map_err(|e| invalid(format!("certificate {}: {e}", n + 1)))?;
+            roots
+                .add(der.clone())
+                .map_err(|e| invalid(format!("certificate {}: {e}", n + 1)))?;
+            added.push(reqwest::Certificate::from_der(&der).map_err(Error::Client)?);
+        }
+        if added.is_empty() {
+            return Err(invalid(
+                "no PEM certificate in it (-----BEGIN CERTIFICATE-----)".into(),
+            ));
+        }
+        let count = added.len();
+        self.extra_root_certificates.extend(added);
+        Ok(count)
+    }
+}
+
+/// A URL as it may be printed: without its query, fragment and user information, where
+/// credentials would be (Copernica's `access_token`, `user:password@`).
+pub(crate) fn shown(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://…@{host}{path}"),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// A redirect that [`redirect_policy`] does not follow.
+#[derive(Debug)]
+struct RedirectRefused {
+    /// The `Location`, as [`shown`].
+    location: String,
+    why: String,
+}
+
+impl std::fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redirect to `{}` refused: {}", self.location, self.why)
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
+
+/// At most this many redirects in a row (reqwest's default).
+const MAX_REDIRECTS: usize = 10;
+
+/// Follows a redirect only within the origin (scheme, host and port) of the first request, so
+/// that the credentials sent with every request (headers, Copernica's query token, the body)
+/// never go anywhere else, and never from https to plain http.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        let next = attempt.url();
+        let why = if first.scheme() == "https" && next.scheme() != "https" {
+            Some(format!("it leaves https for {}", next.scheme()))
+        } else if next.origin() != first.origin() {
+            Some(format!(
+                "it leaves {} (credentials are sent only to the configured host and port)",
+                first.origin().ascii_serialization()
+            ))
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            Some(format!("more than {MAX_REDIRECTS} redirects"))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => {
+                let location = shown(next.as_str());
+                attempt.error(RedirectRefused { location, why })
+            }
+            None => attempt.follow(),
+        }
+    })
 }
 
 /// What every generated client carries besides its reqwest client (progenitor's `inner`).
@@ -147,26 +300,6 @@ macro_rules! client_hooks {
 }
 pub(crate) use client_hooks;
 
-/// Checks a base URL (absolute http(s), no query) and drops any trailing slash, since the
-/// generated clients append paths that start with `/`.
-pub(crate) fn base_url(url: &str) -> Result<String, Error> {
-    let invalid = |reason: String| Error::InvalidConfig {
-        setting: "base URL",
-        reason,
-    };
-    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(format!("`{url}`: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(invalid(format!("`{url}` is not an http(s) URL")));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(invalid(format!(
-            "`{}` must not carry a query or fragment",
-            parsed.origin().ascii_serialization()
-        )));
-    }
-    Ok(url.trim_end_matches('/').to_owned())
-}
-
 #[cfg(any(feature = "mailperformance", feature = "mindbaz", feature = "eloqua"))]
 /// A header whose value is a credential: marked sensitive, so reqwest and hyper keep it out of
 /// their `Debug` output.
@@ -208,19 +341,23 @@ pub(crate) fn client_parts(
         headers.insert(name, value);
     }
     Ok((
-        base_url(base)?,
+        config.check_url(base)?,
         client(config, headers)?,
         Inner::new(config),
     ))
 }
 
-/// Builds the reqwest client with the timeouts of `config` and the given default headers.
+/// Builds the reqwest client with the timeouts and CAs of `config`, the given default headers,
+/// the same-origin [`redirect_policy`] and no `Referer` (Copernica's token is in the URL).
 fn client(config: &HttpConfig, headers: HeaderMap) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .connect_timeout(config.connect_timeout)
         .timeout(config.request_timeout)
         .user_agent(config.user_agent.clone())
         .default_headers(headers)
+        .redirect(redirect_policy())
+        .referer(false)
+        .tls_certs_merge(config.extra_root_certificates.iter().cloned())
         .build()
         .map_err(Error::Client)
 }
@@ -230,15 +367,79 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base_url_is_checked_and_trimmed() {
+    fn base_urls_are_checked_and_trimmed() {
+        let config = HttpConfig::default();
+        let check = |url| config.check_url(url);
         assert_eq!(
-            base_url("https://api.example.com/v3/").unwrap(),
+            check("https://api.example.com/v3/").unwrap(),
             "https://api.example.com/v3"
         );
-        assert!(base_url("ftp://example.com").is_err());
-        assert!(base_url("not a url").is_err());
-        let err = base_url("https://api.example.com/v3?access_token=s3cr3t").unwrap_err();
-        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        assert!(check("ftp://example.com").is_err());
+        assert!(check("not a url").is_err());
+        for secret in [
+            "https://api.example.com/v3?access_token=s3cr3t",
+            "https://u:s3cr3t@api.example.com/v3",
+            "https://api.example.com/v3#s3cr3t",
+        ] {
+            let err = check(secret).unwrap_err().to_string();
+            assert!(!err.contains("s3cr3t"), "{err}");
+            assert!(err.contains("api.example.com/v3`"), "{err}");
+        }
+        assert!(check("http://login.example.com").is_err());
+        assert!(check("http://[::1]:8080").is_ok());
+        assert!(check("http://127.0.0.2:8080").is_ok());
+        assert!(check("http://localhost:8080/x").is_ok());
+        let insecure = HttpConfig {
+            allow_insecure_http: true,
+            ..HttpConfig::default()
+        };
+        assert!(insecure.check_url("http://login.example.com").is_ok());
+        assert!(insecure.check_url("http://u:p@login.example.com").is_err());
+    }
+
+    #[test]
+    fn every_client_gets_the_same_url_check() {
+        let config = HttpConfig::default();
+        let e = client_parts("http://api.example.com", &config, None).unwrap_err();
+        assert!(e.to_string().contains("plain http"), "{e}");
+        assert!(client_parts("http://127.0.0.1:9/v3/", &config, None).is_ok());
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            shown("https://api.copernica.com/v3?access_token=abc"),
+            "https://api.copernica.com/v3"
+        );
+        assert_eq!(
+            shown("http://Co\\user:pw@127.0.0.1:9/api?x#y"),
+            "http://…@127.0.0.1:9/api"
+        );
+        assert_eq!(shown("not a url"), "not a url");
+    }
+
+    #[test]
+    fn ca_files_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = HttpConfig::default();
+        let missing = dir.path().join("missing.pem");
+        assert!(matches!(
+            config.add_ca_file(&missing),
+            Err(Error::Io { .. })
+        ));
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let e = config.add_ca_file(&empty).unwrap_err().to_string();
+        assert!(e.contains("no PEM certificate"), "{e}");
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let e = config.add_ca_file(&garbage).unwrap_err().to_string();
+        assert!(e.contains("certificate 1"), "{e}");
+        assert!(config.extra_root_certificates.is_empty());
     }
 
     #[test]

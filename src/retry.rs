@@ -6,6 +6,7 @@
 //! | connection refused / not established | retried | retried: nothing reached the vendor |
 //! | 429 Too Many Requests | retried, after `Retry-After` when given | retried: the vendor refused it |
 //! | 408, 502, 503, 504, timeout, connection lost mid-request | retried (503: after `Retry-After` when given) | **not** retried: it may have been processed (a 503 from a gateway does not prove the vendor behind it did nothing); the workflow checks the vendor's state first |
+//! | certificate refused, TLS handshake failed, redirect to another origin refused | **not** retried: it would end the same way | **not** retried |
 //! | anything else (2xx, 4xx, 500) | returned as is | returned as is |
 //!
 //! Waits grow exponentially from `initial_backoff`, capped at `max_backoff`, with jitter; no
@@ -57,6 +58,9 @@ pub enum Outcome {
     ConnectFailed,
     /// The request was (perhaps) sent but no answer came: timeout, connection reset.
     Lost,
+    /// The client refused to go on, and would again: the server's certificate is not trusted
+    /// or the TLS handshake failed, or it redirected to another origin.
+    Refused,
     /// The vendor answered with this status and, maybe, a `Retry-After` delay.
     Status {
         /// HTTP status code.
@@ -91,6 +95,7 @@ impl RetryPolicy {
         let (retryable, retry_after) = match outcome {
             Outcome::ConnectFailed => (true, None),
             Outcome::Lost => (idempotent, None),
+            Outcome::Refused => (false, None),
             Outcome::Status { code, retry_after } => match code {
                 429 => (true, *retry_after),
                 408 | 502 | 503 | 504 => (idempotent, *retry_after),
@@ -141,6 +146,7 @@ pub(crate) fn outcome_of(error: &crate::Error, retry_after: Option<Duration>) ->
             code: api.status,
             retry_after,
         }),
+        Error::Transport { source, .. } if crate::error::refused(source) => Some(Outcome::Refused),
         Error::Transport { source, .. } if source.is_connect() => Some(Outcome::ConnectFailed),
         Error::Transport { .. } | Error::Timeout { after: None, .. } => Some(Outcome::Lost),
         _ => None,
@@ -177,6 +183,7 @@ pub(crate) async fn execute(
                 code: response.status().as_u16(),
                 retry_after: retry_after(response.headers()),
             },
+            Err(e) if crate::error::refused(e) => Outcome::Refused,
             Err(e) if e.is_connect() => Outcome::ConnectFailed,
             Err(_) => Outcome::Lost,
         };
@@ -305,6 +312,17 @@ mod tests {
                 p.decide(1, S(0), &outcome, true, 0.0),
                 Decision::RetryAfter(_)
             ));
+        }
+    }
+
+    #[test]
+    fn refused_certificates_and_redirects_are_final() {
+        let p = policy();
+        for idempotent in [true, false] {
+            assert_eq!(
+                p.decide(1, S(0), &Outcome::Refused, idempotent, 0.0),
+                Decision::Stop
+            );
         }
     }
 

@@ -121,6 +121,10 @@ pub struct ImportArgs {
     /// Allow a plain-http base URL to a host other than loopback.
     #[arg(long)]
     pub allow_insecure_http: bool,
+    /// Also trust the certificate authorities of this PEM file (a corporate TLS proxy's),
+    /// besides the system's. Repeat it for several files.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
     /// The column that identifies a contact (it must be mapped).
     #[arg(long = "key")]
     pub key: String,

@@ -123,8 +123,9 @@ pub struct Checked {
 
 impl Client {
     /// Finds the Bulk API base URL of the account's pod with `GET {login_url}/id`
-    /// ([`super::LOGIN_URL`] in production). The answer is cached for the process, per login
-    /// URL and user (`/id` is throttled).
+    /// ([`super::LOGIN_URL`] in production). The pod URL must pass
+    /// [`HttpConfig::check_url`], like any base URL. The answer is cached for the process, per
+    /// login URL and user (`/id` is throttled).
     pub async fn discover(
         login_url: &str,
         auth: &Auth,
@@ -143,8 +144,20 @@ impl Client {
             }
         };
         let key = (login_url.to_owned(), user);
-        if let Some(base) = discovered().lock().expect("cache lock").get(&key) {
-            return Ok(base.clone());
+        // The pod URL passes the same check as a configured base URL (https, or http only to
+        // loopback unless allowed): the credentials go there next.
+        let checked = |base: &str| {
+            config.check_url(base).map_err(|e| match e {
+                Error::InvalidConfig { reason, .. } => Error::InvalidConfig {
+                    setting: "Eloqua pod URL (from /id)",
+                    reason,
+                },
+                other => other,
+            })
+        };
+        let cached = discovered().lock().expect("cache lock").get(&key).cloned();
+        if let Some(base) = cached {
+            return checked(&base);
         }
         let login = Client::with_auth(login_url, auth, config)?;
         let answer =
@@ -167,6 +180,7 @@ impl Client {
                 }))
             }
         };
+        let base = checked(&base)?;
         discovered()
             .lock()
             .expect("cache lock")
