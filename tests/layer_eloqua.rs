@@ -700,3 +700,81 @@ async fn modes_map_to_import_rules() {
         assert_eq!(report.status, Status::Submitted);
     }
 }
+
+/// Answers with values this crate does not know (a rule, an action, a `null` field value) and
+/// without `syncedInstanceUri` still make a whole import; a listed sync without
+/// `syncedInstanceUri` is not taken for this definition's.
+#[tokio::test]
+async fn answers_with_values_eloqua_adds_still_import() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(at("/contacts/imports")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "name": "contacts", "uri": "/contacts/imports/384",
+            "fields": {"email": "{{Contact.Field(C_EmailAddress)}}"},
+            "importRule": "createOrIgnore", "updateRule": "ifNewIsNewer",
+            "updateRuleByField": {"email": "ifNewIsLonger"},
+            "syncActions": [{"action": "moveTo", "destination": "{{ContactList[1]}}", "status": "snoozed"}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_staging(&server).await;
+    Mock::given(method("POST"))
+        .and(path(at("/syncs")))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(at("/syncs")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [{"status": "pending", "uri": "/syncs/98"}], "hasMore": false
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(at("/syncs")))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"status": "pending", "uri": "/syncs/99"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(at("/syncs/99")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"status": "warning", "uri": "/syncs/99"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(at("/syncs/99/logs")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"items": [], "hasMore": false})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(at("/syncs/99/rejects")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [
+            {"fieldValues": {"email": "user1@example.com", "first name": null, "score": 3},
+             "message": "Invalid email address.", "statusCode": "ELQ-00002", "recordIndex": 2}
+        ], "hasMore": false, "totalResults": 1})))
+        .mount(&server)
+        .await;
+    mount_cleanup(&server).await;
+    let file = csv(3);
+    let report = client(&server)
+        .import(&options(&file), &EloquaImport::default())
+        .await
+        .unwrap();
+    assert_eq!(report.status, Status::CompletedWithErrors);
+    assert_eq!(report.import_id, "/syncs/99");
+    assert_eq!(report.rows_rejected, Some(1));
+    assert_eq!(report.rejects[0].row, Some(3));
+    assert_eq!(hits(&server, "POST /syncs").await, 2);
+}

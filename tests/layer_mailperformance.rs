@@ -460,3 +460,60 @@ async fn a_lost_execution_start_is_not_sent_again_when_its_state_is_unknown() {
         "{message}"
     );
 }
+
+/// Answers with a feature and a source type this crate does not know, and a report feature
+/// without `groupIds` (as NP6 8.1.0 answers), still make a whole import.
+#[tokio::test]
+async fn answers_with_features_and_sources_np6_adds_still_import() {
+    let server = MockServer::start().await;
+    let features = json!([
+        {"type": "database", "updateExisting": true, "crushData": false},
+        {"type": "scoring", "threshold": 3},
+        {"type": "report", "sendFinalReport": true, "sendErrorReport": true, "contactGuids": []}
+    ]);
+    let source = json!({"type": "sftp", "host": "sftp.example.com"});
+    Mock::given(method("POST"))
+        .and(path("/importFormats"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "identifier": {"guid": 77}, "name": "esp-imports x", "separator": 59, "startAt": 1,
+            "binds": [], "savedImportFormat": true
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/imports"))
+        .respond_with(vnd(json!({
+            "id": 42, "name": "weekly contacts", "features": features, "source": source
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/imports/42/source"))
+        .respond_with(vnd(source.clone()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/imports/42/executions"))
+        .respond_with(vnd(json!({
+            "startDate": "2026-11-24T10:00:00Z", "state": 0, "source": source,
+            "content": {"features": features}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/imports/42/executions"))
+        .respond_with(vnd(json!({"state": 1})))
+        .mount(&server)
+        .await;
+    let file = csv();
+    let report = client(&server)
+        .import(&options(&file), &np6())
+        .await
+        .unwrap();
+    assert_eq!(report.status, Status::Completed);
+    assert_eq!(report.import_id, "42");
+}

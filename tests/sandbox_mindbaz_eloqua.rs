@@ -771,7 +771,10 @@ async fn eloqua_import_rules_and_a_sync_triggered_on_import() {
     let body = chunks.concat();
     let sync: eloqua::types::SyncIndividual = serde_json::from_slice(&body).unwrap();
     assert_eq!(sync.status.as_deref(), Some("pending"));
-    assert_eq!(sync.synced_instance_uri, format!("/contacts/imports/{id}"));
+    assert_eq!(
+        sync.synced_instance_uri,
+        Some(format!("/contacts/imports/{id}"))
+    );
 }
 
 #[tokio::test]

@@ -240,7 +240,9 @@ async fn update_contact_import_sends_the_typed_definition() {
         ),
     ]);
     let add_to_list = types::SyncAction {
-        action: Some(types::SyncActionType::Add),
+        action: Some(types::SyncActionType::Known(
+            types::SyncActionTypeKnown::Add,
+        )),
         destination: Some("{{ContactList[123]}}".into()),
         status: None,
         update_all: None,
@@ -250,7 +252,7 @@ async fn update_contact_import_sends_the_typed_definition() {
         .fields(fields)
         .identifier_field_name("Email".to_owned())
         .is_sync_triggered_on_import(true)
-        .update_rule(types::RuleType::IfNewIsNotNull)
+        .update_rule(types::RuleType::Known(types::RuleTypeKnown::IfNewIsNotNull))
         .sync_actions(vec![add_to_list.clone()]);
     let updated = bulk_client(&server)
         .update_contact_import()
@@ -263,7 +265,10 @@ async fn update_contact_import_sends_the_typed_definition() {
     assert_eq!(updated.identifier_field_name.as_deref(), Some("Email"));
     assert_eq!(updated.fields.len(), 2);
     assert_eq!(updated.is_sync_triggered_on_import, Some(true));
-    assert_eq!(updated.update_rule, Some(types::RuleType::IfNewIsNotNull));
+    assert_eq!(
+        updated.update_rule,
+        Some(types::RuleType::Known(types::RuleTypeKnown::IfNewIsNotNull))
+    );
     assert_eq!(updated.sync_actions, vec![add_to_list]);
     assert_eq!(
         updated.updated_at.as_deref(),
@@ -335,7 +340,10 @@ async fn upload_json_answers_201_with_the_triggered_sync() {
     assert_eq!(status, 201);
     let started: types::SyncIndividual = serde_json::from_slice(&body).unwrap();
     assert_eq!(started.uri.as_deref(), Some("/syncs/384"));
-    assert_eq!(started.synced_instance_uri, "/contacts/imports/384");
+    assert_eq!(
+        started.synced_instance_uri.as_deref(),
+        Some("/contacts/imports/384")
+    );
     assert_eq!(started.status.as_deref(), Some("pending"));
     assert_eq!(started.created_by.as_deref(), Some("Marketing.Analytics"));
     assert_eq!(started, decode::<types::SyncIndividual>(sync));
@@ -441,13 +449,19 @@ async fn create_sync_sends_the_typed_sync_and_answers_201() {
 
     let created = bulk_client(&server)
         .create_sync()
-        .body(types::SyncIndividual::builder().synced_instance_uri("/contacts/imports/384"))
+        .body(
+            types::SyncIndividual::builder()
+                .synced_instance_uri("/contacts/imports/384".to_owned()),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
     assert_eq!(created.uri.as_deref(), Some("/syncs/384"));
-    assert_eq!(created.synced_instance_uri, "/contacts/imports/384");
+    assert_eq!(
+        created.synced_instance_uri.as_deref(),
+        Some("/contacts/imports/384")
+    );
     assert_eq!(created.status.as_deref(), Some("pending"));
     assert_eq!(
         created.created_at.as_deref(),
@@ -476,7 +490,10 @@ async fn get_sync_decodes_the_finished_sync() {
         .unwrap();
     assert_eq!(sync.status(), 200);
     assert_eq!(sync.status.as_deref(), Some("success"));
-    assert_eq!(sync.synced_instance_uri, "/contacts/imports/384");
+    assert_eq!(
+        sync.synced_instance_uri.as_deref(),
+        Some("/contacts/imports/384")
+    );
     assert_eq!(
         sync.sync_started_at.as_deref(),
         Some("2023-08-28T16:11:16.5500000Z")

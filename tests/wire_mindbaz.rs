@@ -23,13 +23,17 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
 }
 
-/// `value` without its `null` members: the generated types leave unset fields out, where the
-/// doc's examples write them as `null`.
+/// Members the doc marks mandatory: sent even when `null` (as the doc's examples write them).
+const MANDATORY: [&str; 4] = ["textQualifier", "sheetName", "fileColumnName", "fixedValue"];
+
+/// `value` as the client sends it: without its optional `null` members (the generated types
+/// leave unset optional fields out, where the doc's examples write them as `null`), with the
+/// mandatory ones.
 fn without_nulls(value: Value) -> Value {
     match value {
         Value::Object(map) => map
             .into_iter()
-            .filter(|(_, v)| !v.is_null())
+            .filter(|(k, v)| !v.is_null() || MANDATORY.contains(&k.as_str()))
             .map(|(k, v)| (k, without_nulls(v)))
             .collect(),
         Value::Array(items) => items.into_iter().map(without_nulls).collect(),

@@ -348,15 +348,15 @@ impl Client {
             .map(|(column, field)| (column.clone(), field_statement(field)))
             .collect();
         let rule = match options.mode {
-            Mode::Upsert => types::ImportRule::CreateAndUpdate,
-            Mode::InsertOnly => types::ImportRule::CreateOnly,
-            Mode::UpdateOnly => types::ImportRule::UpdateOnly,
+            Mode::Upsert => types::ImportRuleKnown::CreateAndUpdate,
+            Mode::InsertOnly => types::ImportRuleKnown::CreateOnly,
+            Mode::UpdateOnly => types::ImportRuleKnown::UpdateOnly,
         };
         let request = self.create_contact_import().body_map(|b| {
             b.name(name.to_owned())
                 .fields(fields)
                 .identifier_field_name(Some(options.key_column.clone()))
-                .import_rule(Some(rule))
+                .import_rule(Some(rule.into()))
                 .is_sync_triggered_on_import(Some(false))
         });
         Ok(call(VENDOR, "createContactImport", request.send())
@@ -603,7 +603,7 @@ impl Client {
             if let Some(sync) = syncs
                 .items
                 .into_iter()
-                .find(|s| s.synced_instance_uri == definition_uri)
+                .find(|s| s.synced_instance_uri.as_deref() == Some(definition_uri))
             {
                 return Ok(Some(sync));
             }

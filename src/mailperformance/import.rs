@@ -578,14 +578,15 @@ fn reuse(
     })
 }
 
-/// Whether a file was uploaded to the import (or it reads from FTP).
+/// Whether a file was uploaded to the import (or it reads from FTP, or from a source this crate
+/// does not know: not an import it just created either).
 fn has_file(import: &types::Import) -> bool {
     match &import.source {
         None => false,
         Some(types::Source::FileSource(file)) => {
             file.filename.is_some() || file.update_date.is_some()
         }
-        Some(types::Source::FtpSource(_)) => true,
+        Some(types::Source::FtpSource(_) | types::Source::OtherSource(_)) => true,
     }
 }
 
@@ -622,7 +623,7 @@ fn features(np6: &Np6Import, update_existing: bool) -> Vec<types::ImportFeature>
     if !np6.report_contacts.is_empty() || !np6.report_groups.is_empty() {
         features.push(types::ImportFeature::ReportFeature(types::ReportFeature {
             contact_guids: np6.report_contacts.clone(),
-            group_ids: np6.report_groups.clone(),
+            group_ids: Some(np6.report_groups.clone()),
             send_error_report: true,
             send_final_report: true,
             type_: types::ReportFeatureType::Report,
