@@ -34,7 +34,9 @@ pub async fn run(args: ImportArgs) -> u8 {
                     let state = e
                         .import_state()
                         .or_else(|| nothing_created(e).then_some(("", output::NOTHING_CREATED)));
-                    (output::error_line(e, state), exit_code(e), state)
+                    // An interrupted import's error tells its state itself.
+                    let untold = state.filter(|_| !matches!(e, Error::Interrupted { .. }));
+                    (output::error_line(e, untold), exit_code(e), state)
                 }
             };
             eprintln!("{message}");
@@ -61,6 +63,30 @@ fn nothing_created(e: &Error) -> bool {
             | Error::Decode { .. }
             | Error::Sftp { .. }
     )
+}
+
+/// A Mindbaz SFTP setting the library refused, named by its flag.
+fn sftp_setting(e: Error) -> Failure {
+    let Error::InvalidConfig { setting, reason } = &e else {
+        return e.into();
+    };
+    let flag = match *setting {
+        "SFTP directory" => "--sftp-dir",
+        "SFTP host key" => "--sftp-host-key",
+        "SFTP known hosts" => "--sftp-known-hosts",
+        "SFTP agent" => "--sftp-agent",
+        "SFTP key passphrase" if std::env::var_os("MINDBAZ_SFTP_KEY_PASSPHRASE").is_some() => {
+            "--sftp-key (with MINDBAZ_SFTP_KEY_PASSPHRASE)"
+        }
+        "SFTP key passphrase" => {
+            return Usage(format!(
+                "--sftp-key: {reason}: set MINDBAZ_SFTP_KEY_PASSPHRASE"
+            ))
+            .into()
+        }
+        _ => return e.into(),
+    };
+    Usage(format!("{flag}: {reason}")).into()
 }
 
 fn env(name: &str) -> Result<String, Usage> {
@@ -251,6 +277,7 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
             }
             let token = Secret::new(env("MINDBAZ_TOKEN")?);
             let mut mindbaz_options = mindbaz::MindbazImport::new(site, args.notify.clone());
+            mindbaz_options.delete_file = args.sftp_delete_after_import;
             match (&args.remote_file, &args.sftp_host) {
                 (Some(remote), None) => mindbaz_options.remote_file = Some(remote.clone()),
                 (None, Some(host)) => {
@@ -258,20 +285,25 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                         .sftp_user
                         .clone()
                         .ok_or_else(|| Usage("--sftp-host needs --sftp-user".into()))?;
-                    let auth = match &args.sftp_key {
-                        Some(key) => mindbaz::SftpAuth::KeyFile(key.clone()),
-                        None => {
+                    let auth = match (&args.sftp_key, args.sftp_agent) {
+                        (_, true) => mindbaz::SftpAuth::Agent(None),
+                        (Some(key), false) => match env("MINDBAZ_SFTP_KEY_PASSPHRASE") {
+                            Ok(passphrase) => mindbaz::SftpAuth::EncryptedKeyFile {
+                                path: key.clone(),
+                                passphrase: Secret::new(passphrase),
+                            },
+                            Err(_) => mindbaz::SftpAuth::KeyFile(key.clone()),
+                        },
+                        (None, false) => {
                             mindbaz::SftpAuth::Password(Secret::new(env("MINDBAZ_SFTP_PASSWORD")?))
                         }
                     };
                     let mut sftp = mindbaz::SftpConfig::new(host.clone(), user, auth);
                     sftp.port = args.sftp_port;
-                    sftp.remote_dir = args
-                        .sftp_dir
-                        .trim_start_matches("./")
-                        .trim_matches('.')
-                        .to_owned();
+                    sftp.remote_dir = args.sftp_dir.clone();
+                    sftp.known_hosts = args.sftp_known_hosts.clone();
                     sftp.host_key_sha256 = args.sftp_host_key.clone();
+                    sftp.accept_new_host_key = args.sftp_accept_new_host_key;
                     mindbaz_options.sftp = Some(sftp);
                 }
                 (Some(_), Some(_)) => {
@@ -296,7 +328,10 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                 &mindbaz::Auth::Bearer(token),
                 &config,
             )?;
-            client.import(&options, &mindbaz_options).await?
+            client
+                .import(&options, &mindbaz_options)
+                .await
+                .map_err(sftp_setting)?
         }
         Vendor::Eloqua => {
             let auth = eloqua::Auth::Basic {

@@ -1,6 +1,8 @@
 //! A whole Mindbaz import: the file on the Mindbaz SFTP (uploaded, or already there) →
 //! `imports/scheduleNow` → follow `GET imports/{idImport}` → the execution log.
 
+use std::time::Duration;
+
 use super::{sftp, types, Client, SftpConfig};
 use crate::{
     error::call,
@@ -235,6 +237,7 @@ impl Client {
                 reason: "Mindbaz requires at least one address to send the import report to".into(),
             });
         }
+        let started = tokio::time::Instant::now();
         let target = match (&mindbaz.sftp, &mindbaz.remote_file) {
             (Some(sftp), None) => {
                 sftp.check()?;
@@ -274,27 +277,37 @@ impl Client {
                         setting: "file",
                         reason: format!("`{}` has no file name", csv.path.display()),
                     })?;
-                let remote = config.remote_path(&name);
+                let remote = config.remote_path(&name)?;
                 options.emit(Progress::Step("upload"));
-                let upload = sftp::upload(config, &csv.path, &remote, options.progress.clone());
-                tokio::time::timeout(options.timeout, upload)
+                // The upload stops a little before the whole import's timeout, to remove its
+                // partial file itself.
+                let reserve = (options.timeout / 10).min(Duration::from_secs(10));
+                let stop = started + options.timeout.saturating_sub(reserve);
+                sftp::upload(config, &csv.path, &remote, options.progress.clone(), stop)
                     .await
-                    .map_err(|_| Error::Timeout {
-                        vendor: VENDOR,
-                        what: "the SFTP upload".into(),
-                        after: Some(options.timeout),
-                    })??;
+                    .map_err(|e| match e {
+                        Error::Timeout { vendor, what, .. } => Error::Timeout {
+                            vendor,
+                            what,
+                            after: Some(options.timeout),
+                        },
+                        e => e,
+                    })?;
+                ledger.record(
+                    "",
+                    format!(
+                        "no import created: no row imported; the file `{remote}` is on the \
+                         Mindbaz SFTP (import it with the file already there, or remove it)"
+                    ),
+                );
                 deadline.check()?;
                 remote
-                    .trim_start_matches("./")
-                    .trim_start_matches('/')
-                    .to_owned()
             }
         };
 
         options.emit(Progress::Step("schedule import"));
         let body = types::ScheduleNowRequest {
-            parameters: parameters(&csv, options, mindbaz, filename, insert_enabled),
+            parameters: parameters(&csv, options, mindbaz, filename.clone(), insert_enabled),
         };
         let request = self
             .schedule_import_now()
@@ -302,8 +315,10 @@ impl Client {
             .body(body)
             .send();
         let what = format!(
-            "an import of `{}` on site {} (scheduled at once, its {} rows imported)",
+            "an import of `{}` (`{}` on the Mindbaz SFTP) on site {} (scheduled at once, its \
+             {} rows imported)",
             csv.path.display(),
+            filename,
             mindbaz.site,
             csv.rows
         );
