@@ -580,7 +580,6 @@ async fn an_unknown_or_changed_host_key_is_refused_before_any_credential_is_sent
     let e = upload_with(&server, &file, changed).await.unwrap_err();
     let reason = refused_host_key(&e);
     assert!(reason.contains("records another key"), "{reason}");
-    assert!(reason.contains("line 1"), "{reason}");
     assert!(reason.contains(&sshd.host_key), "{reason}");
     assert_eq!(
         std::fs::read_to_string(&known_hosts).unwrap(),
@@ -623,6 +622,7 @@ async fn accept_new_records_the_key_which_is_then_known_plain_or_hashed() {
     let server = scheduling_server().await;
     let (_local, file) = csv_file("new.csv", FILE);
     let known_hosts = sshd.path("ssh/known_hosts");
+    assert!(!sshd.path("ssh").exists());
     let mut first = account(&sshd);
     first.known_hosts = Some(known_hosts.clone());
     first.host_key_sha256 = None;
@@ -632,6 +632,12 @@ async fn accept_new_records_the_key_which_is_then_known_plain_or_hashed() {
         std::fs::read_to_string(&known_hosts).unwrap().trim_start(),
         sshd.known_hosts_line("hostkey.pub"),
         "recorded as OpenSSH does for a port other than 22"
+    );
+    let mode = std::fs::metadata(sshd.path("ssh")).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o700,
+        "its directory created private, as ~/.ssh"
     );
     assert_eq!(
         std::fs::read(sshd.path("sftproot/upload/new.csv")).unwrap(),

@@ -317,14 +317,12 @@ impl HostKey {
             .iter()
             .any(|(_, recorded)| recorded.key_data() == key.key_data());
         if !known && !self.recorded.is_empty() {
-            let lines: Vec<String> = self.recorded.iter().map(|(l, _)| l.to_string()).collect();
             return Verdict::Refused(format!(
-                "{name} presented the host key {shown}, but {file} (line {}) records another \
-                 key for it: the server's key was replaced, or someone is between you and the \
-                 server. Refused whatever the settings; nothing was sent to it. If Mindbaz \
-                 confirms the change, remove the old entry (ssh-keygen -R '{name}' -f {file}) \
-                 and accept the new key",
-                lines.join(", ")
+                "{name} presented the host key {shown}, but {file} records another key for \
+                 it: the server's key was replaced, or someone is between you and the server. \
+                 Refused whatever the settings; nothing was sent to it. If Mindbaz confirms \
+                 the change, remove the old entry (ssh-keygen -R '{name}' -f {file}) and \
+                 accept the new key"
             ));
         }
         if let Some(expected) = &self.expected {
@@ -571,6 +569,22 @@ async fn send(
     Ok(sent)
 }
 
+/// Records `key` for the host in the known-hosts file, creating its directory private to the
+/// user (as OpenSSH creates `~/.ssh`) when it does not exist.
+fn record(host: &str, port: u16, key: &PublicKey, known_hosts: &Path) -> Result<(), Error> {
+    let failed = |e: &dyn fmt::Display| sftp_error("verify host key", e);
+    if let Some(dir) = known_hosts.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir).map_err(|e| failed(&e))?;
+        }
+    }
+    learn_known_hosts_path(host, port, key, known_hosts).map_err(|e| failed(&e))
+}
+
 /// Connects, checks the host key (recording it when that is asked), and authenticates.
 async fn connect(config: &SftpConfig) -> Result<russh::client::Handle<HostKey>, Error> {
     let known_hosts = config.known_hosts_path()?;
@@ -622,7 +636,7 @@ async fn connect(config: &SftpConfig) -> Result<russh::client::Handle<HostKey>, 
     let mut session = match (connected, verdict) {
         (Ok(session), Some(Verdict::Accepted { key, learn })) => {
             if learn {
-                match learn_known_hosts_path(&host, config.port, &key, &known_hosts) {
+                match record(&host, config.port, &key, &known_hosts) {
                     Ok(()) => tracing::warn!(
                         "SFTP host key {} of {name} recorded in {}",
                         key.fingerprint(HashAlg::Sha256),
@@ -732,9 +746,13 @@ async fn with_agent(
             format!("the ssh-agent at {}: {e}", socket.display()),
         )
     };
+    #[cfg(unix)]
     let mut agent = AgentClient::connect_uds(&socket)
         .await
         .map_err(|e| asking(&e))?;
+    #[cfg(not(unix))]
+    let mut agent: AgentClient<tokio::io::DuplexStream> =
+        return Err(asking(&"an ssh-agent socket is supported on Unix only"));
     let identities = agent.request_identities().await.map_err(|e| asking(&e))?;
     if identities.is_empty() {
         return Err(asking(&"it holds no key (ssh-add adds one)"));
