@@ -8,7 +8,7 @@
 use std::{path::Path, process::Output};
 
 use esp_imports::{
-    sandbox::{Sandbox, SandboxConfig},
+    sandbox::{Fault, FaultKind, Sandbox, SandboxConfig},
     Vendor,
 };
 
@@ -376,4 +376,43 @@ async fn passphrase_agent_directory_and_delete_after_import_through_the_cli() {
         "{}",
         stderr(&output)
     );
+}
+
+#[tokio::test]
+async fn a_refused_schedule_after_the_upload_says_the_file_is_on_the_sftp() {
+    let s = setup().await;
+    std::fs::create_dir_all(s.known_hosts().parent().unwrap()).unwrap();
+    std::fs::write(s.known_hosts(), s.sshd.known_hosts_line("hostkey.pub")).unwrap();
+    s.sandbox.inject(Fault {
+        vendor: Some(Vendor::Mindbaz),
+        method: Some("POST".into()),
+        path_contains: Some("scheduleNow".into()),
+        kind: FaultKind::Status {
+            code: 400,
+            retry_after: None,
+            body: r#"{"success":false,"data":null,"error":"Error, mapping invalid"}"#.into(),
+        },
+        times: 1,
+    });
+    let key = s.key();
+    let output = s.run(&s.args(&["--sftp-key", &key, "--json"]), &[]).await;
+    assert_eq!(code(&output), 4, "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let state = json["import_state"].as_str().unwrap();
+    assert!(
+        state.starts_with("no import created")
+            && state.contains("the file `contacts.csv` is on the Mindbaz SFTP")
+            && state.contains("--remote-file contacts.csv"),
+        "{json}"
+    );
+    assert!(json.get("import_id").is_none(), "{json}");
+    assert_eq!(
+        stderr(&output).matches("is on the Mindbaz SFTP").count(),
+        1,
+        "told once: {}",
+        stderr(&output)
+    );
+    assert!(s.uploaded());
+    assert!(!s.sshd.path("sftproot/.contacts.csv.part").exists());
 }

@@ -297,7 +297,8 @@ impl Client {
                     "",
                     format!(
                         "no import created: no row imported; the file `{remote}` is on the \
-                         Mindbaz SFTP (import it with the file already there, or remove it)"
+                         Mindbaz SFTP (import it from there with --remote-file {remote} / \
+                         MindbazImport::remote_file, or remove it)"
                     ),
                 );
                 deadline.check()?;

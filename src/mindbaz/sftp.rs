@@ -102,13 +102,16 @@ impl SftpConfig {
         self.directory()?;
         self.fingerprint()?;
         let known_hosts = self.known_hosts_path()?;
-        if let Err(e) = std::fs::File::open(&known_hosts) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(Error::InvalidConfig {
-                    setting: "SFTP known hosts",
-                    reason: format!("{}: {e}", known_hosts.display()),
-                });
-            }
+        let unreadable = match std::fs::File::open(&known_hosts) {
+            Ok(_) if known_hosts.is_dir() => Some("is a directory, not a known-hosts file".into()),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Some(e.to_string()),
+            _ => None,
+        };
+        if let Some(why) = unreadable {
+            return Err(Error::InvalidConfig {
+                setting: "SFTP known hosts",
+                reason: format!("{}: {why}", known_hosts.display()),
+            });
         }
         match &self.auth {
             SftpAuth::Password(_) => {}
