@@ -75,7 +75,7 @@ fn sftp_setting(e: Error) -> Failure {
         "SFTP host key" => "--sftp-host-key",
         "SFTP known hosts" => "--sftp-known-hosts",
         "SFTP agent" => "--sftp-agent",
-        "SFTP key passphrase" if std::env::var_os("MINDBAZ_SFTP_KEY_PASSPHRASE").is_some() => {
+        "SFTP key passphrase" if env("MINDBAZ_SFTP_KEY_PASSPHRASE").is_ok() => {
             "--sftp-key (with MINDBAZ_SFTP_KEY_PASSPHRASE)"
         }
         "SFTP key passphrase" => {
