@@ -416,3 +416,53 @@ async fn a_refused_schedule_after_the_upload_says_the_file_is_on_the_sftp() {
     assert!(s.uploaded());
     assert!(!s.sshd.path("sftproot/.contacts.csv.part").exists());
 }
+
+#[tokio::test]
+async fn ctrl_c_during_the_upload_removes_the_partial_file() {
+    let s = setup().await;
+    std::fs::create_dir_all(s.known_hosts().parent().unwrap()).unwrap();
+    std::fs::write(s.known_hosts(), s.sshd.known_hosts_line("hostkey.pub")).unwrap();
+    // Large enough that the upload is still running when Ctrl-C comes.
+    let mut content = String::from("email,city\n");
+    for i in 0..1_500_000 {
+        content.push_str(&format!("user{i:07}@example.com,City {i}\n"));
+    }
+    std::fs::write(&s.file, content).unwrap();
+    let key = s.key();
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(s.args(&["--sftp-key", &key, "--json"]))
+        .env("HOME", s.home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in credentials_env() {
+        command.env(name, value);
+    }
+    let child = command.spawn().unwrap();
+    let part = s.sshd.path("sftproot/.contacts.csv.part");
+    let started = std::time::Instant::now();
+    while !part.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the upload did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    sshd::run(std::process::Command::new("kill").args(["-INT", &pid]));
+    let output = child.wait_with_output().await.unwrap();
+
+    assert_eq!(code(&output), 130, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("interrupted; no partial file `.contacts.csv.part` is left"),
+        "{}",
+        stderr(&output)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim()).unwrap();
+    assert_eq!(json["exit_code"], 130, "{json}");
+    assert!(!part.exists(), "the partial file is removed");
+    assert!(!s.uploaded(), "nothing under the final name");
+    assert!(s.sandbox.contacts(Vendor::Mindbaz).is_empty());
+}

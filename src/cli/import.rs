@@ -1,11 +1,20 @@
 //! `esp-imports import <VENDOR>`: flags and environment → options → the vendor's workflow.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use esp_imports::{
     copernica, eloqua, mailperformance, mindbaz, Error, HttpConfig, ImportOptions, ImportReport,
-    Secret, Status, Vendor,
+    Progress, Secret, Status, Vendor,
 };
+use futures_util::future::Either;
+use tokio::sync::Notify;
 
 use super::{exit, exit_code, output, Failure, ImportArgs, Usage};
 
@@ -38,6 +47,17 @@ pub async fn run(args: ImportArgs) -> u8 {
                     let untold = state.filter(|_| !matches!(e, Error::Interrupted { .. }));
                     (output::error_line(e, untold), exit_code(e), state)
                 }
+                // Stopped during the upload: nothing exists at Mindbaz but perhaps the file.
+                Failure::Interrupted(Some(e)) => (
+                    output::error_line(e, Some(("", output::NOTHING_CREATED))),
+                    exit::INTERRUPTED,
+                    Some(("", output::NOTHING_CREATED)),
+                ),
+                Failure::Interrupted(None) => (
+                    "error: interrupted (Ctrl-C)".into(),
+                    exit::INTERRUPTED,
+                    None,
+                ),
             };
             eprintln!("{message}");
             if json {
@@ -63,6 +83,41 @@ fn nothing_created(e: &Error) -> bool {
             | Error::Decode { .. }
             | Error::Sftp { .. }
     )
+}
+
+/// Runs a Mindbaz import until it ends or Ctrl-C: an upload in progress then removes its
+/// partial file before the command ends; at any other step the command ends at once.
+async fn with_ctrl_c(
+    client: &mindbaz::Client,
+    mut options: ImportOptions,
+    mut mindbaz_options: mindbaz::MindbazImport,
+) -> Result<ImportReport, Failure> {
+    let interrupt = Arc::new(Notify::new());
+    mindbaz_options.interrupt = Some(interrupt.clone());
+    let uploading = Arc::new(AtomicBool::new(false));
+    let (shown, seen) = (options.progress.take(), uploading.clone());
+    options.progress = Some(Arc::new(move |p: &Progress| {
+        if let Progress::Step(step) = p {
+            seen.store(*step == "upload", Ordering::SeqCst);
+        }
+        if let Some(shown) = &shown {
+            shown(p);
+        }
+    }));
+    let import = std::pin::pin!(client.import(&options, &mindbaz_options));
+    let ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    match futures_util::future::select(import, ctrl_c).await {
+        Either::Left((result, _)) => result.map_err(sftp_setting),
+        Either::Right((_, import)) if uploading.load(Ordering::SeqCst) => {
+            interrupt.notify_one();
+            // The upload stops at once and removes its partial file (within 10 s).
+            match tokio::time::timeout(Duration::from_secs(15), import).await {
+                Ok(Err(e)) => Err(Failure::Interrupted(Some(e))),
+                _ => Err(Failure::Interrupted(None)),
+            }
+        }
+        Either::Right(_) => Err(Failure::Interrupted(None)),
+    }
 }
 
 /// A Mindbaz SFTP setting the library refused, named by its flag.
@@ -328,10 +383,7 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                 &mindbaz::Auth::Bearer(token),
                 &config,
             )?;
-            client
-                .import(&options, &mindbaz_options)
-                .await
-                .map_err(sftp_setting)?
+            with_ctrl_c(&client, options, mindbaz_options).await?
         }
         Vendor::Eloqua => {
             let auth = eloqua::Auth::Basic {

@@ -22,6 +22,8 @@ pub mod exit {
     pub const AUTH: u8 = 3;
     /// Network or server error after the retries, or `--timeout` reached.
     pub const NETWORK: u8 = 4;
+    /// Interrupted (Ctrl-C), as a shell reports a process stopped by SIGINT.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]
@@ -216,6 +218,8 @@ pub struct Usage(pub String);
 pub enum Failure {
     Usage(Usage),
     Import(Error),
+    /// Ctrl-C; with the error of the upload it stopped, if it stopped one.
+    Interrupted(Option<Error>),
 }
 
 impl From<Usage> for Failure {

@@ -1,7 +1,9 @@
 //! A whole Mindbaz import: the file on the Mindbaz SFTP (uploaded, or already there) →
 //! `imports/scheduleNow` → follow `GET imports/{idImport}` → the execution log.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::Notify;
 
 use super::{sftp, types, Client, SftpConfig};
 use crate::{
@@ -38,6 +40,11 @@ pub struct MindbazImport {
     pub keep_subscriber_state: bool,
     /// `safeMode`: a cell in error is imported as empty instead of rejecting its whole row.
     pub safe_mode: bool,
+    /// Notified (`notify_one`, from a Ctrl-C handler say), stops an upload in progress or
+    /// about to start: its partial file is removed and the import returns [`Error::Sftp`]
+    /// (step `upload`, "interrupted"). Only the upload listens: drop the import's future to
+    /// stop it at another step.
+    pub interrupt: Option<Arc<Notify>>,
 }
 
 impl MindbazImport {
@@ -52,6 +59,7 @@ impl MindbazImport {
             delete_file: false,
             keep_subscriber_state: true,
             safe_mode: false,
+            interrupt: None,
         }
     }
 }
@@ -283,16 +291,21 @@ impl Client {
                 // partial file itself.
                 let reserve = (options.timeout / 10).min(Duration::from_secs(10));
                 let stop = started + options.timeout.saturating_sub(reserve);
-                sftp::upload(config, &csv.path, &remote, options.progress.clone(), stop)
-                    .await
-                    .map_err(|e| match e {
-                        Error::Timeout { vendor, what, .. } => Error::Timeout {
-                            vendor,
-                            what,
-                            after: Some(options.timeout),
-                        },
-                        e => e,
-                    })?;
+                let upload = sftp::Upload {
+                    local: &csv.path,
+                    remote: &remote,
+                    progress: options.progress.clone(),
+                    stop,
+                    interrupt: mindbaz.interrupt.as_deref(),
+                };
+                sftp::upload(config, upload).await.map_err(|e| match e {
+                    Error::Timeout { vendor, what, .. } => Error::Timeout {
+                        vendor,
+                        what,
+                        after: Some(options.timeout),
+                    },
+                    e => e,
+                })?;
                 ledger.record(
                     "",
                     format!(

@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+use futures_util::future::Either;
 use russh::keys::{
     agent::{client::AgentClient, AgentIdentity},
     known_hosts::{known_host_keys_path, learn_known_hosts_path},
@@ -409,19 +410,34 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
     }
 }
 
+/// What to upload, and when to stop.
+pub(crate) struct Upload<'a> {
+    /// The local file.
+    pub(crate) local: &'a Path,
+    /// Its path on the server.
+    pub(crate) remote: &'a str,
+    /// Told the bytes sent.
+    pub(crate) progress: Option<ProgressFn>,
+    /// When a transfer still running stops (a [`Error::Timeout`]).
+    pub(crate) stop: tokio::time::Instant,
+    /// Notified, stops the transfer (an [`Error::Sftp`], "interrupted").
+    pub(crate) interrupt: Option<&'a tokio::sync::Notify>,
+}
+
 /// Uploads `local` to `remote` on the server of `config`, streaming it from disk: first to a
 /// temporary name next to it (`.NAME.part`), which is checked to hold as many bytes as were
 /// sent and then renamed to `remote` (replacing a file of that name), so that Mindbaz never
-/// reads a half-sent file. A failed upload, or one still running at `deadline`, removes its
-/// partial file (the error says if it could not). Fails with [`Error::Sftp`] naming the step;
-/// no error carries a password or passphrase.
-pub(crate) async fn upload(
-    config: &SftpConfig,
-    local: &Path,
-    remote: &str,
-    progress: Option<ProgressFn>,
-    deadline: tokio::time::Instant,
-) -> Result<u64, Error> {
+/// reads a half-sent file. A failed upload, or one still running at `stop` or when
+/// `interrupt` is notified, removes its partial file (the error says if it could not). Fails
+/// with [`Error::Sftp`] naming the step; no error carries a password or passphrase.
+pub(crate) async fn upload(config: &SftpConfig, upload: Upload<'_>) -> Result<u64, Error> {
+    let Upload {
+        local,
+        remote,
+        progress,
+        stop,
+        interrupt,
+    } = upload;
     let session = connect(config).await?;
     let channel = session
         .channel_open_session()
@@ -436,18 +452,35 @@ pub(crate) async fn upload(
         .map_err(|e| sftp_error("open SFTP session", e))?;
 
     let part = partial_name(remote);
-    let sent = match tokio::time::timeout_at(deadline, send(&sftp, local, &part, remote, progress))
-        .await
-    {
-        Ok(Ok(sent)) => sent,
-        Ok(Err(e)) => return Err(remove_partial(&sftp, &part, e).await),
-        Err(_) => {
+    let transfer = std::pin::pin!(tokio::time::timeout_at(
+        stop,
+        send(&sftp, local, &part, remote, progress)
+    ));
+    let interrupted = std::pin::pin!(async {
+        match interrupt {
+            Some(interrupt) => interrupt.notified().await,
+            None => std::future::pending().await,
+        }
+    });
+    let sent = match futures_util::future::select(transfer, interrupted).await {
+        Either::Left((Ok(Ok(sent)), _)) => sent,
+        Either::Left((Ok(Err(e)), _)) => return Err(remove_partial(&sftp, &part, e).await),
+        Either::Left((Err(_), _)) => {
             let timeout = Error::Timeout {
                 vendor: crate::Vendor::Mindbaz,
                 what: "the SFTP upload".into(),
                 after: None,
             };
             return Err(remove_partial(&sftp, &part, timeout).await);
+        }
+        Either::Right(((), _)) => {
+            return Err(match remove(&sftp, &part).await {
+                Ok(()) => sftp_error(
+                    "upload",
+                    format!("interrupted; no partial file `{part}` is left on the server"),
+                ),
+                Err(problem) => not_removed(sftp_error("upload", "interrupted"), &part, &problem),
+            });
         }
     };
     // The file is complete; a failure to say goodbye does not undo that.
@@ -468,18 +501,28 @@ fn partial_name(remote: &str) -> String {
 
 /// Removes the partial file after `error`, and says in the error if it could not.
 async fn remove_partial(sftp: &russh_sftp::client::SftpSession, part: &str, error: Error) -> Error {
-    let removed = tokio::time::timeout(Duration::from_secs(10), sftp.remove_file(part)).await;
-    let problem = match removed {
-        Ok(Ok(())) => return error,
-        // Nothing to remove: the failure came before the file was created.
+    match remove(sftp, part).await {
+        Ok(()) => error,
+        Err(problem) => not_removed(error, part, &problem),
+    }
+}
+
+/// Removes the partial file: done when it is gone, or was never created.
+async fn remove(sftp: &russh_sftp::client::SftpSession, part: &str) -> Result<(), String> {
+    match tokio::time::timeout(Duration::from_secs(10), sftp.remove_file(part)).await {
+        Ok(Ok(())) => Ok(()),
         Ok(Err(russh_sftp::client::error::Error::Status(status)))
             if status.status_code == russh_sftp::protocol::StatusCode::NoSuchFile =>
         {
-            return error
+            Ok(())
         }
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "no answer within 10 s".into(),
-    };
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 10 s".into()),
+    }
+}
+
+/// `error`, saying that the partial file is still on the server.
+fn not_removed(error: Error, part: &str, problem: &str) -> Error {
     let note = format!(
         "; the partial file `{part}` could not be removed from the SFTP server ({problem})"
     );
