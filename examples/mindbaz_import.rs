@@ -4,7 +4,9 @@
 //! MINDBAZ_TOKEN=… MINDBAZ_SFTP_PASSWORD=… \
 //!     cargo run --example mindbaz_import -- contacts.csv 123 sftp.example.com mysite
 //! ```
-//! The file has the columns `email` and `first_name`; 123 is the site id.
+//! The file has the columns `email` and `first_name`; 123 is the site id. The SFTP server's key
+//! must be in `~/.ssh/known_hosts` (or set `host_key_sha256` to its `SHA256:…` fingerprint):
+//! an unknown server is refused before any password is sent.
 
 use esp_imports::{mindbaz, HttpConfig, ImportOptions, Secret};
 

@@ -94,7 +94,8 @@ pub enum Error {
     Interrupted {
         /// The vendor.
         vendor: Vendor,
-        /// The vendor's id of what exists (import id, Eloqua definition or sync URI).
+        /// The vendor's id of what exists (import id, Eloqua definition or sync URI); empty
+        /// when no import exists but something else does (a file on the Mindbaz SFTP).
         import_id: String,
         /// Where the import stands at the vendor, in words.
         state: String,
@@ -263,6 +264,12 @@ impl fmt::Display for Error {
                 "{vendor} {operation}: the answer was lost ({source}); {what} may have been \
                  created, so the request was not sent again: check before importing again"
             ),
+            Error::Interrupted {
+                vendor,
+                import_id,
+                state,
+                source,
+            } if import_id.is_empty() => write!(f, "{source}; {vendor}: {state}"),
             Error::Interrupted {
                 vendor,
                 import_id,

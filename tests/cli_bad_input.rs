@@ -111,6 +111,12 @@ impl Cmd {
         self
     }
 
+    /// Adds a flag that takes no value.
+    fn switch(mut self, flag: &str) -> Self {
+        self.args.push(flag.into());
+        self
+    }
+
     /// Sets a flag's value (replacing the flag if it is there).
     fn set(mut self, flag: &str, value: &str) -> Self {
         self = self.remove(flag);
@@ -758,6 +764,42 @@ fn cases(sandbox: &Sandbox) -> Vec<Case> {
             .set("--sftp-user", "importer")
             .set("--sftp-key", "/no/such/key")
             .case("Mindbaz: an --sftp-key that does not exist", &["--sftp-key: /no/such/key"]),
+        cmd(Mindbaz)
+            .remove("--remote-file")
+            .set("--sftp-host", "127.0.0.1")
+            .set("--sftp-port", &closed_port)
+            .set("--sftp-user", "importer")
+            .set("--sftp-dir", "../up")
+            .case("Mindbaz: an --sftp-dir that goes up", &["--sftp-dir: `../up`", "`..` would leave"]),
+        cmd(Mindbaz)
+            .remove("--remote-file")
+            .set("--sftp-host", "127.0.0.1")
+            .set("--sftp-port", &closed_port)
+            .set("--sftp-user", "importer")
+            .set("--sftp-dir", "/upload")
+            .case("Mindbaz: an absolute --sftp-dir", &["--sftp-dir: `/upload`", "relative"]),
+        cmd(Mindbaz)
+            .remove("--remote-file")
+            .set("--sftp-host", "127.0.0.1")
+            .set("--sftp-port", &closed_port)
+            .set("--sftp-user", "importer")
+            .set("--sftp-host-key", "MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48")
+            .case("Mindbaz: an --sftp-host-key that is not a SHA256 fingerprint", &["--sftp-host-key: `MD5:", "SHA256"]),
+        cmd(Mindbaz)
+            .remove("--remote-file")
+            .set("--sftp-host", "127.0.0.1")
+            .set("--sftp-port", &closed_port)
+            .set("--sftp-user", "importer")
+            .set("--sftp-known-hosts", "/")
+            .case("Mindbaz: an --sftp-known-hosts that is a directory", &["--sftp-known-hosts: /: is a directory"]),
+        cmd(Mindbaz)
+            .remove("--remote-file")
+            .set("--sftp-host", "127.0.0.1")
+            .set("--sftp-port", &closed_port)
+            .set("--sftp-user", "importer")
+            .switch("--sftp-agent")
+            .case("Mindbaz: --sftp-agent without SSH_AUTH_SOCK", &["--sftp-agent: SSH_AUTH_SOCK is not set"])
+            .with_env("SSH_AUTH_SOCK", ""),
         cmd(Eloqua)
             .set("--name", " ")
             .case("a blank --name", &["--name: give a name"]),

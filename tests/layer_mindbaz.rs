@@ -1,19 +1,17 @@
 //! The whole Mindbaz import (`Client::import`): the file uploaded to a REAL OpenSSH SFTP server
-//! started on a free loopback port for each test (`../shared/notes/sshd-on-loopback.md`), then
+//! started on a free loopback port for each test (`sshd/mod.rs`), then
 //! `scheduleNow` and the polls against a loopback wiremock server. Needs `/usr/sbin/sshd` and
 //! `ssh-keygen` (Debian: `apt-get install -y openssh-server openssh-client`).
 #![cfg(feature = "mindbaz")]
 
 use std::{
     io::Write,
-    net::{Ipv4Addr, TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use esp_imports::mindbaz::{Auth, Client, MindbazImport, SftpAuth, SftpConfig};
@@ -25,7 +23,6 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 const SITE: i32 = 7;
 const API_KEY: &str = "mbz-l4yer-api-key";
 const PASSWORD: &str = "Pa55-w0rd-s3cret";
-const SSHD: &str = "/usr/sbin/sshd";
 
 /// `;`-separated, CRLF, a quoted field with the delimiter, an unmapped column.
 const FILE: &str = "email;firstname;internal\r\n\
@@ -35,131 +32,22 @@ const FILE: &str = "email;firstname;internal\r\n\
                     dee@example.com;Dee;d\r\n\
                     eve@example.com;Eve;e\r\n";
 
-/// An OpenSSH server serving SFTP on 127.0.0.1, owned by the test (`-D`), killed on drop.
-struct Sshd {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    user: String,
-    host_key: String,
-}
+mod sshd;
+use sshd::Sshd;
 
-fn run(command: &mut Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    assert!(output.status.success(), "{command:?}: {output:?}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn keygen(file: &Path) {
-    run(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(file));
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Sshd {
-    fn start() -> Self {
-        assert!(
-            Path::new(SSHD).exists(),
-            "{SSHD} is missing: install OpenSSH (apt-get install -y openssh-server \
-             openssh-client); these tests need a real SFTP server"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        keygen(&d.join("hostkey"));
-        keygen(&d.join("userkey"));
-        keygen(&d.join("otherkey"));
-        std::fs::copy(d.join("userkey.pub"), d.join("authorized_keys")).unwrap();
-        std::fs::set_permissions(
-            d.join("authorized_keys"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .unwrap();
-        std::fs::create_dir_all("/run/sshd").unwrap();
-        std::fs::create_dir_all(d.join("sftproot/upload")).unwrap();
-        let port = free_port();
-        let d = d.display();
-        let config = format!(
-            "Port {port}\n\
-             ListenAddress 127.0.0.1\n\
-             HostKey {d}/hostkey\n\
-             PidFile {d}/sshd.pid\n\
-             AuthorizedKeysFile {d}/authorized_keys\n\
-             StrictModes no\n\
-             PasswordAuthentication no\n\
-             UsePAM no\n\
-             Subsystem sftp internal-sftp\n\
-             ForceCommand internal-sftp -d {d}/sftproot\n"
-        );
-        let d = dir.path();
-        std::fs::write(d.join("sshd_config"), config).unwrap();
-        let mut child = Command::new(SSHD)
-            .arg("-D")
-            .arg("-f")
-            .arg(d.join("sshd_config"))
-            .arg("-E")
-            .arg(d.join("sshd.log"))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default();
-                panic!("sshd exited ({status}) before listening:\n{log}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "sshd is not listening on {port} after 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let user = run(Command::new("id").arg("-un")).trim().to_owned();
-        let fingerprint = run(Command::new("ssh-keygen")
-            .args(["-E", "sha256", "-lf"])
-            .arg(d.join("hostkey.pub")));
-        let host_key = fingerprint.split_whitespace().nth(1).unwrap().to_owned();
-        assert!(host_key.starts_with("SHA256:"), "{fingerprint}");
-        Sshd {
-            child,
-            port,
-            dir,
-            user,
-            host_key,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// The account, with the user's key, the file put in `upload/`, the host key checked.
-    fn account(&self) -> SftpConfig {
-        SftpConfig {
-            host: "127.0.0.1".into(),
-            port: self.port,
-            username: self.user.clone(),
-            auth: SftpAuth::KeyFile(self.path("userkey")),
-            remote_dir: "upload".into(),
-            host_key_sha256: Some(self.host_key.clone()),
-        }
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The account on `sshd`, with the user's key, the file put in `upload/`, the host key
+/// pinned by its fingerprint and an empty known-hosts file of the test's own.
+fn account(sshd: &Sshd) -> SftpConfig {
+    let mut config = SftpConfig::new(
+        "127.0.0.1",
+        sshd.user.clone(),
+        SftpAuth::KeyFile(sshd.path("userkey")),
+    );
+    config.port = sshd.port;
+    config.remote_dir = "upload".into();
+    config.known_hosts = Some(sshd.path("known_hosts"));
+    config.host_key_sha256 = Some(sshd.host_key.clone());
+    config
 }
 
 fn client(server: &MockServer) -> Client {
@@ -336,7 +224,7 @@ async fn the_file_is_uploaded_to_sftp_then_scheduled_and_followed_to_its_log() {
     let (_local, file) = csv_file("contacts-2024.csv", FILE);
     let (options, events) = options(&file);
     let mut mindbaz = mindbaz("ops@example.com;crm@example.com");
-    mindbaz.sftp = Some(sshd.account());
+    mindbaz.sftp = Some(account(&sshd));
     mindbaz.delete_file = true;
     let report = client(&server).import(&options, &mindbaz).await.unwrap();
 
@@ -548,11 +436,11 @@ async fn refused_sftp_credentials_fail_before_scheduling_and_never_show_the_secr
     let (_local, file) = csv_file("refused.csv", FILE);
     let (options, _) = options(&file);
 
-    let mut wrong_password = sshd.account();
+    let mut wrong_password = account(&sshd);
     wrong_password.auth = SftpAuth::Password(Secret::new(PASSWORD));
-    let mut wrong_key = sshd.account();
+    let mut wrong_key = account(&sshd);
     wrong_key.auth = SftpAuth::KeyFile(sshd.path("otherkey"));
-    let mut wrong_host = sshd.account();
+    let mut wrong_host = account(&sshd);
     wrong_host.host_key_sha256 = Some("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into());
 
     for (account, expected_step) in [
@@ -603,7 +491,7 @@ async fn a_large_file_is_streamed_in_order_and_no_wait_stops_once_scheduled() {
     let (mut options, events) = options(&file);
     options.no_wait = true;
     let mut mindbaz = mindbaz("ops@example.com");
-    mindbaz.sftp = Some(sshd.account());
+    mindbaz.sftp = Some(account(&sshd));
     let report = client(&server).import(&options, &mindbaz).await.unwrap();
 
     assert_eq!(report.status, Status::Submitted);
@@ -627,4 +515,426 @@ async fn a_large_file_is_streamed_in_order_and_no_wait_stops_once_scheduled() {
     assert!(uploaded.len() > 1, "{} upload events", uploaded.len());
     assert!(uploaded.windows(2).all(|w| w[0] < w[1]), "{uploaded:?}");
     assert_eq!(uploaded.last(), Some(&(content.len() as u64)));
+}
+
+/// A wiremock server that schedules any import (import 252) and nothing else.
+async fn scheduling_server() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/7/imports/scheduleNow"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(252, 1, Value::Null)))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Imports `file` through `account` with `--no-wait`.
+async fn upload_with(
+    server: &MockServer,
+    file: &Path,
+    account: SftpConfig,
+) -> Result<esp_imports::ImportReport, Error> {
+    let (mut options, _) = options(file);
+    options.no_wait = true;
+    let mut mindbaz = mindbaz("ops@example.com");
+    mindbaz.sftp = Some(account);
+    client(server).import(&options, &mindbaz).await
+}
+
+fn refused_host_key(e: &Error) -> &str {
+    match e {
+        Error::Sftp {
+            step: "verify host key",
+            reason,
+        } => reason,
+        other => panic!("expected a refused host key, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_or_changed_host_key_is_refused_before_any_credential_is_sent() {
+    let sshd = Sshd::start();
+    let server = scheduling_server().await;
+    let (_local, file) = csv_file("hosts.csv", FILE);
+    let known_hosts = sshd.path("known_hosts");
+
+    // Unknown: no entry, no fingerprint, no accept-new. Safe default of SftpConfig::new.
+    let mut unknown = account(&sshd);
+    unknown.host_key_sha256 = None;
+    unknown.auth = SftpAuth::Password(Secret::new(PASSWORD));
+    let e = upload_with(&server, &file, unknown).await.unwrap_err();
+    let reason = refused_host_key(&e);
+    for part in [
+        sshd.host_key.as_str(),
+        "unknown host key",
+        &format!("--sftp-host-key {}", sshd.host_key),
+        "--sftp-accept-new-host-key",
+        "nothing was sent",
+    ] {
+        assert!(reason.contains(part), "`{part}` missing from: {reason}");
+    }
+    assert!(!format!("{e} {e:?}").contains(PASSWORD));
+
+    // Changed: the known-hosts file records another key for [127.0.0.1]:port. Refused even
+    // with the right fingerprint and accept-new.
+    std::fs::write(&known_hosts, sshd.known_hosts_line("otherkey.pub")).unwrap();
+    let mut changed = account(&sshd);
+    changed.accept_new_host_key = true;
+    let e = upload_with(&server, &file, changed).await.unwrap_err();
+    let reason = refused_host_key(&e);
+    assert!(reason.contains("records another key"), "{reason}");
+    assert!(reason.contains(&sshd.host_key), "{reason}");
+    assert_eq!(
+        std::fs::read_to_string(&known_hosts).unwrap(),
+        sshd.known_hosts_line("otherkey.pub"),
+        "a changed key is never recorded"
+    );
+
+    // A wrong fingerprint, with no known-hosts entry.
+    std::fs::remove_file(&known_hosts).unwrap();
+    let mut wrong = account(&sshd);
+    wrong.host_key_sha256 = Some(fingerprint_of(&sshd, "otherkey.pub"));
+    let e = upload_with(&server, &file, wrong).await.unwrap_err();
+    assert!(refused_host_key(&e).contains("not the expected"), "{e}");
+
+    let log = sshd.log_after_sessions(3);
+    assert_eq!(
+        Sshd::sessions(&log),
+        3,
+        "three connections reached the server:\n{log}"
+    );
+    assert!(
+        !Sshd::auth_attempted(&log),
+        "no authentication may be attempted with a refused host key:\n{log}"
+    );
+    assert!(!sshd.path("sftproot/upload/hosts.csv").exists());
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // The same server, its key known: authentication happens (so the log check above can fail).
+    upload_with(&server, &file, account(&sshd)).await.unwrap();
+    assert!(Sshd::auth_attempted(&sshd.log_after_sessions(4)));
+}
+
+fn fingerprint_of(sshd: &Sshd, public: &str) -> String {
+    sshd::fingerprint(&sshd.path(public))
+}
+
+#[tokio::test]
+async fn accept_new_records_the_key_which_is_then_known_plain_or_hashed() {
+    let sshd = Sshd::start();
+    let server = scheduling_server().await;
+    let (_local, file) = csv_file("new.csv", FILE);
+    let known_hosts = sshd.path("ssh/known_hosts");
+    assert!(!sshd.path("ssh").exists());
+    let mut first = account(&sshd);
+    first.known_hosts = Some(known_hosts.clone());
+    first.host_key_sha256 = None;
+    first.accept_new_host_key = true;
+    upload_with(&server, &file, first.clone()).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&known_hosts).unwrap().trim_start(),
+        sshd.known_hosts_line("hostkey.pub"),
+        "recorded as OpenSSH does for a port other than 22"
+    );
+    let mode = std::fs::metadata(sshd.path("ssh")).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o700,
+        "its directory created private, as ~/.ssh"
+    );
+    assert_eq!(
+        std::fs::read(sshd.path("sftproot/upload/new.csv")).unwrap(),
+        FILE.as_bytes()
+    );
+
+    // Known now: no flag needed. Then the same entry hashed (`ssh-keygen -H`).
+    let mut known = first;
+    known.accept_new_host_key = false;
+    upload_with(&server, &file, known.clone()).await.unwrap();
+    sshd::run(
+        std::process::Command::new("ssh-keygen")
+            .arg("-H")
+            .arg("-f")
+            .arg(&known_hosts),
+    );
+    let hashed = std::fs::read_to_string(&known_hosts).unwrap();
+    assert!(hashed.trim_start().starts_with("|1|"), "{hashed}");
+    upload_with(&server, &file, known).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&known_hosts).unwrap(),
+        hashed,
+        "nothing recorded twice"
+    );
+}
+
+#[tokio::test]
+async fn a_passphrase_protected_key_and_an_agent_authenticate() {
+    const PASSPHRASE: &str = "c0rrect h0rse b4ttery";
+    let sshd = Sshd::start();
+    let server = scheduling_server().await;
+    let (_local, file) = csv_file("keys.csv", FILE);
+    sshd::keygen(&sshd.path("lockedkey"), PASSPHRASE);
+    let mut authorized = std::fs::read_to_string(sshd.path("authorized_keys")).unwrap();
+    authorized += &std::fs::read_to_string(sshd.path("lockedkey.pub")).unwrap();
+    std::fs::write(sshd.path("authorized_keys"), authorized).unwrap();
+
+    let mut locked = account(&sshd);
+    locked.auth = SftpAuth::EncryptedKeyFile {
+        path: sshd.path("lockedkey"),
+        passphrase: Secret::new(PASSPHRASE),
+    };
+    upload_with(&server, &file, locked.clone()).await.unwrap();
+    assert_eq!(
+        std::fs::read(sshd.path("sftproot/upload/keys.csv")).unwrap(),
+        FILE.as_bytes()
+    );
+
+    // No passphrase, or a wrong one: refused before connecting, the passphrase never shown.
+    let mut without = locked.clone();
+    without.auth = SftpAuth::KeyFile(sshd.path("lockedkey"));
+    let mut wrong = locked;
+    wrong.auth = SftpAuth::EncryptedKeyFile {
+        path: sshd.path("lockedkey"),
+        passphrase: Secret::new("not the passphrase"),
+    };
+    for (account, expected) in [
+        (without, "is protected by a passphrase, and none was given"),
+        (wrong, "cannot read the key with the passphrase given"),
+    ] {
+        let shown = format!("{account:?}");
+        let e = upload_with(&server, &file, account).await.unwrap_err();
+        match &e {
+            Error::InvalidConfig {
+                setting: "SFTP key passphrase",
+                reason,
+            } => assert!(reason.contains(expected), "{reason}"),
+            other => panic!("expected the passphrase refused, got {other:?}"),
+        }
+        let text = format!("{e} {e:?} {shown}");
+        assert!(
+            !text.contains(PASSPHRASE) && !text.contains("not the passphrase"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        Sshd::sessions(&sshd.log()),
+        1,
+        "a key that cannot be read connects nowhere"
+    );
+
+    // An ssh-agent holding the user's key (a real one, started here).
+    if std::process::Command::new("ssh-agent")
+        .arg("-h")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped the ssh-agent part: ssh-agent is not installed");
+        return;
+    }
+    let agent = Agent::start(&sshd.path("agent.sock"));
+    agent.add(&sshd.path("otherkey"));
+    agent.add(&sshd.path("userkey"));
+    let mut with_agent = account(&sshd);
+    with_agent.auth = SftpAuth::Agent(Some(sshd.path("agent.sock")));
+    std::fs::remove_file(sshd.path("sftproot/upload/keys.csv")).unwrap();
+    upload_with(&server, &file, with_agent.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(sshd.path("sftproot/upload/keys.csv")).unwrap(),
+        FILE.as_bytes(),
+        "the agent's second key is accepted"
+    );
+
+    // An agent whose keys the server does not take.
+    run_ssh_add(&sshd.path("agent.sock"), &["-D"]);
+    agent.add(&sshd.path("otherkey"));
+    let e = upload_with(&server, &file, with_agent).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Sftp { step: "authenticate", reason } if reason.contains("1 key(s) of the ssh-agent")),
+        "{e:?}"
+    );
+}
+
+/// A real `ssh-agent` on `socket`, killed on drop.
+struct Agent {
+    pid: String,
+    socket: PathBuf,
+}
+
+fn run_ssh_add(socket: &Path, args: &[&str]) {
+    sshd::run(
+        std::process::Command::new("ssh-add")
+            .args(args)
+            .env("SSH_AUTH_SOCK", socket),
+    );
+}
+
+impl Agent {
+    fn start(socket: &Path) -> Self {
+        let printed = sshd::run(
+            std::process::Command::new("ssh-agent")
+                .arg("-a")
+                .arg(socket),
+        );
+        // SSH_AUTH_SOCK=…; export SSH_AUTH_SOCK;\nSSH_AGENT_PID=1234; export SSH_AGENT_PID;
+        let pid = printed
+            .split("SSH_AGENT_PID=")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .unwrap_or_else(|| panic!("no agent pid in {printed}"))
+            .to_owned();
+        Agent {
+            pid,
+            socket: socket.to_owned(),
+        }
+    }
+
+    fn add(&self, key: &Path) {
+        run_ssh_add(&self.socket, &[key.to_str().unwrap()]);
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").arg(&self.pid).status();
+    }
+}
+
+#[tokio::test]
+async fn the_file_is_sent_under_a_temporary_name_and_replaces_an_older_one() {
+    let sshd = Sshd::start();
+    let server = scheduling_server().await;
+    let (_local, file) = csv_file("again.csv", FILE);
+    std::fs::write(sshd.path("sftproot/upload/again.csv"), "an older file").unwrap();
+    let events: Arc<Mutex<Vec<(bool, bool)>>> = Default::default();
+    let (mut options, _) = options(&file);
+    options.no_wait = true;
+    let (part, done) = (
+        sshd.path("sftproot/upload/.again.csv.part"),
+        sshd.path("sftproot/upload/again.csv"),
+    );
+    let seen = events.clone();
+    options.progress = Some(Arc::new(move |p: &Progress| {
+        if let Progress::Uploaded { .. } = p {
+            seen.lock().unwrap().push((
+                part.exists(),
+                std::fs::read(&done).unwrap_or_default() == FILE.as_bytes(),
+            ));
+        }
+    }));
+    let mut mindbaz = mindbaz("ops@example.com");
+    mindbaz.sftp = Some(account(&sshd));
+    client(&server).import(&options, &mindbaz).await.unwrap();
+
+    let events = events.lock().unwrap().clone();
+    assert!(!events.is_empty());
+    assert!(
+        events.iter().all(|&(part, complete)| part && !complete),
+        "while it is sent, the file is only under its temporary name: {events:?}"
+    );
+    assert_eq!(
+        std::fs::read(sshd.path("sftproot/upload/again.csv")).unwrap(),
+        FILE.as_bytes(),
+        "renamed over the older file"
+    );
+    assert!(!sshd.path("sftproot/upload/.again.csv.part").exists());
+}
+
+#[tokio::test]
+async fn an_upload_cut_by_the_timeout_removes_its_partial_file() {
+    let sshd = Sshd::start();
+    let server = scheduling_server().await;
+    let (_local, file) = csv_file("slow.csv", FILE);
+    let (mut options, _) = options(&file);
+    options.timeout = Duration::from_secs(5);
+    let part = sshd.path("sftproot/upload/.slow.csv.part");
+    let started = std::time::Instant::now();
+    let saw_part = Arc::new(Mutex::new(None));
+    let seen = saw_part.clone();
+    // The first bytes read: the partial file exists; then the upload stalls until past the
+    // upload's own stop (9/10 of the timeout) and before the whole import's timeout.
+    options.progress = Some(Arc::new(move |p: &Progress| {
+        let mut seen = seen.lock().unwrap();
+        if matches!(p, Progress::Uploaded { .. }) && seen.is_none() {
+            *seen = Some(part.exists());
+            std::thread::sleep(Duration::from_millis(4600).saturating_sub(started.elapsed()));
+        }
+    }));
+    let mut mindbaz = mindbaz("ops@example.com");
+    mindbaz.sftp = Some(account(&sshd));
+    let e = client(&server)
+        .import(&options, &mindbaz)
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        *saw_part.lock().unwrap(),
+        Some(true),
+        "the partial file was there"
+    );
+    assert!(
+        matches!(&e, Error::Timeout { what, .. } if what == "the SFTP upload"),
+        "{e:?}"
+    );
+    assert!(
+        !sshd.path("sftproot/upload/.slow.csv.part").exists(),
+        "removed"
+    );
+    assert!(!sshd.path("sftproot/upload/slow.csv").exists());
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_error_after_the_upload_says_the_file_is_on_the_sftp() {
+    let sshd = Sshd::start();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/7/imports/scheduleNow"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "success": false, "data": null, "error": "Error, mapping invalid"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (_local, file) = csv_file("left.csv", FILE);
+    let e = upload_with(&server, &file, account(&sshd))
+        .await
+        .unwrap_err();
+    let (import_id, state) = e.import_state().expect("what exists at the vendor");
+    assert_eq!(import_id, "", "no import");
+    assert!(
+        state.contains("no import created")
+            && state.contains("`upload/left.csv` is on the Mindbaz SFTP"),
+        "{state}"
+    );
+    assert!(e.to_string().contains("Error, mapping invalid"), "{e}");
+    assert!(sshd.path("sftproot/upload/left.csv").exists());
+}
+
+#[tokio::test]
+async fn directories_are_taken_as_given_or_refused() {
+    let sshd = Sshd::start();
+    let server = scheduling_server().await;
+    let (_local, file) = csv_file("dirs.csv", FILE);
+    std::fs::create_dir_all(sshd.path("sftproot/.incoming")).unwrap();
+    let mut hidden = account(&sshd);
+    hidden.remote_dir = ".incoming".into();
+    upload_with(&server, &file, hidden).await.unwrap();
+    assert!(sshd.path("sftproot/.incoming/dirs.csv").exists());
+    let received = server.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(body["parameters"]["filename"], ".incoming/dirs.csv");
+
+    for dir in ["../up", "/upload"] {
+        let mut bad = account(&sshd);
+        bad.remote_dir = dir.into();
+        let e = upload_with(&server, &file, bad).await.unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidConfig { setting: "SFTP directory", reason } if reason.contains(dir)),
+            "{e:?}"
+        );
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert_eq!(Sshd::sessions(&sshd.log()), 1);
 }

@@ -1,11 +1,20 @@
 //! `esp-imports import <VENDOR>`: flags and environment → options → the vendor's workflow.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use esp_imports::{
     copernica, eloqua, mailperformance, mindbaz, Error, HttpConfig, ImportOptions, ImportReport,
-    Secret, Status, Vendor,
+    Progress, Secret, Status, Vendor,
 };
+use futures_util::future::Either;
+use tokio::sync::Notify;
 
 use super::{exit, exit_code, output, Failure, ImportArgs, Usage};
 
@@ -38,8 +47,21 @@ pub async fn run(args: ImportArgs) -> u8 {
                     let state = e
                         .import_state()
                         .or_else(|| nothing_created(e).then_some(("", output::NOTHING_CREATED)));
-                    (output::error_line(e, state), exit_code(e), state)
+                    // An interrupted import's error tells its state itself.
+                    let untold = state.filter(|_| !matches!(e, Error::Interrupted { .. }));
+                    (output::error_line(e, untold), exit_code(e), state)
                 }
+                // Stopped during the upload: nothing exists at Mindbaz but perhaps the file.
+                Failure::Interrupted(Some(e)) => (
+                    output::error_line(e, Some(("", output::NOTHING_CREATED))),
+                    exit::INTERRUPTED,
+                    Some(("", output::NOTHING_CREATED)),
+                ),
+                Failure::Interrupted(None) => (
+                    "error: interrupted (Ctrl-C)".into(),
+                    exit::INTERRUPTED,
+                    None,
+                ),
             };
             eprintln!("{message}");
             if json {
@@ -65,6 +87,65 @@ fn nothing_created(e: &Error) -> bool {
             | Error::Decode { .. }
             | Error::Sftp { .. }
     )
+}
+
+/// Runs a Mindbaz import until it ends or Ctrl-C: an upload in progress then removes its
+/// partial file before the command ends; at any other step the command ends at once.
+async fn with_ctrl_c(
+    client: &mindbaz::Client,
+    mut options: ImportOptions,
+    mut mindbaz_options: mindbaz::MindbazImport,
+) -> Result<ImportReport, Failure> {
+    let interrupt = Arc::new(Notify::new());
+    mindbaz_options.interrupt = Some(interrupt.clone());
+    let uploading = Arc::new(AtomicBool::new(false));
+    let (shown, seen) = (options.progress.take(), uploading.clone());
+    options.progress = Some(Arc::new(move |p: &Progress| {
+        if let Progress::Step(step) = p {
+            seen.store(*step == "upload", Ordering::SeqCst);
+        }
+        if let Some(shown) = &shown {
+            shown(p);
+        }
+    }));
+    let import = std::pin::pin!(client.import(&options, &mindbaz_options));
+    let ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    match futures_util::future::select(import, ctrl_c).await {
+        Either::Left((result, _)) => result.map_err(sftp_setting),
+        Either::Right((_, import)) if uploading.load(Ordering::SeqCst) => {
+            interrupt.notify_one();
+            // The upload stops at once and removes its partial file (within 10 s).
+            match tokio::time::timeout(Duration::from_secs(15), import).await {
+                Ok(Err(e)) => Err(Failure::Interrupted(Some(e))),
+                _ => Err(Failure::Interrupted(None)),
+            }
+        }
+        Either::Right(_) => Err(Failure::Interrupted(None)),
+    }
+}
+
+/// A Mindbaz SFTP setting the library refused, named by its flag.
+fn sftp_setting(e: Error) -> Failure {
+    let Error::InvalidConfig { setting, reason } = &e else {
+        return e.into();
+    };
+    let flag = match *setting {
+        "SFTP directory" => "--sftp-dir",
+        "SFTP host key" => "--sftp-host-key",
+        "SFTP known hosts" => "--sftp-known-hosts",
+        "SFTP agent" => "--sftp-agent",
+        "SFTP key passphrase" if env("MINDBAZ_SFTP_KEY_PASSPHRASE").is_ok() => {
+            "--sftp-key (with MINDBAZ_SFTP_KEY_PASSPHRASE)"
+        }
+        "SFTP key passphrase" => {
+            return Usage(format!(
+                "--sftp-key: {reason}: set MINDBAZ_SFTP_KEY_PASSPHRASE"
+            ))
+            .into()
+        }
+        _ => return e.into(),
+    };
+    Usage(format!("{flag}: {reason}")).into()
 }
 
 fn env(name: &str) -> Result<String, Usage> {
@@ -229,6 +310,7 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
             }
             let token = Secret::new(env("MINDBAZ_TOKEN")?);
             let mut mindbaz_options = mindbaz::MindbazImport::new(site, args.notify.clone());
+            mindbaz_options.delete_file = args.sftp_delete_after_import;
             match (&args.remote_file, &args.sftp_host) {
                 (Some(remote), None) => mindbaz_options.remote_file = Some(remote.clone()),
                 (None, Some(host)) => {
@@ -236,20 +318,25 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                         .sftp_user
                         .clone()
                         .ok_or_else(|| Usage("--sftp-host needs --sftp-user".into()))?;
-                    let auth = match &args.sftp_key {
-                        Some(key) => mindbaz::SftpAuth::KeyFile(key.clone()),
-                        None => {
+                    let auth = match (&args.sftp_key, args.sftp_agent) {
+                        (_, true) => mindbaz::SftpAuth::Agent(None),
+                        (Some(key), false) => match env("MINDBAZ_SFTP_KEY_PASSPHRASE") {
+                            Ok(passphrase) => mindbaz::SftpAuth::EncryptedKeyFile {
+                                path: key.clone(),
+                                passphrase: Secret::new(passphrase),
+                            },
+                            Err(_) => mindbaz::SftpAuth::KeyFile(key.clone()),
+                        },
+                        (None, false) => {
                             mindbaz::SftpAuth::Password(Secret::new(env("MINDBAZ_SFTP_PASSWORD")?))
                         }
                     };
                     let mut sftp = mindbaz::SftpConfig::new(host.clone(), user, auth);
                     sftp.port = args.sftp_port;
-                    sftp.remote_dir = args
-                        .sftp_dir
-                        .trim_start_matches("./")
-                        .trim_matches('.')
-                        .to_owned();
+                    sftp.remote_dir = args.sftp_dir.clone();
+                    sftp.known_hosts = args.sftp_known_hosts.clone();
                     sftp.host_key_sha256 = args.sftp_host_key.clone();
+                    sftp.accept_new_host_key = args.sftp_accept_new_host_key;
                     mindbaz_options.sftp = Some(sftp);
                 }
                 (Some(_), Some(_)) => {
@@ -274,7 +361,7 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                 &mindbaz::Auth::Bearer(token),
                 &config,
             )?;
-            client.import(&options, &mindbaz_options).await?
+            with_ctrl_c(&client, options, mindbaz_options).await?
         }
         Vendor::Eloqua => {
             let auth = eloqua::Auth::Basic {

@@ -22,6 +22,8 @@ pub mod exit {
     pub const AUTH: u8 = 3;
     /// Network or server error after the retries, or `--timeout` reached.
     pub const NETWORK: u8 = 4;
+    /// Interrupted (Ctrl-C), as a shell reports a process stopped by SIGINT.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]
@@ -30,7 +32,8 @@ pub mod exit {
     version,
     about = "Bulk contact imports into NP6 MailPerformance, Copernica, Mindbaz and Oracle Eloqua",
     after_help = "Credentials come from the environment: MAILPERFORMANCE_XKEY, COPERNICA_ACCESS_TOKEN, \
-                  MINDBAZ_TOKEN (+ MINDBAZ_SFTP_PASSWORD or --sftp-key), ELOQUA_COMPANY, \
+                  MINDBAZ_TOKEN (+ MINDBAZ_SFTP_PASSWORD, or --sftp-key with \
+                  MINDBAZ_SFTP_KEY_PASSPHRASE, or --sftp-agent), ELOQUA_COMPANY, \
                   ELOQUA_USERNAME, ELOQUA_PASSWORD. Logs: RUST_LOG=debug."
 )]
 struct Cli {
@@ -174,15 +177,32 @@ pub struct ImportArgs {
     /// Mindbaz: the SFTP user.
     #[arg(long)]
     pub sftp_user: Option<String>,
-    /// Mindbaz: a private key file for the SFTP (otherwise MINDBAZ_SFTP_PASSWORD).
+    /// Mindbaz: a private key file for the SFTP, its passphrase (if any) in
+    /// MINDBAZ_SFTP_KEY_PASSPHRASE (otherwise MINDBAZ_SFTP_PASSWORD).
     #[arg(long)]
     pub sftp_key: Option<PathBuf>,
-    /// Mindbaz: the remote directory for the upload.
+    /// Mindbaz: authenticate to the SFTP with the keys of the ssh-agent at SSH_AUTH_SOCK.
+    #[arg(long, conflicts_with = "sftp_key")]
+    pub sftp_agent: bool,
+    /// Mindbaz: the remote directory for the upload, relative to the SFTP account's start
+    /// directory (no leading `/`, no `..`).
     #[arg(long, default_value = ".")]
     pub sftp_dir: String,
-    /// Mindbaz: the SHA256 fingerprint of the SFTP host key to accept.
-    #[arg(long)]
+    /// Mindbaz: the known-hosts file the SFTP server's key is checked against (default:
+    /// ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub sftp_known_hosts: Option<PathBuf>,
+    /// Mindbaz: the SHA256 fingerprint of the SFTP server's key (`ssh-keygen -lf`), accepted
+    /// when the known-hosts file has no entry for the server; another key is refused.
+    #[arg(long, value_name = "SHA256:…")]
     pub sftp_host_key: Option<String>,
+    /// Mindbaz: accept an SFTP server the known-hosts file does not know, and record its key
+    /// there (OpenSSH's accept-new). A changed key is still refused.
+    #[arg(long)]
+    pub sftp_accept_new_host_key: bool,
+    /// Mindbaz: Mindbaz deletes the file from its SFTP once imported (`deleteFile`).
+    #[arg(long)]
+    pub sftp_delete_after_import: bool,
     /// Mindbaz: addresses that receive the import report.
     #[arg(long, default_value = "")]
     pub notify: String,
@@ -202,6 +222,8 @@ pub struct Usage(pub String);
 pub enum Failure {
     Usage(Usage),
     Import(Error),
+    /// Ctrl-C; with the error of the upload it stopped, if it stopped one.
+    Interrupted(Option<Error>),
 }
 
 impl From<Usage> for Failure {
@@ -225,6 +247,8 @@ pub fn exit_code(e: &Error) -> u8 {
         // timing, not the request): the import failed at the vendor.
         _ if e.is_refusal() => exit::FAILED,
         Error::Sftp { step, .. } if *step == "authenticate" => exit::AUTH,
+        // Nothing was sent to a server whose key was refused: a setting to change.
+        Error::Sftp { step, .. } if *step == "verify host key" => exit::USAGE,
         _ => exit::NETWORK,
     }
 }

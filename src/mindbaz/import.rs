@@ -1,6 +1,10 @@
 //! A whole Mindbaz import: the file on the Mindbaz SFTP (uploaded, or already there) →
 //! `imports/scheduleNow` → follow `GET imports/{idImport}` → the execution log.
 
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::Notify;
+
 use super::{sftp, types, Client, SftpConfig};
 use crate::{
     error::call,
@@ -36,6 +40,11 @@ pub struct MindbazImport {
     pub keep_subscriber_state: bool,
     /// `safeMode`: a cell in error is imported as empty instead of rejecting its whole row.
     pub safe_mode: bool,
+    /// Notified (`notify_one`, from a Ctrl-C handler say), stops an upload in progress or
+    /// about to start: its partial file is removed and the import returns [`Error::Sftp`]
+    /// (step `upload`, "interrupted"). Only the upload listens: drop the import's future to
+    /// stop it at another step.
+    pub interrupt: Option<Arc<Notify>>,
 }
 
 impl MindbazImport {
@@ -50,6 +59,7 @@ impl MindbazImport {
             delete_file: false,
             keep_subscriber_state: true,
             safe_mode: false,
+            interrupt: None,
         }
     }
 }
@@ -235,6 +245,7 @@ impl Client {
                 reason: "Mindbaz requires at least one address to send the import report to".into(),
             });
         }
+        let started = tokio::time::Instant::now();
         let target = match (&mindbaz.sftp, &mindbaz.remote_file) {
             (Some(sftp), None) => {
                 sftp.check()?;
@@ -274,27 +285,43 @@ impl Client {
                         setting: "file",
                         reason: format!("`{}` has no file name", csv.path.display()),
                     })?;
-                let remote = config.remote_path(&name);
+                let remote = config.remote_path(&name)?;
                 options.emit(Progress::Step("upload"));
-                let upload = sftp::upload(config, &csv.path, &remote, options.progress.clone());
-                tokio::time::timeout(options.timeout, upload)
-                    .await
-                    .map_err(|_| Error::Timeout {
-                        vendor: VENDOR,
-                        what: "the SFTP upload".into(),
+                // The upload stops a little before the whole import's timeout, to remove its
+                // partial file itself.
+                let reserve = (options.timeout / 10).min(Duration::from_secs(10));
+                let stop = started + options.timeout.saturating_sub(reserve);
+                let upload = sftp::Upload {
+                    local: &csv.path,
+                    remote: &remote,
+                    progress: options.progress.clone(),
+                    stop,
+                    interrupt: mindbaz.interrupt.as_deref(),
+                };
+                sftp::upload(config, upload).await.map_err(|e| match e {
+                    Error::Timeout { vendor, what, .. } => Error::Timeout {
+                        vendor,
+                        what,
                         after: Some(options.timeout),
-                    })??;
+                    },
+                    e => e,
+                })?;
+                ledger.record(
+                    "",
+                    format!(
+                        "no import created: no row imported; the file `{remote}` is on the \
+                         Mindbaz SFTP (import it from there with --remote-file {remote} / \
+                         MindbazImport::remote_file, or remove it)"
+                    ),
+                );
                 deadline.check()?;
                 remote
-                    .trim_start_matches("./")
-                    .trim_start_matches('/')
-                    .to_owned()
             }
         };
 
         options.emit(Progress::Step("schedule import"));
         let body = types::ScheduleNowRequest {
-            parameters: parameters(&csv, options, mindbaz, filename, insert_enabled),
+            parameters: parameters(&csv, options, mindbaz, filename.clone(), insert_enabled),
         };
         let request = self
             .schedule_import_now()
@@ -302,8 +329,10 @@ impl Client {
             .body(body)
             .send();
         let what = format!(
-            "an import of `{}` on site {} (scheduled at once, its {} rows imported)",
+            "an import of `{}` (`{}` on the Mindbaz SFTP) on site {} (scheduled at once, its \
+             {} rows imported)",
             csv.path.display(),
+            filename,
             mindbaz.site,
             csv.rows
         );
