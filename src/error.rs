@@ -74,6 +74,12 @@ pub enum Error {
     },
     /// The HTTP client could not be built (TLS backend, system configuration).
     Client(reqwest::Error),
+    /// The import was cancelled ([`crate::ImportOptions::cancel`]: Ctrl-C, SIGTERM) and
+    /// stopped sending. Inside an [`Error::Interrupted`] when something exists at the vendor.
+    Cancelled {
+        /// The vendor.
+        vendor: Vendor,
+    },
     /// A request that creates something got no answer (timeout, connection lost, 408/502/504)
     /// and the vendor has no way to look for what it may have created (no list endpoint), so
     /// it was not sent again: check at the vendor before running the import again.
@@ -216,6 +222,9 @@ fn excerpt(body: &[u8]) -> String {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Cancelled { vendor } => {
+                write!(f, "interrupted: the {vendor} import stopped sending")
+            }
             Error::InvalidConfig { setting, reason } => write!(f, "invalid {setting}: {reason}"),
             Error::InvalidInput(e) => e.fmt(f),
             Error::AuthRejected(e) => write!(f, "credentials rejected: {e}"),

@@ -91,6 +91,45 @@ pub struct ImportOptions {
     pub no_wait: bool,
     /// Receives progress events.
     pub progress: Option<ProgressFn>,
+    /// Stops the import when cancelled (Ctrl-C, SIGTERM): nothing more is sent, what is safe to
+    /// clean at the vendor is cleaned (Eloqua data staged for a definition without a sync, an
+    /// NP6 import not yet started, a partial Mindbaz SFTP file), and the import returns
+    /// [`Error::Cancelled`], inside an [`Error::Interrupted`] saying what exists at the vendor
+    /// when anything does.
+    pub cancel: Option<Cancel>,
+}
+
+/// A handle that asks imports to stop; its clones share one flag.
+#[derive(Debug, Clone)]
+pub struct Cancel(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cancel {
+    /// A handle not yet cancelled.
+    pub fn new() -> Self {
+        Self(std::sync::Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Asks every import holding a clone of this handle to stop.
+    pub fn cancel(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes once [`Cancel::cancel`] is called.
+    pub async fn cancelled(&self) {
+        let mut changes = self.0.subscribe();
+        let _ = changes.wait_for(|cancelled| *cancelled).await;
+    }
 }
 
 impl ImportOptions {
@@ -115,6 +154,7 @@ impl ImportOptions {
             timeout: Duration::from_secs(3600),
             no_wait: false,
             progress: None,
+            cancel: None,
         }
     }
 

@@ -34,7 +34,9 @@ mod workflow;
 pub use csv_input::{CsvFile, Expectations, LineEnding};
 pub use error::{ApiError, Error, InputError};
 pub use http::HttpConfig;
-pub use import::{ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor};
+pub use import::{
+    Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor,
+};
 pub use retry::{parse_retry_after, Decision, Outcome, RetryPolicy};
 pub use secret::Secret;
 

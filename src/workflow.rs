@@ -3,6 +3,7 @@
 
 use std::{
     future::Future,
+    pin::Pin,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -22,7 +23,18 @@ struct Entries {
     state: Option<(String, String)>,
     /// What a request in flight may be creating.
     in_flight: Option<String>,
+    /// What to do at the vendor if the import is cancelled now: a request that removes what
+    /// is safe to remove, answering the state it leaves.
+    cleanup: Option<Cleanup>,
+    /// The workflow stops by itself when cancelled, at this step (it is given a moment).
+    stops_itself: bool,
 }
+
+/// A request that cleans up after a cancelled import, answering what is left at the vendor.
+pub(crate) type Cleanup = Pin<Box<dyn Future<Output = Result<String, Error>> + Send>>;
+
+/// How long a cancelled import may take to stop by itself, or to clean up.
+const STOPPING: Duration = Duration::from_secs(15);
 
 impl Ledger {
     pub(crate) fn new(vendor: Vendor) -> Self {
@@ -65,6 +77,61 @@ impl Ledger {
             .map_err(|e| e.or_maybe_created(self.vendor, operation, || what))
     }
 
+    /// What to clean at the vendor if the import is cancelled from now on (`None`: nothing).
+    #[cfg(any(feature = "mailperformance", feature = "eloqua"))]
+    pub(crate) fn on_cancel(&self, cleanup: Option<Cleanup>) {
+        self.inner.lock().expect("ledger lock").cleanup = cleanup;
+    }
+
+    /// Whether the workflow, from now on, stops by itself when cancelled.
+    #[cfg(feature = "mindbaz")]
+    pub(crate) fn stops_itself(&self, yes: bool) {
+        self.inner.lock().expect("ledger lock").stops_itself = yes;
+    }
+
+    /// After a cancel: runs the cleanup, unless a request that creates something is in flight
+    /// (what it creates may need what would be cleaned), and records the state it leaves.
+    async fn clean_up(&self) {
+        let (cleanup, id) = {
+            let mut inner = self.inner.lock().expect("ledger lock");
+            if inner.in_flight.is_some() {
+                return;
+            }
+            let id = inner.state.as_ref().map(|(id, _)| id.clone());
+            (inner.cleanup.take(), id)
+        };
+        let (Some(cleanup), Some(id)) = (cleanup, id) else {
+            return;
+        };
+        match tokio::time::timeout(STOPPING, cleanup).await {
+            Ok(Ok(state)) => self.record(id, state),
+            Ok(Err(e)) => self.amend(&format!("cleaning it up failed: {e}")),
+            Err(_) => self.amend("cleaning it up took too long"),
+        }
+    }
+
+    /// What a workflow that stopped by itself said, added to the state (or as the state, when
+    /// nothing was recorded: nothing was created yet).
+    fn amend_or_record(&self, stopped: &Error) {
+        let mut inner = self.inner.lock().expect("ledger lock");
+        let note = stopped.to_string();
+        match &mut inner.state {
+            Some((_, state)) => {
+                state.push_str("; ");
+                state.push_str(&note);
+            }
+            None => inner.state = Some((String::new(), format!("no import created: {note}"))),
+        }
+    }
+
+    fn amend(&self, note: &str) {
+        let mut inner = self.inner.lock().expect("ledger lock");
+        if let Some((_, state)) = &mut inner.state {
+            state.push_str("; ");
+            state.push_str(note);
+        }
+    }
+
     /// `error`, with what exists at the vendor when anything does.
     fn explain(&self, error: Error, timed_out: bool) -> Error {
         let inner = self.inner.lock().expect("ledger lock");
@@ -97,7 +164,31 @@ pub(crate) async fn bounded(
     work: impl AsyncFnOnce(&Ledger) -> Result<ImportReport, Error>,
 ) -> Result<ImportReport, Error> {
     let ledger = Ledger::new(vendor);
-    match tokio::time::timeout(options.timeout, work(&ledger)).await {
+    let mut work = std::pin::pin!(tokio::time::timeout(options.timeout, work(&ledger)));
+    let cancelled = async {
+        match &options.cancel {
+            Some(cancel) => cancel.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let cancelled = std::pin::pin!(cancelled);
+    let done = match futures_util::future::select(&mut work, cancelled).await {
+        futures_util::future::Either::Left((done, _)) => done,
+        futures_util::future::Either::Right(((), _)) => {
+            // Stop sending: the workflow is dropped, unless it is at a step that stops by
+            // itself (the Mindbaz upload removes its partial file), which is given a moment.
+            let stops_itself = ledger.inner.lock().expect("ledger lock").stops_itself;
+            if stops_itself {
+                if let Ok(Ok(Err(e))) = tokio::time::timeout(STOPPING, &mut work).await {
+                    tracing::info!(error = %e, "the cancelled import stopped");
+                    ledger.amend_or_record(&e);
+                }
+            }
+            ledger.clean_up().await;
+            return Err(ledger.explain(Error::Cancelled { vendor }, true));
+        }
+    };
+    match done {
         Ok(result) => result
             .map(|mut report| {
                 // Every failure says why, even when the vendor does not.

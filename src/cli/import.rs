@@ -1,20 +1,11 @@
 //! `esp-imports import <VENDOR>`: flags and environment → options → the vendor's workflow.
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::{collections::BTreeMap, time::Duration};
 
 use esp_imports::{
-    copernica, eloqua, mailperformance, mindbaz, Error, HttpConfig, ImportOptions, ImportReport,
-    Progress, Secret, Status, Vendor,
+    copernica, eloqua, mailperformance, mindbaz, Cancel, Error, HttpConfig, ImportOptions,
+    ImportReport, Secret, Status, Vendor,
 };
-use futures_util::future::Either;
-use tokio::sync::Notify;
 
 use super::{exit, exit_code, output, Failure, ImportArgs, Usage};
 
@@ -51,17 +42,6 @@ pub async fn run(args: ImportArgs) -> u8 {
                     let untold = state.filter(|_| !matches!(e, Error::Interrupted { .. }));
                     (output::error_line(e, untold), exit_code(e), state)
                 }
-                // Stopped during the upload: nothing exists at Mindbaz but perhaps the file.
-                Failure::Interrupted(Some(e)) => (
-                    output::error_line(e, Some(("", output::NOTHING_CREATED))),
-                    exit::INTERRUPTED,
-                    Some(("", output::NOTHING_CREATED)),
-                ),
-                Failure::Interrupted(None) => (
-                    "error: interrupted (Ctrl-C)".into(),
-                    exit::INTERRUPTED,
-                    None,
-                ),
             };
             eprintln!("{message}");
             if json {
@@ -89,38 +69,61 @@ fn nothing_created(e: &Error) -> bool {
     )
 }
 
-/// Runs a Mindbaz import until it ends or Ctrl-C: an upload in progress then removes its
-/// partial file before the command ends; at any other step the command ends at once.
-async fn with_ctrl_c(
-    client: &mindbaz::Client,
-    mut options: ImportOptions,
-    mut mindbaz_options: mindbaz::MindbazImport,
-) -> Result<ImportReport, Failure> {
-    let interrupt = Arc::new(Notify::new());
-    mindbaz_options.interrupt = Some(interrupt.clone());
-    let uploading = Arc::new(AtomicBool::new(false));
-    let (shown, seen) = (options.progress.take(), uploading.clone());
-    options.progress = Some(Arc::new(move |p: &Progress| {
-        if let Progress::Step(step) = p {
-            seen.store(*step == "upload", Ordering::SeqCst);
+/// A [`Cancel`] triggered by the first SIGINT (Ctrl-C) or SIGTERM: the import stops sending,
+/// cleans up what is safe to clean and says what exists at the vendor. A second signal exits
+/// at once.
+fn cancel_on_signals() -> Cancel {
+    let cancel = Cancel::new();
+    let handle = cancel.clone();
+    // The handlers are installed now, before the first request.
+    let signals = Signals::install();
+    tokio::spawn(async move {
+        let Some(mut signals) = signals else { return };
+        signals.next().await;
+        eprintln!(
+            "interrupted: stopping; cleaning up what is safe to clean at the vendor (interrupt \
+             again to exit at once)"
+        );
+        handle.cancel();
+        signals.next().await;
+        eprintln!("interrupted again: exiting at once");
+        std::process::exit(exit::INTERRUPTED.into());
+    });
+    cancel
+}
+
+/// SIGINT and SIGTERM (Ctrl-C only where there are no Unix signals).
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Option<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let interrupt = signal(SignalKind::interrupt()).ok()?;
+            let terminate = signal(SignalKind::terminate()).ok()?;
+            Some(Self {
+                interrupt,
+                terminate,
+            })
         }
-        if let Some(shown) = &shown {
-            shown(p);
+        #[cfg(not(unix))]
+        Some(Self {})
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
-    }));
-    let import = std::pin::pin!(client.import(&options, &mindbaz_options));
-    let ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
-    match futures_util::future::select(import, ctrl_c).await {
-        Either::Left((result, _)) => result.map_err(sftp_setting),
-        Either::Right((_, import)) if uploading.load(Ordering::SeqCst) => {
-            interrupt.notify_one();
-            // The upload stops at once and removes its partial file (within 10 s).
-            match tokio::time::timeout(Duration::from_secs(15), import).await {
-                Ok(Err(e)) => Err(Failure::Interrupted(Some(e))),
-                _ => Err(Failure::Interrupted(None)),
-            }
-        }
-        Either::Right(_) => Err(Failure::Interrupted(None)),
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -275,6 +278,7 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
     options.timeout = seconds("--timeout", args.timeout)?;
     options.no_wait = args.no_wait;
     options.progress = output::progress(!args.json);
+    options.cancel = Some(cancel_on_signals());
     let config = http_config(&args)?;
     let base = base_url(&args, vendor, &config)?;
 
@@ -361,7 +365,10 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                 &mindbaz::Auth::Bearer(token),
                 &config,
             )?;
-            with_ctrl_c(&client, options, mindbaz_options).await?
+            client
+                .import(&options, &mindbaz_options)
+                .await
+                .map_err(sftp_setting)?
         }
         Vendor::Eloqua => {
             let auth = eloqua::Auth::Basic {

@@ -222,8 +222,6 @@ pub struct Usage(pub String);
 pub enum Failure {
     Usage(Usage),
     Import(Error),
-    /// Ctrl-C; with the error of the upload it stopped, if it stopped one.
-    Interrupted(Option<Error>),
 }
 
 impl From<Usage> for Failure {
@@ -241,6 +239,10 @@ impl From<Error> for Failure {
 /// The exit code of an error.
 pub fn exit_code(e: &Error) -> u8 {
     match e.cause() {
+        Error::Cancelled { .. } => exit::INTERRUPTED,
+        Error::MaybeCreated { source, .. } if matches!(**source, Error::Cancelled { .. }) => {
+            exit::INTERRUPTED
+        }
         Error::InvalidConfig { .. } | Error::InvalidInput(_) | Error::Io { .. } => exit::USAGE,
         Error::AuthRejected(_) => exit::AUTH,
         // The vendor refused the request (401/403 are AuthRejected; 408 and 429 are about

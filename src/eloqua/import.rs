@@ -267,6 +267,7 @@ impl Client {
             .await?
             .uri
             .ok_or_else(|| Error::missing(VENDOR, "createSync", "uri"))?;
+        ledger.on_cancel(None);
         let sync_id = id_of(&sync_uri, "createSync")?;
         ledger.record(
             sync_uri.clone(),
@@ -412,6 +413,17 @@ impl Client {
                 .clone()
                 .ok_or_else(|| Error::missing(VENDOR, "createContactImport", "uri"))?;
             let id = id_of(&uri, "createContactImport")?;
+            // Until its sync is created, a cancelled definition is deleted with its staged
+            // data: nothing is imported.
+            let client = self.clone();
+            ledger.on_cancel(Some(Box::pin(async move {
+                client.discard(id).await?;
+                Ok(
+                    "deleted with its staged data (cancelled before its sync): nothing left at \
+                    Eloqua, no row imported"
+                        .into(),
+                )
+            })));
             ledger.record(
                 uri.clone(),
                 format!(

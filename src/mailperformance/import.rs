@@ -160,6 +160,20 @@ impl Client {
             import_id.to_string(),
             "created, its file not uploaded, no execution started: no row imported",
         );
+        // Until its execution starts, a cancelled import is deleted: nothing is imported.
+        let client = self.clone();
+        ledger.on_cancel(Some(Box::pin(async move {
+            call::<()>(
+                VENDOR,
+                "deleteImport",
+                client.delete_import().id(import_id).send(),
+            )
+            .await?;
+            Ok(
+                "deleted (cancelled before its execution): nothing left at NP6, no row imported"
+                    .into(),
+            )
+        })));
 
         options.emit(Progress::Step("upload"));
         self.upload(&csv, import_id, options).await?;
@@ -178,6 +192,7 @@ impl Client {
                 self.execute(import_id, binding, features),
             )
             .await?;
+        ledger.on_cancel(None);
         ledger.record(
             import_id.to_string(),
             format!(

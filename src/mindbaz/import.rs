@@ -1,9 +1,7 @@
 //! A whole Mindbaz import: the file on the Mindbaz SFTP (uploaded, or already there) →
 //! `imports/scheduleNow` → follow `GET imports/{idImport}` → the execution log.
 
-use std::{sync::Arc, time::Duration};
-
-use tokio::sync::Notify;
+use std::time::Duration;
 
 use super::{sftp, types, Client, SftpConfig};
 use crate::{
@@ -40,11 +38,6 @@ pub struct MindbazImport {
     pub keep_subscriber_state: bool,
     /// `safeMode`: a cell in error is imported as empty instead of rejecting its whole row.
     pub safe_mode: bool,
-    /// Notified (`notify_one`, from a Ctrl-C handler say), stops an upload in progress or
-    /// about to start: its partial file is removed and the import returns [`Error::Sftp`]
-    /// (step `upload`, "interrupted"). Only the upload listens: drop the import's future to
-    /// stop it at another step.
-    pub interrupt: Option<Arc<Notify>>,
 }
 
 impl MindbazImport {
@@ -59,7 +52,6 @@ impl MindbazImport {
             delete_file: false,
             keep_subscriber_state: true,
             safe_mode: false,
-            interrupt: None,
         }
     }
 }
@@ -296,9 +288,13 @@ impl Client {
                     remote: &remote,
                     progress: options.progress.clone(),
                     stop,
-                    interrupt: mindbaz.interrupt.as_deref(),
+                    interrupt: options.cancel.as_ref(),
                 };
-                sftp::upload(config, upload).await.map_err(|e| match e {
+                // Cancelled, the upload removes its partial file before it stops.
+                ledger.stops_itself(true);
+                let uploaded = sftp::upload(config, upload).await;
+                ledger.stops_itself(false);
+                uploaded.map_err(|e| match e {
                     Error::Timeout { vendor, what, .. } => Error::Timeout {
                         vendor,
                         what,

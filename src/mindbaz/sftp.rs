@@ -420,15 +420,15 @@ pub(crate) struct Upload<'a> {
     pub(crate) progress: Option<ProgressFn>,
     /// When a transfer still running stops (a [`Error::Timeout`]).
     pub(crate) stop: tokio::time::Instant,
-    /// Notified, stops the transfer (an [`Error::Sftp`], "interrupted").
-    pub(crate) interrupt: Option<&'a tokio::sync::Notify>,
+    /// Cancelled, stops the transfer (an [`Error::Sftp`], "interrupted").
+    pub(crate) interrupt: Option<&'a crate::Cancel>,
 }
 
 /// Uploads `local` to `remote` on the server of `config`, streaming it from disk: first to a
 /// temporary name next to it (`.NAME.part`), which is checked to hold as many bytes as were
 /// sent and then renamed to `remote` (replacing a file of that name), so that Mindbaz never
 /// reads a half-sent file. A failed upload, or one still running at `stop` or when
-/// `interrupt` is notified, removes its partial file (the error says if it could not). Fails
+/// `interrupt` is cancelled, removes its partial file (the error says if it could not). Fails
 /// with [`Error::Sftp`] naming the step; no error carries a password or passphrase.
 pub(crate) async fn upload(config: &SftpConfig, upload: Upload<'_>) -> Result<u64, Error> {
     let Upload {
@@ -458,7 +458,7 @@ pub(crate) async fn upload(config: &SftpConfig, upload: Upload<'_>) -> Result<u6
     ));
     let interrupted = std::pin::pin!(async {
         match interrupt {
-            Some(interrupt) => interrupt.notified().await,
+            Some(interrupt) => interrupt.cancelled().await,
             None => std::future::pending().await,
         }
     });

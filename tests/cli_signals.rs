@@ -1,0 +1,261 @@
+//! Ctrl-C (SIGINT) and SIGTERM during an import, through the binary against the sandbox: the
+//! import stops sending, cleans up what is safe to clean, says what exists at the vendor (in the
+//! `--json` error object too) and exits 130; the vendor's state is checked afterwards.
+#![cfg(all(feature = "cli", unix))]
+
+use std::time::{Duration, Instant};
+
+use esp_imports::{
+    sandbox::{Fault, FaultKind, Sandbox, SandboxConfig},
+    Vendor,
+};
+use serde_json::Value;
+
+mod common;
+use common::{credentials_env, secrets, BIN};
+
+const ROWS: &str = "email,first_name\nada@example.com,Ada\nbob@example.com,Bob\n";
+
+struct Interrupted {
+    code: i32,
+    stderr: String,
+    json: Value,
+}
+
+/// Runs `args` with `--json`, waits until the sandbox has received a request whose route
+/// contains `route` (which `fault` holds there), sends `signal` and returns how it ended.
+async fn interrupt(
+    sandbox: &Sandbox,
+    vendor: Vendor,
+    args: &[&str],
+    (method, route): (&str, &str),
+    signal: &str,
+) -> Interrupted {
+    sandbox.inject(Fault {
+        vendor: Some(vendor),
+        method: Some(method.into()),
+        path_contains: Some(route.into()),
+        kind: FaultKind::Delay(Duration::from_secs(30)),
+        times: 1,
+    });
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(args)
+        .arg("--json")
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in credentials_env() {
+        command.env(name, value);
+    }
+    let child = command.spawn().unwrap();
+    let pid = child.id().unwrap().to_string();
+    let started = Instant::now();
+    let reached = |sandbox: &Sandbox| {
+        sandbox
+            .hits()
+            .keys()
+            .any(|(v, r)| *v == vendor && r.starts_with(method) && r.contains(route))
+    };
+    while !reached(sandbox) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{route} was never reached"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("the import ends soon after the signal")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    for secret in secrets() {
+        assert!(!stdout.contains(&secret) && !stderr.contains(&secret));
+    }
+    Interrupted {
+        code: output.status.code().unwrap_or(-1),
+        json: serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("{e}: one JSON object expected, got {stdout:?}; {stderr}")),
+        stderr,
+    }
+}
+
+fn hits(sandbox: &Sandbox, vendor: Vendor, method: &str, route: &str) -> u64 {
+    sandbox
+        .hits()
+        .iter()
+        .filter(|((v, r), _)| *v == vendor && r.starts_with(method) && r.contains(route))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn file(dir: &tempfile::TempDir) -> String {
+    let path = dir.path().join("contacts.csv");
+    std::fs::write(&path, ROWS).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn np6_interrupted_mid_upload_deletes_its_import() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, url) = (file(&dir), sandbox.base_url(Vendor::Mailperformance));
+    let args = [
+        "import",
+        "mailperformance",
+        "--file",
+        &file,
+        "--base-url",
+        &url,
+        "--key",
+        "email",
+        "--map",
+        "email=1234",
+    ];
+    let run = interrupt(
+        &sandbox,
+        Vendor::Mailperformance,
+        &args,
+        ("PUT", "/source"),
+        "-INT",
+    )
+    .await;
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    let state = run.json["import_state"].as_str().unwrap_or_default();
+    assert!(state.contains("deleted"), "{}", run.json);
+    assert_eq!(run.json["exit_code"], 130);
+    assert_eq!(
+        hits(&sandbox, Vendor::Mailperformance, "DELETE", "/imports/"),
+        1
+    );
+    assert_eq!(
+        hits(&sandbox, Vendor::Mailperformance, "POST", "/executions"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn eloqua_interrupted_mid_staging_deletes_the_staged_data() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, url) = (file(&dir), sandbox.base_url(Vendor::Eloqua));
+    let args = [
+        "import",
+        "eloqua",
+        "--file",
+        &file,
+        "--base-url",
+        &url,
+        "--key",
+        "email",
+        "--map",
+        "email=C_EmailAddress",
+    ];
+    let run = interrupt(&sandbox, Vendor::Eloqua, &args, ("POST", "/data"), "-INT").await;
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    let state = run.json["import_state"].as_str().unwrap_or_default();
+    assert!(
+        state.contains("deleted with its staged data"),
+        "{}",
+        run.json
+    );
+    assert!(
+        run.json["import_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("/contacts/imports/"),
+        "{}",
+        run.json
+    );
+    assert_eq!(hits(&sandbox, Vendor::Eloqua, "DELETE", "/data"), 1);
+    assert_eq!(hits(&sandbox, Vendor::Eloqua, "POST", "/syncs"), 0);
+}
+
+/// Copernica takes the data in the request that creates the import: interrupted while it is in
+/// flight, the import may exist, and the error says so.
+#[tokio::test]
+async fn copernica_interrupted_while_creating_says_it_may_exist() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, url) = (file(&dir), sandbox.base_url(Vendor::Copernica));
+    let args = [
+        "import",
+        "copernica",
+        "--database",
+        "1",
+        "--file",
+        &file,
+        "--base-url",
+        &url,
+        "--key",
+        "email",
+        "--map",
+        "email=email",
+    ];
+    let run = interrupt(
+        &sandbox,
+        Vendor::Copernica,
+        &args,
+        ("POST", "/imports"),
+        "-TERM",
+    )
+    .await;
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    let error = run.json["error"].as_str().unwrap();
+    assert!(
+        error.contains("interrupted") && error.contains("may have been created"),
+        "{}",
+        run.json
+    );
+}
+
+/// SIGTERM as Ctrl-C: a Mindbaz scheduleNow in flight may have created the import.
+#[tokio::test]
+async fn mindbaz_terminated_while_scheduling_says_it_may_exist() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, url) = (file(&dir), sandbox.base_url(Vendor::Mindbaz));
+    std::fs::copy(&file, sandbox.mindbaz_sftp_dir().join("contacts.csv")).unwrap();
+    let args = [
+        "import",
+        "mindbaz",
+        "--site",
+        "7",
+        "--notify",
+        "ops@example.com",
+        "--remote-file",
+        "contacts.csv",
+        "--file",
+        &file,
+        "--base-url",
+        &url,
+        "--key",
+        "email",
+        "--map",
+        "email=fld1",
+    ];
+    let run = interrupt(
+        &sandbox,
+        Vendor::Mindbaz,
+        &args,
+        ("POST", "scheduleNow"),
+        "-TERM",
+    )
+    .await;
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(
+        run.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("may have been created"),
+        "{}",
+        run.json
+    );
+}
