@@ -259,3 +259,55 @@ async fn mindbaz_terminated_while_scheduling_says_it_may_exist() {
         run.json
     );
 }
+
+/// `esp-imports sandbox`: its SFTP directory (contact files) is private, and removed on SIGTERM
+/// as on Ctrl-C; a port that leaves no room for the four emulators is refused.
+#[tokio::test]
+async fn the_sandbox_keeps_its_files_private_and_removes_them_on_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+    use tokio::io::AsyncBufReadExt;
+
+    let refused = tokio::process::Command::new(BIN)
+        .args(["sandbox", "--listen", "127.0.0.1:65534"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("leaves no room"), "{stderr}");
+
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut sftp_dir = None;
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        if let Some((_, dir)) = line.split_once("SFTP directory: ") {
+            sftp_dir = Some(std::path::PathBuf::from(dir.trim()));
+        }
+        if line.trim_start().starts_with("eloqua") {
+            break;
+        }
+    }
+    let sftp_dir = sftp_dir.expect("the banner names the SFTP directory");
+    let mode = std::fs::metadata(&sftp_dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{}", sftp_dir.display());
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!sftp_dir.exists(), "{} was not removed", sftp_dir.display());
+}

@@ -120,7 +120,7 @@ pub async fn demo(rows: Option<u64>) -> u8 {
             return exit::NETWORK;
         }
     };
-    let dir = match tempfile::tempdir() {
+    let dir = match esp_imports::sandbox::private_temp_dir() {
         Ok(dir) => dir,
         Err(e) => {
             eprintln!("error: cannot create a temporary directory: {e}");
@@ -179,6 +179,8 @@ pub async fn demo(rows: Option<u64>) -> u8 {
 
 /// `esp-imports sandbox`.
 pub async fn sandbox(listen: SocketAddr) -> u8 {
+    // Ctrl-C or SIGTERM, from now on, stop the sandbox and remove its temporary directory.
+    let signals = super::Signals::install();
     let sandbox = match Sandbox::start(SandboxConfig {
         listen,
         ..SandboxConfig::default()
@@ -217,6 +219,13 @@ pub async fn sandbox(listen: SocketAddr) -> u8 {
         c.eloqua_username,
         c.eloqua_password
     );
-    let _ = tokio::signal::ctrl_c().await;
+    // Ctrl-C or SIGTERM: the sandbox is dropped, and its temporary directory removed.
+    match signals {
+        Some(mut signals) => signals.next().await,
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    drop(sandbox);
     exit::OK
 }

@@ -76,7 +76,7 @@ fn cancel_on_signals() -> Cancel {
     let cancel = Cancel::new();
     let handle = cancel.clone();
     // The handlers are installed now, before the first request.
-    let signals = Signals::install();
+    let signals = super::Signals::install();
     tokio::spawn(async move {
         let Some(mut signals) = signals else { return };
         signals.next().await;
@@ -90,41 +90,6 @@ fn cancel_on_signals() -> Cancel {
         std::process::exit(exit::INTERRUPTED.into());
     });
     cancel
-}
-
-/// SIGINT and SIGTERM (Ctrl-C only where there are no Unix signals).
-struct Signals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> Option<Self> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let interrupt = signal(SignalKind::interrupt()).ok()?;
-            let terminate = signal(SignalKind::terminate()).ok()?;
-            Some(Self {
-                interrupt,
-                terminate,
-            })
-        }
-        #[cfg(not(unix))]
-        Some(Self {})
-    }
-
-    async fn next(&mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// A Mindbaz SFTP setting the library refused, named by its flag.

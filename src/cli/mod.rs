@@ -236,6 +236,41 @@ impl From<Error> for Failure {
     }
 }
 
+/// SIGINT and SIGTERM (Ctrl-C only where there are no Unix signals).
+pub struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn install() -> Option<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let interrupt = signal(SignalKind::interrupt()).ok()?;
+            let terminate = signal(SignalKind::terminate()).ok()?;
+            Some(Self {
+                interrupt,
+                terminate,
+            })
+        }
+        #[cfg(not(unix))]
+        Some(Self {})
+    }
+
+    pub async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// The exit code of an error.
 pub fn exit_code(e: &Error) -> u8 {
     match e.cause() {

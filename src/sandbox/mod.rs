@@ -223,6 +223,15 @@ impl Drop for Sandbox {
     }
 }
 
+/// A temporary directory that only its owner can open (`0700` on Unix), removed when dropped:
+/// the sandbox's and the demo's files hold contact data.
+pub fn private_temp_dir() -> std::io::Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    builder.tempdir()
+}
+
 impl Sandbox {
     /// Binds one loopback port per vendor and serves them on the current tokio runtime.
     pub async fn start(config: SandboxConfig) -> std::io::Result<Self> {
@@ -235,10 +244,24 @@ impl Sandbox {
                 ),
             ));
         }
+        // Each vendor takes the next port: the last one must exist.
+        let last = u16::try_from(Vendor::ALL.len() - 1).expect("four vendors");
+        if config.listen.port() != 0 && config.listen.port().checked_add(last).is_none() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "port {} leaves no room for the {} emulators, which take it and the next {last} \
+                     ports: use a port up to {}, or 0 for free ports",
+                    config.listen.port(),
+                    Vendor::ALL.len(),
+                    u16::MAX - last
+                ),
+            ));
+        }
         let (temp, sftp_dir) = match &config.mindbaz_sftp_dir {
             Some(dir) => (None, dir.clone()),
             None => {
-                let temp = tempfile::tempdir()?;
+                let temp = private_temp_dir()?;
                 let dir = temp.path().to_owned();
                 (Some(temp), dir)
             }
