@@ -12,40 +12,16 @@ use esp_imports::{
 use serde_json::Value;
 
 mod common;
-use common::{credentials_env, secrets, BIN};
+use common::{code, credentials_env, stderr};
 
 /// Runs the binary with `args` and `env` (and nothing else of ours in its environment), at
 /// debug log level, and checks that no credential appears in what it printed.
 async fn run(args: &[&str], env: &[(&str, String)]) -> Output {
-    let mut command = tokio::process::Command::new(BIN);
-    command.args(args).env("RUST_LOG", "debug");
-    for (name, _) in credentials_env() {
-        command.env_remove(name);
-    }
+    let mut command = common::command(args);
     for (name, value) in env {
         command.env(name, value);
     }
-    let output = command.output().await.unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    for secret in secrets() {
-        assert!(
-            !printed.contains(&secret),
-            "a credential was printed by {args:?}:\n{printed}"
-        );
-    }
-    output
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("an exit code")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    common::output(command, &[]).await
 }
 
 fn json(output: &Output) -> Value {

@@ -60,45 +60,9 @@ struct Cmd {
 impl Cmd {
     /// A command line that imports `{file}` into the sandbox's `vendor`.
     fn new(vendor: Vendor, sandbox: &Sandbox) -> Self {
-        let mut args: Vec<String> = vec![
-            "import".into(),
-            vendor.slug().into(),
-            "--file".into(),
-            "{file}".into(),
-            "--base-url".into(),
-            sandbox.base_url(vendor),
-            "--key".into(),
-            "email".into(),
-            "--poll-interval".into(),
-            "0.05".into(),
-            "--timeout".into(),
-            "60".into(),
-        ];
-        let (maps, extra): (&[&str], &[&str]) = match vendor {
-            Vendor::Mailperformance => (&["email=1234", "first_name=1235"], &[]),
-            Vendor::Copernica => (
-                &["email=email", "first_name=firstname"],
-                &["--database", "1"],
-            ),
-            Vendor::Mindbaz => (
-                &["email=fld1", "first_name=fld2"],
-                &[
-                    "--site",
-                    "7",
-                    "--remote-file",
-                    "contacts.csv",
-                    "--notify",
-                    "ops@example.com",
-                ],
-            ),
-            Vendor::Eloqua => (&["email=C_EmailAddress", "first_name=C_FirstName"], &[]),
-        };
-        for map in maps {
-            args.push("--map".into());
-            args.push((*map).into());
+        Self {
+            args: common::import_args(vendor, "{file}", &sandbox.base_url(vendor)),
         }
-        args.extend(extra.iter().map(|s| s.to_string()));
-        Self { args }
     }
 
     /// Replaces every `--map` with these.

@@ -26,37 +26,14 @@ use tokio_rustls::{rustls, TlsAcceptor};
 use wiremock::{matchers::any, Mock, MockServer, Request, ResponseTemplate};
 
 mod common;
-use common::{credentials_env, secrets, BIN};
+use common::{code, credentials_env, import_args, stderr};
 
 /// Runs the binary with the sandbox's credentials in its environment, at debug log level, and
 /// checks that no credential appears in what it printed.
 async fn run(args: &[String]) -> Output {
-    let mut command = tokio::process::Command::new(BIN);
-    command.args(args).env("RUST_LOG", "debug");
-    for (name, value) in credentials_env() {
-        command.env(name, value);
-    }
-    let output = command.output().await.unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    for secret in secrets() {
-        assert!(
-            !printed.contains(&secret),
-            "a credential was printed by {args:?}:\n{printed}"
-        );
-    }
-    output
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("an exit code")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let mut command = common::command(args);
+    command.envs(credentials_env());
+    common::output(command, &[]).await
 }
 
 fn csv(dir: &Path) -> String {
@@ -67,50 +44,6 @@ fn csv(dir: &Path) -> String {
     )
     .unwrap();
     file.to_string_lossy().into_owned()
-}
-
-/// The command line that imports `file` into `vendor` at `base_url`.
-fn import(vendor: Vendor, file: &str, base_url: &str) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "import",
-        vendor.slug(),
-        "--file",
-        file,
-        "--base-url",
-        base_url,
-        "--key",
-        "email",
-        "--poll-interval",
-        "0.05",
-        "--timeout",
-        "60",
-    ]
-    .map(String::from)
-    .to_vec();
-    let (maps, extra): (&[&str], &[&str]) = match vendor {
-        Vendor::Mailperformance => (&["email=1234", "first_name=1235"], &[]),
-        Vendor::Copernica => (
-            &["email=email", "first_name=firstname"],
-            &["--database", "1"],
-        ),
-        Vendor::Mindbaz => (
-            &["email=fld1", "first_name=fld2"],
-            &[
-                "--site",
-                "7",
-                "--remote-file",
-                "contacts.csv",
-                "--notify",
-                "ops@example.com",
-            ],
-        ),
-        Vendor::Eloqua => (&["email=C_EmailAddress", "first_name=C_FirstName"], &[]),
-    };
-    for map in maps {
-        args.extend(["--map".into(), map.to_string()]);
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
 }
 
 /// The API prefix each vendor's base URL carries.
@@ -167,7 +100,7 @@ async fn a_redirect_to_another_port_gets_no_request_and_is_named() {
         let elsewhere = recording().await;
         let front = redirecting_to(&elsewhere.uri()).await;
         let base = format!("{}{}", front.uri(), prefix(vendor));
-        let output = run(&import(vendor, &file, &base)).await;
+        let output = run(&import_args(vendor, &file, &base)).await;
         let err = stderr(&output);
         assert_eq!(code(&output), 4, "{vendor:?}: {err}");
         let location = format!("redirect to `{}{}/", elsewhere.uri(), prefix(vendor));
@@ -253,7 +186,7 @@ async fn a_redirect_within_the_origin_is_followed_without_referer() {
             .mount(&server)
             .await;
         let base = format!("{}/old{}", server.uri(), prefix(vendor));
-        let output = run(&import(vendor, &file, &base)).await;
+        let output = run(&import_args(vendor, &file, &base)).await;
         assert_eq!(code(&output), 3, "{vendor:?}: {}", stderr(&output));
         let received = server.received_requests().await.unwrap();
         assert_eq!(received.len(), 2, "{vendor:?}: {received:?}");
@@ -292,7 +225,7 @@ async fn a_discovered_eloqua_pod_in_plain_http_is_refused() {
         .expect(1)
         .mount(&login)
         .await;
-    let mut args = import(Vendor::Eloqua, &file, "unused");
+    let mut args = import_args(Vendor::Eloqua, &file, "unused");
     let at = args.iter().position(|a| a == "--base-url").unwrap();
     args.splice(at..at + 2, ["--login-url".to_owned(), login.uri()]);
     let output = run(&args).await;
@@ -397,7 +330,7 @@ async fn an_unknown_ca_is_refused_with_its_cause_once_then_trusted_with_ca_cert(
     let front = TlsFront::start(&pki, sandbox.address(Vendor::Copernica)).await;
     let base = format!("{}/v3", front.url());
 
-    let output = run(&import(Vendor::Copernica, &file, &base)).await;
+    let output = run(&import_args(Vendor::Copernica, &file, &base)).await;
     let err = stderr(&output);
     assert_eq!(code(&output), 4, "{err}");
     assert!(
@@ -412,7 +345,7 @@ async fn an_unknown_ca_is_refused_with_its_cause_once_then_trusted_with_ca_cert(
     assert_eq!(front.failed_handshakes.load(Ordering::SeqCst), 1);
     assert_eq!(sandbox.total_hits(Vendor::Copernica), 0);
 
-    let mut args = import(Vendor::Copernica, &file, &base);
+    let mut args = import_args(Vendor::Copernica, &file, &base);
     args.extend(["--ca-cert".into(), ca.to_string_lossy().into_owned()]);
     args.push("--json".into());
     let output = run(&args).await;
@@ -435,7 +368,7 @@ async fn a_redirect_from_https_to_http_is_refused() {
     let plain = recording().await;
     let front_backend = redirecting_to(&plain.uri()).await;
     let front = TlsFront::start(&pki, address_of(&front_backend)).await;
-    let mut args = import(Vendor::Mailperformance, &file, &front.url());
+    let mut args = import_args(Vendor::Mailperformance, &file, &front.url());
     args.extend(["--ca-cert".into(), ca.to_string_lossy().into_owned()]);
     let output = run(&args).await;
     let err = stderr(&output);
@@ -458,7 +391,7 @@ async fn a_bad_ca_cert_file_is_named_before_any_request() {
     std::fs::write(&not_pem, "hello\n").unwrap();
     let missing = dir.path().join("missing.pem");
     for (ca, expected) in [(&not_pem, "no PEM certificate"), (&missing, "missing.pem")] {
-        let mut args = import(Vendor::Mailperformance, &file, &server.uri());
+        let mut args = import_args(Vendor::Mailperformance, &file, &server.uri());
         args.extend(["--ca-cert".into(), ca.to_string_lossy().into_owned()]);
         let output = run(&args).await;
         let err = stderr(&output);

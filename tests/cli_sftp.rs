@@ -14,7 +14,7 @@ use esp_imports::{
 
 mod common;
 mod sshd;
-use common::{credentials_env, secrets, BIN};
+use common::{code, credentials_env, stderr, BIN};
 use sshd::Sshd;
 
 const PASSPHRASE: &str = "s3cret passphrase, never printed";
@@ -23,40 +23,14 @@ const PASSPHRASE: &str = "s3cret passphrase, never printed";
 /// environment (and no SSH agent or passphrase unless given), and checks that no credential
 /// appears in what it printed.
 async fn run(args: &[String], home: &Path, extra: &[(&str, String)]) -> Output {
-    let mut command = tokio::process::Command::new(BIN);
+    let mut command = common::command(args);
     command
-        .args(args)
-        .env("RUST_LOG", "debug")
         .env("HOME", home)
         .env_remove("SSH_AUTH_SOCK")
-        .env_remove("MINDBAZ_SFTP_KEY_PASSPHRASE");
-    for (name, value) in credentials_env()
-        .into_iter()
-        .chain(extra.iter().map(|(name, value)| (*name, value.clone())))
-    {
-        command.env(name, value);
-    }
-    let output = command.output().await.unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    for secret in secrets().into_iter().chain([PASSPHRASE.to_owned()]) {
-        assert!(
-            !printed.contains(&secret),
-            "a credential was printed by {args:?}:\n{printed}"
-        );
-    }
-    output
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("an exit code")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+        .env_remove("MINDBAZ_SFTP_KEY_PASSPHRASE")
+        .envs(credentials_env())
+        .envs(extra.iter().cloned());
+    common::output(command, &[PASSPHRASE]).await
 }
 
 struct Setup {

@@ -34,3 +34,94 @@ pub fn secrets() -> Vec<String> {
         SFTP_PASSWORD.into(),
     ]
 }
+
+/// The binary with `args`, at debug log level, none of the credentials of
+/// [`credentials_env`] inherited (a test adds the ones it wants).
+pub fn command<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(BIN);
+    command.args(args).env("RUST_LOG", "debug");
+    for (name, _) in credentials_env() {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Runs `command` to its end and checks that none of [`secrets`], nor `more_secrets`, appears
+/// in what it printed.
+pub async fn output(
+    mut command: tokio::process::Command,
+    more_secrets: &[&str],
+) -> std::process::Output {
+    let output = command.output().await.unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for secret in secrets()
+        .into_iter()
+        .chain(more_secrets.iter().map(|s| s.to_string()))
+    {
+        assert!(
+            !printed.contains(&secret),
+            "a credential was printed by {command:?}:\n{printed}"
+        );
+    }
+    output
+}
+
+/// The exit code.
+pub fn code(output: &std::process::Output) -> i32 {
+    output.status.code().expect("an exit code")
+}
+
+/// What it printed on stderr.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The command line that imports `file` into the sandbox-like `vendor` at `base_url`: two
+/// mapped columns (`email`, `first_name`), keyed by `email`, and each vendor's own flags.
+pub fn import_args(vendor: esp_imports::Vendor, file: &str, base_url: &str) -> Vec<String> {
+    use esp_imports::Vendor;
+    let mut args: Vec<String> = [
+        "import",
+        vendor.slug(),
+        "--file",
+        file,
+        "--base-url",
+        base_url,
+        "--key",
+        "email",
+        "--poll-interval",
+        "0.05",
+        "--timeout",
+        "60",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (maps, extra): (&[&str], &[&str]) = match vendor {
+        Vendor::Mailperformance => (&["email=1234", "first_name=1235"], &[]),
+        Vendor::Copernica => (
+            &["email=email", "first_name=firstname"],
+            &["--database", "1"],
+        ),
+        Vendor::Mindbaz => (
+            &["email=fld1", "first_name=fld2"],
+            &[
+                "--site",
+                "7",
+                "--remote-file",
+                "contacts.csv",
+                "--notify",
+                "ops@example.com",
+            ],
+        ),
+        Vendor::Eloqua => (&["email=C_EmailAddress", "first_name=C_FirstName"], &[]),
+    };
+    for map in maps {
+        args.extend(["--map".into(), map.to_string()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
