@@ -12,7 +12,7 @@ use esp_imports::{
 use serde_json::Value;
 
 mod common;
-use common::{credentials_env, secrets, BIN};
+use common::{credentials_env, import_args, secrets, BIN};
 
 const ROWS: &str = "email,first_name\nada@example.com,Ada\nbob@example.com,Bob\n";
 
@@ -22,12 +22,12 @@ struct Interrupted {
     json: Value,
 }
 
-/// Runs `args` with `--json`, waits until the sandbox has received a request whose route
-/// contains `route` (which `fault` holds there), sends `signal` and returns how it ended.
+/// Imports a two-row file into `vendor` with `--json`, holds its first request to `method`
+/// `route` for 30 s, sends `signal` once that request reached the sandbox, and returns how the
+/// command ended.
 async fn interrupt(
     sandbox: &Sandbox,
     vendor: Vendor,
-    args: &[&str],
     (method, route): (&str, &str),
     signal: &str,
 ) -> Interrupted {
@@ -38,16 +38,16 @@ async fn interrupt(
         kind: FaultKind::Delay(Duration::from_secs(30)),
         times: 1,
     });
-    let mut command = tokio::process::Command::new(BIN);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("contacts.csv");
+    std::fs::write(&file, ROWS).unwrap();
+    let mut args = import_args(vendor, &file.to_string_lossy(), &sandbox.base_url(vendor));
+    args.push("--json".into());
+    let mut command = common::command(&args);
     command
-        .args(args)
-        .arg("--json")
-        .env("RUST_LOG", "debug")
+        .envs(credentials_env())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    for (name, value) in credentials_env() {
-        command.env(name, value);
-    }
     let child = command.spawn().unwrap();
     let pid = child.id().unwrap().to_string();
     let started = Instant::now();
@@ -95,33 +95,12 @@ fn hits(sandbox: &Sandbox, vendor: Vendor, method: &str, route: &str) -> u64 {
         .sum()
 }
 
-fn file(dir: &tempfile::TempDir) -> String {
-    let path = dir.path().join("contacts.csv");
-    std::fs::write(&path, ROWS).unwrap();
-    path.to_string_lossy().into_owned()
-}
-
 #[tokio::test]
 async fn np6_interrupted_mid_upload_deletes_its_import() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (file, url) = (file(&dir), sandbox.base_url(Vendor::Mailperformance));
-    let args = [
-        "import",
-        "mailperformance",
-        "--file",
-        &file,
-        "--base-url",
-        &url,
-        "--key",
-        "email",
-        "--map",
-        "email=1234",
-    ];
     let run = interrupt(
         &sandbox,
         Vendor::Mailperformance,
-        &args,
         ("PUT", "/source"),
         "-INT",
     )
@@ -144,21 +123,7 @@ async fn np6_interrupted_mid_upload_deletes_its_import() {
 #[tokio::test]
 async fn eloqua_interrupted_mid_staging_deletes_the_staged_data() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (file, url) = (file(&dir), sandbox.base_url(Vendor::Eloqua));
-    let args = [
-        "import",
-        "eloqua",
-        "--file",
-        &file,
-        "--base-url",
-        &url,
-        "--key",
-        "email",
-        "--map",
-        "email=C_EmailAddress",
-    ];
-    let run = interrupt(&sandbox, Vendor::Eloqua, &args, ("POST", "/data"), "-INT").await;
+    let run = interrupt(&sandbox, Vendor::Eloqua, ("POST", "/data"), "-INT").await;
     assert_eq!(run.code, 130, "{}", run.stderr);
     let state = run.json["import_state"].as_str().unwrap_or_default();
     assert!(
@@ -183,30 +148,7 @@ async fn eloqua_interrupted_mid_staging_deletes_the_staged_data() {
 #[tokio::test]
 async fn copernica_interrupted_while_creating_says_it_may_exist() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (file, url) = (file(&dir), sandbox.base_url(Vendor::Copernica));
-    let args = [
-        "import",
-        "copernica",
-        "--database",
-        "1",
-        "--file",
-        &file,
-        "--base-url",
-        &url,
-        "--key",
-        "email",
-        "--map",
-        "email=email",
-    ];
-    let run = interrupt(
-        &sandbox,
-        Vendor::Copernica,
-        &args,
-        ("POST", "/imports"),
-        "-TERM",
-    )
-    .await;
+    let run = interrupt(&sandbox, Vendor::Copernica, ("POST", "/imports"), "-TERM").await;
     assert_eq!(run.code, 130, "{}", run.stderr);
     let error = run.json["error"].as_str().unwrap();
     assert!(
@@ -220,35 +162,7 @@ async fn copernica_interrupted_while_creating_says_it_may_exist() {
 #[tokio::test]
 async fn mindbaz_terminated_while_scheduling_says_it_may_exist() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (file, url) = (file(&dir), sandbox.base_url(Vendor::Mindbaz));
-    std::fs::copy(&file, sandbox.mindbaz_sftp_dir().join("contacts.csv")).unwrap();
-    let args = [
-        "import",
-        "mindbaz",
-        "--site",
-        "7",
-        "--notify",
-        "ops@example.com",
-        "--remote-file",
-        "contacts.csv",
-        "--file",
-        &file,
-        "--base-url",
-        &url,
-        "--key",
-        "email",
-        "--map",
-        "email=fld1",
-    ];
-    let run = interrupt(
-        &sandbox,
-        Vendor::Mindbaz,
-        &args,
-        ("POST", "scheduleNow"),
-        "-TERM",
-    )
-    .await;
+    let run = interrupt(&sandbox, Vendor::Mindbaz, ("POST", "scheduleNow"), "-TERM").await;
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(
         run.json["error"]
