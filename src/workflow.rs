@@ -179,9 +179,15 @@ pub(crate) async fn bounded(
             // itself (the Mindbaz upload removes its partial file), which is given a moment.
             let stops_itself = ledger.inner.lock().expect("ledger lock").stops_itself;
             if stops_itself {
-                if let Ok(Ok(Err(e))) = tokio::time::timeout(STOPPING, &mut work).await {
-                    tracing::info!(error = %e, "the cancelled import stopped");
-                    ledger.amend_or_record(&e);
+                match tokio::time::timeout(STOPPING, &mut work).await {
+                    // It said where it stopped (a cancel noticed after the last step says
+                    // nothing more than the ledger does).
+                    Ok(Ok(Err(Error::Cancelled { .. }))) => {}
+                    Ok(Ok(Err(e))) => {
+                        tracing::info!(error = %e, "the cancelled import stopped");
+                        ledger.amend_or_record(&e);
+                    }
+                    _ => {}
                 }
             }
             ledger.clean_up().await;

@@ -310,6 +310,10 @@ impl Client {
                          MindbazImport::remote_file, or remove it)"
                     ),
                 );
+                // Cancelled as the upload ended: nothing more is sent.
+                if options.cancel.as_ref().is_some_and(crate::Cancel::is_cancelled) {
+                    return Err(Error::Cancelled { vendor: VENDOR });
+                }
                 deadline.check()?;
                 remote
             }
