@@ -31,7 +31,7 @@ mod retry;
 mod secret;
 mod workflow;
 
-pub use csv_input::{CsvFile, Expectations, LineEnding};
+pub use csv_input::{CsvFile, Expectations, LineEnding, DEFAULT_MAX_ROW_BYTES};
 pub use error::{ApiError, Error, InputError};
 pub use http::HttpConfig;
 pub use import::{ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor};

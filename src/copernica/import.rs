@@ -462,7 +462,7 @@ mod tests {
             &crate::Expectations {
                 columns: vec!["email", "name"],
                 key: Some("email"),
-                delimiter: None,
+                ..Default::default()
             },
         )
         .unwrap();
