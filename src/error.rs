@@ -441,7 +441,7 @@ impl Error {
             .find_map(|h| response.headers().get(*h))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = response.bytes().await.unwrap_or_default();
+        let body = error_body(response).await;
         let (code, message) = vendor_message(&body);
         let error = ApiError {
             vendor,
@@ -533,6 +533,26 @@ impl Error {
             excerpt: excerpt(body),
         }
     }
+}
+
+/// The most of an error answer's body read: enough for any vendor's error JSON and an excerpt.
+const ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// The start of an error answer's body, at most [`ERROR_BODY_BYTES`]: the rest is not read (a
+/// proxy's page or an endless answer costs no more). A body cut short or broken off keeps what
+/// came.
+async fn error_body(mut response: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = ERROR_BODY_BYTES - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
 }
 
 /// Finds a code and message in the error bodies the four vendors send: Copernica

@@ -33,7 +33,7 @@ mod workflow;
 
 pub use csv_input::{CsvFile, Expectations, LineEnding, DEFAULT_MAX_ROW_BYTES};
 pub use error::{ApiError, Error, InputError};
-pub use http::HttpConfig;
+pub use http::{HttpConfig, MAX_RESPONSE_BYTES};
 pub use import::{ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor};
 pub use retry::{parse_retry_after, Decision, Outcome, RetryPolicy};
 pub use secret::Secret;
