@@ -21,7 +21,9 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
-    /// The input file cannot be imported as it is. Nothing was sent.
+    /// The input file cannot be imported as it is. Nothing was sent, unless it is the cause of
+    /// an [`Error::Interrupted`]: the file changed after it was checked
+    /// ([`CsvFile::unchanged`](crate::CsvFile::unchanged)), and nothing more of it was sent.
     InvalidInput(InputError),
     /// The vendor refused the credentials (401, 403).
     AuthRejected(ApiError),

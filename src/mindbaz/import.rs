@@ -276,6 +276,7 @@ impl Client {
                     })?;
                 let remote = config.remote_path(&name);
                 options.emit(Progress::Step("upload"));
+                csv.unchanged()?;
                 let upload = sftp::upload(config, &csv.path, &remote, options.progress.clone());
                 tokio::time::timeout(options.timeout, upload)
                     .await
@@ -284,6 +285,8 @@ impl Client {
                         what: "the SFTP upload".into(),
                         after: Some(options.timeout),
                     })??;
+                // What was uploaded must be what was checked.
+                csv.unchanged()?;
                 deadline.check()?;
                 remote
                     .trim_start_matches("./")
