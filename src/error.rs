@@ -135,6 +135,19 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
+/// The [`ResponseTooLarge`](crate::http::ResponseTooLarge) among the causes of `e`, if any: the
+/// answer came, and was not read past the limit.
+fn too_large(e: &reqwest::Error) -> Option<&crate::http::ResponseTooLarge> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(e) = next {
+        if let Some(limit) = e.downcast_ref() {
+            return Some(limit);
+        }
+        next = cause(e);
+    }
+    None
+}
+
 /// The next cause of `e`: `source()`, or for an `io::Error` that wraps another error the
 /// wrapped error itself (its `source()` skips it).
 fn cause<'a>(
@@ -226,6 +239,14 @@ impl fmt::Display for Error {
                 operation,
                 source,
             } if source.is_redirect() => write!(f, "{vendor} {operation}: {}", Chain(source)),
+            Error::Transport {
+                vendor,
+                operation,
+                source,
+            } if too_large(source).is_some() => {
+                let limit = too_large(source).expect("checked");
+                write!(f, "{vendor} {operation}: {limit}")
+            }
             Error::Transport {
                 vendor,
                 operation,

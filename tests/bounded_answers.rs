@@ -142,6 +142,7 @@ async fn the_cli_says_the_answer_was_too_large() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(!stderr.contains("no answer"), "{stderr}");
     assert!(
         stderr.contains("the answer is larger than 67108864 bytes"),
         "{stderr}"
