@@ -1211,6 +1211,31 @@ mod tests {
     }
 
     #[test]
+    fn a_change_after_the_check_is_seen() {
+        let f = file(b"email\na@x.io\n");
+        let csv = CsvFile::inspect(f.path(), &expect(&["email"], "email")).unwrap();
+        csv.unchanged().unwrap();
+        // Same size, another modification time (an editor saving the same bytes).
+        let later = csv.modified.unwrap() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(f.path())
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let e = csv.unchanged().unwrap_err().to_string();
+        assert!(
+            e.contains("the file changed after it was checked (its modification time changed)"),
+            "{e}"
+        );
+        std::fs::write(f.path(), b"email\na@x.io\nb@x.io\n").unwrap();
+        let e = csv.unchanged().unwrap_err().to_string();
+        assert!(e.contains("(it was 13 bytes, it is now 20)"), "{e}");
+        std::fs::remove_file(f.path()).unwrap();
+        assert!(csv.unchanged().is_err());
+    }
+
+    #[test]
     fn a_wide_header_is_checked_in_linear_time() {
         // A quadratic check takes seconds at this width (about 4 s at 60,000 columns, four
         // times that for twice the columns); a linear one, milliseconds.
