@@ -9,12 +9,15 @@
 //! spaces).
 
 use std::{
+    cell::Cell,
     collections::HashSet,
     fs::File,
     hash::BuildHasher,
     io::{BufReader, Read},
     ops::Range,
     path::{Path, PathBuf},
+    rc::Rc,
+    time::SystemTime,
 };
 
 use crate::{error::InputError, Error};
@@ -26,6 +29,13 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The longest header line read.
 const MAX_HEADER: usize = 1 << 20;
+
+/// The default longest row, in bytes (quoted line breaks included): 1 MiB. A contact row is a
+/// few hundred bytes, and even one with dozens of the vendors' largest text fields (Eloqua's
+/// 32,000-character large text) fits; a file over it is almost always a quote left open, which
+/// would otherwise swallow the rest of the file into one row held in memory. It is well under
+/// Eloqua's 32 MB staging request, so that a row that passes fits in a chunk.
+pub const DEFAULT_MAX_ROW_BYTES: u64 = 1 << 20;
 
 /// How the file's lines end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +82,12 @@ pub struct CsvFile {
     /// The first field with a line break inside its quotes, as (line, column), if any: a vendor
     /// that reads its files line by line cannot take it.
     pub quoted_line_break: Option<(u64, String)>,
+    /// The longest row allowed (see [`Expectations::max_row_bytes`]); later reads of the file
+    /// keep to it too.
+    pub max_row_bytes: u64,
+    /// The file's modification time when it was checked, to tell whether it changed since
+    /// ([`CsvFile::unchanged`]).
+    pub modified: Option<SystemTime>,
 }
 
 /// What [`CsvFile::inspect`] checks besides the format.
@@ -83,6 +99,11 @@ pub struct Expectations<'a> {
     pub key: Option<&'a str>,
     /// The delimiter, when the user gave it (otherwise it is guessed from the header line).
     pub delimiter: Option<u8>,
+    /// The longest row, in bytes, its line ending not counted and line breaks inside quotes
+    /// included (default
+    /// [`DEFAULT_MAX_ROW_BYTES`]): a longer one, most often a quote that is never closed, is
+    /// refused as soon as it is read, so that memory stays bounded whatever the file.
+    pub max_row_bytes: Option<u64>,
 }
 
 fn invalid(
@@ -99,7 +120,7 @@ fn invalid(
     })
 }
 
-fn open(path: &Path) -> Result<(File, u64), Error> {
+fn open(path: &Path) -> Result<(File, std::fs::Metadata), Error> {
     let metadata = std::fs::metadata(path).map_err(|e| invalid(path, None, None, e.to_string()))?;
     if metadata.is_dir() {
         return Err(invalid(path, None, None, "is a directory, not a CSV file"));
@@ -116,7 +137,7 @@ fn open(path: &Path) -> Result<(File, u64), Error> {
     }
     let file =
         File::open(path).map_err(|e| invalid(path, None, None, format!("cannot be read: {e}")))?;
-    Ok((file, metadata.len()))
+    Ok((file, metadata))
 }
 
 /// Guesses the delimiter from the header line: the candidate seen most often outside quotes.
@@ -159,7 +180,15 @@ fn first_line(path: &Path, file: &File) -> Result<Vec<u8>, Error> {
 impl CsvFile {
     /// Reads the whole file once, as a stream, and checks it (see the module docs).
     pub fn inspect(path: &Path, expect: &Expectations<'_>) -> Result<Self, Error> {
-        let (file, size) = open(path)?;
+        let (file, metadata) = open(path)?;
+        let (size, modified) = (metadata.len(), metadata.modified().ok());
+        let max_row_bytes = expect.max_row_bytes.unwrap_or(DEFAULT_MAX_ROW_BYTES);
+        if max_row_bytes == 0 {
+            return Err(Error::InvalidConfig {
+                setting: "max row bytes",
+                reason: "give a positive number of bytes".into(),
+            });
+        }
         if size == 0 {
             return Err(invalid(path, None, None, "the file is empty"));
         }
@@ -228,7 +257,7 @@ impl CsvFile {
         };
         let data_start = header_line.len() as u64 + if has_bom { BOM.len() as u64 } else { 0 };
 
-        let mut rows_of = Rows::new(path, delimiter, quote)?;
+        let mut rows_of = Rows::new(path, (delimiter, quote, line_ending), max_row_bytes)?;
         if rows_of.next()?.is_none() {
             return Err(invalid(path, None, None, "the file is empty"));
         }
@@ -344,7 +373,12 @@ impl CsvFile {
         }
         seen.flush(&mut candidates);
         if let Some((name, index)) = key.filter(|_| !candidates.is_empty()) {
-            find_duplicate(path, delimiter, quote, (name, index), &keys, &candidates)?;
+            find_duplicate(
+                (path, (delimiter, quote, line_ending), max_row_bytes),
+                (name, index),
+                &keys,
+                &candidates,
+            )?;
         }
         Ok(Self {
             path: path.to_owned(),
@@ -358,7 +392,32 @@ impl CsvFile {
             data_start,
             rows,
             quoted_line_break,
+            max_row_bytes,
+            modified,
         })
+    }
+
+    /// Fails unless the file still has the size and modification time it had when it was
+    /// checked: what is sent must be what was checked.
+    pub fn unchanged(&self) -> Result<(), Error> {
+        let now = std::fs::metadata(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        if now.len() != self.size || now.modified().ok() != self.modified {
+            let what = if now.len() == self.size {
+                "its modification time changed".to_owned()
+            } else {
+                format!("it was {} bytes, it is now {}", self.size, now.len())
+            };
+            return Err(invalid(
+                &self.path,
+                None,
+                None,
+                format!(
+                    "the file changed after it was checked ({what}): nothing more of it is sent; \
+                     run the import again once it is written"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The index of a header column.
@@ -370,7 +429,11 @@ impl CsvFile {
     /// is at most `cap` bytes, each range starting on a row boundary. Reads the file once more.
     pub fn chunks(&self, cap: u64) -> Result<Vec<Range<u64>>, Error> {
         let header = self.header_line.len() as u64;
-        let mut rows = Rows::new(&self.path, self.delimiter, self.quote)?;
+        let mut rows = Rows::new(
+            &self.path,
+            (self.delimiter, self.quote, self.line_ending),
+            self.max_row_bytes,
+        )?;
         rows.next()?; // the header
         let mut chunks = Vec::new();
         let mut start = self.data_start;
@@ -517,16 +580,14 @@ fn normal_key<'a>(value: &[u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
 /// Second pass over the rows whose key may be a duplicate: fails on the first real one, naming
 /// both lines.
 fn find_duplicate(
-    path: &Path,
-    delimiter: u8,
-    quote: u8,
+    (path, format, max_row_bytes): (&Path, (u8, u8, LineEnding), u64),
     (name, index): (&str, usize),
     keys: &KeyHasher,
     candidates: &HashSet<u64>,
 ) -> Result<(), Error> {
     let mut first_lines: std::collections::HashMap<Vec<u8>, (u64, Vec<u8>)> = Default::default();
     let mut scratch = Vec::new();
-    let mut rows = Rows::new(path, delimiter, quote)?;
+    let mut rows = Rows::new(path, format, max_row_bytes)?;
     rows.next()?; // the header
     while let Some(row) = rows.next()? {
         let value = &rows.record[index];
@@ -569,11 +630,55 @@ fn find_duplicate(
 /// ended.
 struct Rows {
     path: PathBuf,
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<Bounded>,
     raw: BufReader<File>,
     at: u64,
     record: csv::ByteRecord,
+    delimiter: u8,
+    quote: u8,
+    max_row_bytes: u64,
+    /// The length of the file's line ending.
+    ending: u64,
+    /// The offset the csv reader may read up to: the end of the longest row allowed, its line
+    /// ending included.
+    limit: Rc<Cell<u64>>,
 }
+
+/// The file as the csv reader reads it: never past `limit`, and a read at `limit` fails with
+/// [`RowTooLong`]. The csv reader reads only once it has parsed all it read before, so it asks
+/// for more at `limit` only when the row it is building goes on past it: a quote that is never
+/// closed cannot pull the rest of the file into memory. Reads are shortened only within one
+/// buffer of the limit, which ordinary rows never come near.
+struct Bounded {
+    file: File,
+    read: u64,
+    limit: Rc<Cell<u64>>,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let room = self.limit.get().saturating_sub(self.read);
+        if room == 0 {
+            return Err(std::io::Error::other(RowTooLong));
+        }
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..len])?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The error of [`Bounded`], told apart from a real read error.
+#[derive(Debug)]
+struct RowTooLong;
+
+impl std::fmt::Display for RowTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a row is longer than the limit")
+    }
+}
+
+impl std::error::Error for RowTooLong {}
 
 /// One record of [`Rows`].
 struct Row {
@@ -586,35 +691,115 @@ struct Row {
 }
 
 impl Rows {
-    fn new(path: &Path, delimiter: u8, quote: u8) -> Result<Self, Error> {
+    fn new(path: &Path, format: (u8, u8, LineEnding), max_row_bytes: u64) -> Result<Self, Error> {
+        let (delimiter, quote, line_ending) = format;
+        let limit = Rc::new(Cell::new(max_row_bytes));
         let reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .quote(quote)
             .has_headers(false)
             .flexible(true) // field counts are checked with the real line numbers
-            .from_reader(BufReader::with_capacity(1 << 16, open(path)?.0));
+            .buffer_capacity(1 << 16)
+            .from_reader(Bounded {
+                file: open(path)?.0,
+                read: 0,
+                limit: limit.clone(),
+            });
         Ok(Self {
             path: path.to_owned(),
             reader,
             raw: BufReader::with_capacity(1 << 16, open(path)?.0),
             at: 0,
             record: csv::ByteRecord::new(),
+            delimiter,
+            quote,
+            max_row_bytes,
+            ending: line_ending.as_str().len() as u64,
+            limit,
         })
     }
 
     fn next(&mut self) -> Result<Option<Row>, Error> {
-        if !self
-            .reader
-            .read_byte_record(&mut self.record)
-            .map_err(|e| csv_error(&self.path, e))?
-        {
-            return Ok(None);
+        // The csv reader's position is the end of the previous row's line ending, but for the
+        // `\n` of a `\r\n`: its `\n` is counted in `ending`.
+        let pending = self.reader.position().clone();
+        self.limit.set(
+            pending
+                .byte()
+                .saturating_add(self.max_row_bytes)
+                .saturating_add(self.ending),
+        );
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) if is_row_too_long(&e) => {
+                let row = self.locate(pending.byte(), pending.line())?;
+                return Err(self.row_too_long(row)?);
+            }
+            Err(e) => return Err(csv_error(&self.path, e)),
         }
         let position = self
             .record
             .position()
             .expect("the csv reader tracks positions");
-        let (mut start, mut line) = (position.byte(), position.line());
+        self.locate(position.byte(), position.line()).map(Some)
+    }
+
+    /// The error for a row that starts at `row` and does not end within `max_row_bytes`: it
+    /// names the line where a quoted field that is still open then was opened, if any (read
+    /// again, as the csv reader reads quotes, from the row's start).
+    fn row_too_long(&self, row: Row) -> Result<Error, Error> {
+        let io = |e| Error::io(&self.path, e);
+        let mut file = open(&self.path)?.0;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(row.start)).map_err(io)?;
+        let mut line = row.line;
+        // The line where the open quoted field opened; whether a quote in it was just read.
+        let mut opened: Option<u64> = None;
+        let mut quote_seen = false;
+        let mut field_start = true;
+        for byte in BufReader::new(file).take(self.max_row_bytes).bytes() {
+            let b = byte.map_err(io)?;
+            if opened.is_some() {
+                if quote_seen {
+                    quote_seen = false;
+                    if b == self.quote {
+                        continue; // "" inside quotes
+                    }
+                    opened = None; // the closing quote: `b` is read below
+                } else {
+                    quote_seen = b == self.quote;
+                    line += u64::from(b == b'\n');
+                    continue;
+                }
+            }
+            if b == self.quote && field_start {
+                opened = Some(line);
+            }
+            field_start = b == self.delimiter;
+            line += u64::from(b == b'\n');
+        }
+        let max = self.max_row_bytes;
+        Ok(match opened {
+            Some(line) => invalid(
+                &self.path,
+                Some(line),
+                None,
+                format!(
+                    "a quoted field opened here is not closed within {max} bytes \
+                     (--max-row-bytes): a closing quote is missing?"
+                ),
+            ),
+            None => invalid(
+                &self.path,
+                Some(row.line),
+                None,
+                format!("this row is longer than {max} bytes (--max-row-bytes)"),
+            ),
+        })
+    }
+
+    /// The real start and line of a record the csv reader places at `start`, `line`.
+    fn locate(&mut self, mut start: u64, mut line: u64) -> Result<Row, Error> {
         let io = |e| Error::io(&self.path, e);
         let from = start.saturating_sub(2);
         self.raw
@@ -648,11 +833,11 @@ impl Rows {
                 _ => break,
             }
         }
-        Ok(Some(Row {
+        Ok(Row {
             start,
             line,
             before: (start >= 2).then_some(before),
-        }))
+        })
     }
 }
 
@@ -693,12 +878,20 @@ fn lone_cr(path: &Path, line: u64) -> Error {
     )
 }
 
+/// A header field without the spaces its name is trimmed of (as `str::trim`, for UTF-8).
+fn trimmed(field: &[u8]) -> &[u8] {
+    let text = std::str::from_utf8(field).expect("checked UTF-8");
+    text.trim().as_bytes()
+}
+
 fn header_names(
     path: &Path,
     record: &csv::ByteRecord,
     has_bom: bool,
 ) -> Result<Vec<String>, Error> {
     let mut names = Vec::with_capacity(record.len());
+    // Seen names, for a check in linear time however wide the header.
+    let mut seen: HashSet<&[u8]> = HashSet::with_capacity(record.len());
     for (i, field) in record.iter().enumerate() {
         let field = if i == 0 && has_bom {
             field.strip_prefix(BOM).unwrap_or(field)
@@ -745,7 +938,7 @@ fn header_names(
                 format!("column {} has no name", i + 1),
             ));
         }
-        if names.contains(&name) {
+        if !seen.insert(trimmed(field)) {
             return Err(invalid(
                 path,
                 Some(1),
@@ -756,6 +949,10 @@ fn header_names(
         names.push(name);
     }
     Ok(names)
+}
+
+fn is_row_too_long(e: &csv::Error) -> bool {
+    matches!(e.kind(), csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|e| e.is::<RowTooLong>()))
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
@@ -794,7 +991,7 @@ mod tests {
         Expectations {
             columns: columns.to_vec(),
             key: Some(key),
-            delimiter: None,
+            ..Default::default()
         }
     }
 
@@ -935,6 +1132,126 @@ mod tests {
         assert_eq!(csv.rows, 3);
         assert_eq!(csv.quoted_line_break, Some((3, "note".into())));
         assert_eq!(inspect(b"email\na@x.io\n").unwrap().quoted_line_break, None);
+    }
+
+    fn with_limit(content: &[u8], max: u64) -> Result<CsvFile, Error> {
+        let f = file(content);
+        let expect = Expectations {
+            max_row_bytes: Some(max),
+            ..expect(&["email"], "email")
+        };
+        CsvFile::inspect(f.path(), &expect)
+    }
+
+    #[test]
+    fn the_row_limit_is_exact_whatever_the_line_ending() {
+        for ending in ["\n", "\r\n"] {
+            for last in [true, false] {
+                // The third row is `a@x.io,` and `x`s, 100 bytes in all.
+                let row = format!("a@x.io,{}", "x".repeat(93));
+                let mut content = format!("email,note{ending}b@x.io,y{ending}");
+                if last {
+                    content.push_str(&row); // no final line ending
+                } else {
+                    content.push_str(&format!("{row}{ending}c@x.io,z{ending}"));
+                }
+                let what = format!("{ending:?}, last row: {last}");
+                assert!(with_limit(content.as_bytes(), 100).is_ok(), "{what}");
+                let e = with_limit(content.as_bytes(), 99).unwrap_err().to_string();
+                assert!(
+                    e.contains("line 3: this row is longer than 99 bytes (--max-row-bytes)"),
+                    "{what}: {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_refused_naming_the_line_where_it_opened() {
+        // The row starts on line 3; a first quoted field spans lines 3-4 and is closed; the
+        // next one opens on line 4 and is never closed.
+        let mut content =
+            b"email,note,other\nb@x.io,y,z\na@x.io,\"one\ntwo \"\"quoted\"\"\",\"open\n".to_vec();
+        for _ in 0..10_000 {
+            content.extend_from_slice(b"c@x.io,more,rows\n");
+        }
+        let e = with_limit(&content, 1000).unwrap_err();
+        let Error::InvalidInput(input) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(input.row, Some(4), "{e}");
+        assert!(
+            input.reason.starts_with(
+                "a quoted field opened here is not closed within 1000 bytes (--max-row-bytes)"
+            ),
+            "{e}"
+        );
+        // The default limit: the same file is one row, too long.
+        content.extend(std::iter::repeat_n(b'x', DEFAULT_MAX_ROW_BYTES as usize));
+        let (row, _, reason) = problem(&content);
+        assert_eq!(row, Some(4), "{reason}");
+        // A header that does not end is line 1.
+        let e = with_limit(b"email,\"note\nb@x.io,y\n", 10).unwrap_err();
+        assert!(e.to_string().contains("line 1: a quoted field"), "{e}");
+        // The second pass (chunks) keeps to the limit of the check.
+        let f = file(b"email,note\na@x.io,\"one\ntwo\"\n");
+        let limited = Expectations {
+            max_row_bytes: Some(30),
+            ..expect(&["email"], "email")
+        };
+        let csv = CsvFile::inspect(f.path(), &limited).unwrap();
+        assert_eq!(csv.max_row_bytes, 30);
+        assert_eq!(csv.chunks(1000).unwrap().len(), 1);
+        let csv = CsvFile {
+            max_row_bytes: 12,
+            ..csv
+        };
+        let e = csv.chunks(1000).unwrap_err();
+        assert!(e.to_string().contains("line 2: a quoted field"), "{e}");
+    }
+
+    #[test]
+    fn a_change_after_the_check_is_seen() {
+        let f = file(b"email\na@x.io\n");
+        let csv = CsvFile::inspect(f.path(), &expect(&["email"], "email")).unwrap();
+        csv.unchanged().unwrap();
+        // Same size, another modification time (an editor saving the same bytes).
+        let later = csv.modified.unwrap() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(f.path())
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let e = csv.unchanged().unwrap_err().to_string();
+        assert!(
+            e.contains("the file changed after it was checked (its modification time changed)"),
+            "{e}"
+        );
+        std::fs::write(f.path(), b"email\na@x.io\nb@x.io\n").unwrap();
+        let e = csv.unchanged().unwrap_err().to_string();
+        assert!(e.contains("(it was 13 bytes, it is now 20)"), "{e}");
+        std::fs::remove_file(f.path()).unwrap();
+        assert!(csv.unchanged().is_err());
+    }
+
+    #[test]
+    fn a_wide_header_is_checked_in_linear_time() {
+        // A quadratic check takes seconds at this width (about 4 s at 60,000 columns, four
+        // times that for twice the columns); a linear one, milliseconds.
+        let names: Vec<String> = (0..150_000u32).map(|i| format!("c{i:x}")).collect();
+        let header = format!("email,{},email\n", names.join(","));
+        let row = format!("a@x.io{}\n", ",".repeat(names.len() + 1));
+        let f = file(format!("{header}{row}").as_bytes());
+        let started = std::time::Instant::now();
+        let e = CsvFile::inspect(f.path(), &expect(&["email"], "email")).unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            e.to_string()
+                .contains("line 1, column `email`: this column name appears twice"),
+            "{e}"
+        );
+        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
-    /// The input file cannot be imported as it is. Nothing was sent.
+    /// The input file cannot be imported as it is. Nothing was sent, unless it is the cause of
+    /// an [`Error::Interrupted`]: the file changed after it was checked
+    /// ([`CsvFile::unchanged`](crate::CsvFile::unchanged)), and nothing more of it was sent.
     InvalidInput(InputError),
     /// The vendor refused the credentials (401, 403).
     AuthRejected(ApiError),
@@ -140,6 +142,19 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
+/// The [`ResponseTooLarge`](crate::http::ResponseTooLarge) among the causes of `e`, if any: the
+/// answer came, and was not read past the limit.
+fn too_large(e: &reqwest::Error) -> Option<&crate::http::ResponseTooLarge> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(e) = next {
+        if let Some(limit) = e.downcast_ref() {
+            return Some(limit);
+        }
+        next = cause(e);
+    }
+    None
+}
+
 /// The next cause of `e`: `source()`, or for an `io::Error` that wraps another error the
 /// wrapped error itself (its `source()` skips it).
 fn cause<'a>(
@@ -234,6 +249,14 @@ impl fmt::Display for Error {
                 operation,
                 source,
             } if source.is_redirect() => write!(f, "{vendor} {operation}: {}", Chain(source)),
+            Error::Transport {
+                vendor,
+                operation,
+                source,
+            } if too_large(source).is_some() => {
+                let limit = too_large(source).expect("checked");
+                write!(f, "{vendor} {operation}: {limit}")
+            }
             Error::Transport {
                 vendor,
                 operation,
@@ -457,7 +480,7 @@ impl Error {
             .find_map(|h| response.headers().get(*h))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = response.bytes().await.unwrap_or_default();
+        let body = error_body(response).await;
         let (code, message) = vendor_message(&body);
         let error = ApiError {
             vendor,
@@ -549,6 +572,26 @@ impl Error {
             excerpt: excerpt(body),
         }
     }
+}
+
+/// The most of an error answer's body read: enough for any vendor's error JSON and an excerpt.
+const ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// The start of an error answer's body, at most [`ERROR_BODY_BYTES`]: the rest is not read (a
+/// proxy's page or an endless answer costs no more). A body cut short or broken off keeps what
+/// came.
+async fn error_body(mut response: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = ERROR_BODY_BYTES - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
 }
 
 /// Finds a code and message in the error bodies the four vendors send: Copernica

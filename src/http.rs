@@ -27,7 +27,33 @@ pub struct HttpConfig {
     /// Certificate authorities trusted besides the system's (a corporate TLS proxy):
     /// see [`HttpConfig::add_ca_file`].
     pub extra_root_certificates: Vec<reqwest::Certificate>,
+    /// The largest answer body read, in bytes (default [`MAX_RESPONSE_BYTES`], 64 MiB): a
+    /// larger or endless answer fails the request as soon as the limit is passed, so memory
+    /// stays bounded whatever a server sends. Error answers keep only their first
+    /// 64 KiB for the message.
+    pub max_response_bytes: u64,
 }
+
+/// The default [`HttpConfig::max_response_bytes`]: 64 MiB, far above the vendors' largest
+/// answers (an Eloqua page of 1,000 rejects is well under 1 MiB).
+pub const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+/// The error of an answer body longer than [`HttpConfig::max_response_bytes`].
+#[derive(Debug)]
+pub(crate) struct ResponseTooLarge(pub(crate) u64);
+
+impl std::fmt::Display for ResponseTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the answer is larger than {} bytes, the most that is read of one \
+             (HttpConfig::max_response_bytes)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ResponseTooLarge {}
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -38,6 +64,7 @@ impl Default for HttpConfig {
             retry: RetryPolicy::default(),
             allow_insecure_http: false,
             extra_root_certificates: Vec::new(),
+            max_response_bytes: MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -193,6 +220,8 @@ pub struct Inner {
     pub(crate) retry: RetryPolicy,
     /// A credential sent as a query parameter (Copernica's `access_token`).
     pub(crate) query_secret: Option<(&'static str, Secret)>,
+    /// [`HttpConfig::max_response_bytes`].
+    pub(crate) max_response_bytes: u64,
 }
 
 impl Inner {
@@ -200,6 +229,7 @@ impl Inner {
         Self {
             retry: config.retry.clone(),
             query_secret: None,
+            max_response_bytes: config.max_response_bytes,
         }
     }
 
@@ -233,14 +263,17 @@ impl Inner {
     }
 
     /// Sends the request with retries; whatever comes back (an error, or a response whose
-    /// `url()` is printed by progenitor's error `Display`) carries no query credential.
+    /// `url()` is printed by progenitor's error `Display`) carries no query credential, and a
+    /// response's body reads at most `max_response_bytes`.
     pub(crate) async fn execute(
         &self,
         client: &reqwest::Client,
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        let result = retry::execute(client, &self.retry, request, info).await;
+        let result = retry::execute(client, &self.retry, request, info)
+            .await
+            .map(|response| limited(response, self.max_response_bytes));
         if self.query_secret.is_none() {
             return result;
         }
@@ -272,6 +305,31 @@ impl Inner {
             }
         }
     }
+}
+
+/// `response` with a body that fails with [`ResponseTooLarge`] past `max` bytes (the status,
+/// headers and extensions, the URL among them, unchanged). Every generated call reads its
+/// answer through it, error answers included.
+fn limited(response: reqwest::Response, max: u64) -> reqwest::Response {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    use reqwest::ResponseBuilderExt;
+    let url = response.url().clone();
+    let (mut parts, body) = http::Response::from(response).into_parts();
+    // The conversion drops the URL: put it back as reqwest keeps it, an extension.
+    let carrier = http::Response::builder()
+        .url(url)
+        .body(())
+        .expect("an empty response builds");
+    parts.extensions.extend(carrier.into_parts().0.extensions);
+    let cap = usize::try_from(max).unwrap_or(usize::MAX);
+    let body = Limited::new(body, cap).map_err(move |e| {
+        if e.is::<LengthLimitError>() {
+            Box::new(ResponseTooLarge(max)) as Box<dyn std::error::Error + Send + Sync>
+        } else {
+            e
+        }
+    });
+    reqwest::Response::from(http::Response::from_parts(parts, reqwest::Body::wrap(body)))
 }
 
 /// Implements progenitor's hooks for a generated `Client` whose inner type is [`Inner`]:
@@ -455,6 +513,7 @@ mod tests {
         let inner = Inner {
             retry: RetryPolicy::never(),
             query_secret: Some(("access_token", Secret::new("s3cr3t"))),
+            max_response_bytes: MAX_RESPONSE_BYTES,
         };
         let url =
             reqwest::Url::parse("https://x.test/v3/import/5?start=0&access_token=s3cr3t").unwrap();

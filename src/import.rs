@@ -81,6 +81,10 @@ pub struct ImportOptions {
     pub mode: Mode,
     /// The field delimiter, when it should not be guessed from the header line.
     pub delimiter: Option<u8>,
+    /// The longest row of the file, in bytes, line breaks inside quotes included (default
+    /// [`DEFAULT_MAX_ROW_BYTES`](crate::DEFAULT_MAX_ROW_BYTES), 1 MiB): a longer row, most
+    /// often a quote left open, is refused naming its line, in bounded memory.
+    pub max_row_bytes: u64,
     /// The import's name at the vendor (defaults to the file name and the time).
     pub name: Option<String>,
     /// Time between two status polls.
@@ -149,6 +153,7 @@ impl ImportOptions {
             key_column: key_column.into(),
             mode: Mode::Upsert,
             delimiter: None,
+            max_row_bytes: crate::DEFAULT_MAX_ROW_BYTES,
             name: None,
             poll_interval: Duration::from_secs(2),
             timeout: Duration::from_secs(3600),
@@ -192,6 +197,7 @@ impl fmt::Debug for ImportOptions {
             .field("key_column", &self.key_column)
             .field("mode", &self.mode)
             .field("delimiter", &self.delimiter.map(char::from))
+            .field("max_row_bytes", &self.max_row_bytes)
             .field("name", &self.name)
             .field("poll_interval", &self.poll_interval)
             .field("timeout", &self.timeout)

@@ -31,9 +31,9 @@ mod retry;
 mod secret;
 mod workflow;
 
-pub use csv_input::{CsvFile, Expectations, LineEnding};
+pub use csv_input::{CsvFile, Expectations, LineEnding, DEFAULT_MAX_ROW_BYTES};
 pub use error::{ApiError, Error, InputError};
-pub use http::HttpConfig;
+pub use http::{HttpConfig, MAX_RESPONSE_BYTES};
 pub use import::{
     Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor,
 };

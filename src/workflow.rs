@@ -335,6 +335,7 @@ pub(crate) fn inspect(options: &ImportOptions) -> Result<CsvFile, Error> {
             columns: options.columns.keys().map(String::as_str).collect(),
             key: Some(&options.key_column),
             delimiter: options.delimiter,
+            max_row_bytes: Some(options.max_row_bytes),
         },
     )
 }

@@ -283,6 +283,32 @@ fn huge_row() -> Vec<u8> {
     bytes
 }
 
+/// A file whose third line opens a quote that is never closed, with `after` bytes of rows
+/// after it.
+fn unclosed_quote(after: usize) -> Vec<u8> {
+    let mut bytes =
+        b"email,first_name,city\nada@example.com,Ada,Lille\nbob@example.com,Bob,\"Lens\n".to_vec();
+    let row = b"carl@example.com,Carl,Arras\n";
+    while bytes.len() < after {
+        bytes.extend_from_slice(row);
+    }
+    bytes
+}
+
+/// A header of 150,000 columns whose last name repeats the first: a quadratic check of the
+/// names takes far longer than the minute a case may take.
+fn wide_duplicate_header() -> Vec<u8> {
+    let mut text = "email,first_name,city".to_owned();
+    for i in 0..150_000u32 {
+        text.push_str(&format!(",c{i:x}"));
+    }
+    text.push_str(",email\n");
+    text.push_str("ada@example.com,Ada,Lille");
+    text.push_str(&",".repeat(150_001));
+    text.push('\n');
+    text.into_bytes()
+}
+
 /// 101 columns, all mapped.
 fn wide() -> (Vec<u8>, Vec<String>) {
     let names: Vec<String> = std::iter::once("email".to_owned())
@@ -496,6 +522,7 @@ fn cases(sandbox: &Sandbox) -> Vec<Case> {
             )
             .file(wide_file),
         cmd(Eloqua)
+            .set("--max-row-bytes", "40000000")
             .case(
                 "Eloqua: one row over 32 MB",
                 &["contacts.csv, line 3: this row with the header is over 32000000 bytes"],
@@ -504,11 +531,41 @@ fn cases(sandbox: &Sandbox) -> Vec<Case> {
         cmd(Eloqua)
             .remove("--base-url")
             .set("--login-url", &login)
+            .set("--max-row-bytes", "40000000")
             .case(
                 "Eloqua: one row over 32 MB, pod to be discovered",
                 &["contacts.csv, line 3: this row with the header is over 32000000 bytes"],
             )
             .file(huge_row()),
+        // Bounded rows and header.
+        cmd(Copernica)
+            .case(
+                "a quote never closed (default --max-row-bytes)",
+                &["contacts.csv, line 3: a quoted field opened here is not closed within 1048576 bytes (--max-row-bytes)"],
+            )
+            .file(unclosed_quote(3 << 20)),
+        cmd(Mindbaz)
+            .case(
+                "a quote never closed, Mindbaz",
+                &["contacts.csv, line 3: a quoted field opened here is not closed within 1048576 bytes"],
+            )
+            .file(unclosed_quote(3 << 20)),
+        cmd(Eloqua)
+            .set("--max-row-bytes", "100")
+            .case(
+                "a row over --max-row-bytes",
+                &["contacts.csv, line 4: this row is longer than 100 bytes (--max-row-bytes)"],
+            )
+            .file(format!("{GOOD}carl@example.com,Carl,{}\n", "A".repeat(100))),
+        cmd(Np6)
+            .set("--max-row-bytes", "0")
+            .case("--max-row-bytes 0", &["--max-row-bytes 0: give a positive number of bytes"]),
+        cmd(Np6)
+            .case(
+                "150,000 columns, the last one named as the first",
+                &["contacts.csv, line 1, column `email`: this column name appears twice"],
+            )
+            .file(wide_duplicate_header()),
         cmd(Eloqua)
             .set("--chunk-size", "40000000")
             .case(
@@ -855,6 +912,86 @@ async fn bad_input_exits_2_says_what_is_wrong_and_sends_nothing() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// Runs the binary and waits for it with `wait4`, which gives this one child's peak resident
+/// memory (`ru_maxrss`, in KiB on Linux); returns its exit code, stderr and that peak in bytes.
+#[allow(clippy::zombie_processes)] // the child is reaped by wait4, which std cannot see
+fn run_measured(args: &[String]) -> (Option<i32>, String, u64) {
+    use std::{io::Read, os::unix::process::ExitStatusExt};
+    let mut child = std::process::Command::new(BIN)
+        .args(args)
+        .envs(credentials_env())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value; wait4 fills it and `status` for our child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: `pid` is our child, not waited for yet; the pointers are to live locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = std::process::ExitStatus::from_raw(status).code();
+    (code, stderr, usage.ru_maxrss as u64 * 1024)
+}
+
+/// A quote opened on line 3 of a 200 MB file and never closed: refused naming line 3, exit 2,
+/// nothing sent, and the whole process's peak memory stays under 128 MB (before the row limit,
+/// the file became one row held in memory: 271 MB for 220 MB).
+#[tokio::test]
+async fn an_unclosed_quote_in_200_mb_is_refused_in_bounded_memory() {
+    const FILE: usize = 200_000_000;
+    const BUDGET: u64 = 128 << 20;
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contacts.csv");
+    {
+        use std::io::Write;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let start = unclosed_quote(0);
+        file.write_all(&start).unwrap();
+        let rows = "carl@example.com,Carl,Arras\n".repeat(10_000);
+        let mut written = start.len();
+        while written < FILE {
+            file.write_all(rows.as_bytes()).unwrap();
+            written += rows.len();
+        }
+        file.flush().unwrap();
+    }
+    assert!(std::fs::metadata(&path).unwrap().len() >= FILE as u64);
+    for vendor in [Vendor::Copernica, Vendor::Mindbaz, Vendor::Eloqua] {
+        let args: Vec<String> = Cmd::new(vendor, &sandbox)
+            .args
+            .iter()
+            .map(|a| a.replace("{file}", &path.to_string_lossy()))
+            .collect();
+        let (code, stderr, peak) = tokio::task::spawn_blocking(move || run_measured(&args))
+            .await
+            .unwrap();
+        assert_eq!(code, Some(2), "{vendor}: {stderr}");
+        assert!(
+            stderr.contains("contacts.csv, line 3: a quoted field opened here is not closed"),
+            "{vendor}: {stderr}"
+        );
+        println!("{vendor}: peak resident memory {} MiB", peak >> 20);
+        assert!(
+            peak < BUDGET,
+            "{vendor}: peak resident memory {} MiB, over {} MiB",
+            peak >> 20,
+            BUDGET >> 20
+        );
+    }
+    assert!(sandbox.hits().is_empty(), "{:?}", sandbox.hits());
 }
 
 /// Inputs that look odd and are imported: a UTF-8 BOM, CRLF lines, `;` found from the header,

@@ -233,6 +233,10 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
     let mut options = ImportOptions::new(&args.file, columns, args.key.clone());
     options.mode = args.mode.into();
     options.delimiter = delimiter(&args.delimiter)?;
+    if args.max_row_bytes == 0 {
+        return Err(Usage("--max-row-bytes 0: give a positive number of bytes".into()).into());
+    }
+    options.max_row_bytes = args.max_row_bytes;
     options.name = match &args.name {
         Some(name) if name.trim().is_empty() => {
             return Err(Usage("--name: give a name, or leave --name out".into()).into())

@@ -140,6 +140,10 @@ pub struct ImportArgs {
     /// The field delimiter (default: guessed from the header line).
     #[arg(long)]
     pub delimiter: Option<String>,
+    /// The longest row of the file, in bytes (line breaks inside quotes included): a longer
+    /// one, most often a quote left open, is refused naming its line.
+    #[arg(long, value_name = "BYTES", default_value_t = esp_imports::DEFAULT_MAX_ROW_BYTES)]
+    pub max_row_bytes: u64,
     /// The import's name at the vendor.
     #[arg(long)]
     pub name: Option<String>,

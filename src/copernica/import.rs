@@ -209,6 +209,8 @@ impl Client {
         let csv = inspect(options)?;
         let key_field = options.columns[&options.key_column].clone();
         let (source, delimiter) = csv_source(&csv, &options.columns)?;
+        // The source, read after the check, is what is sent: from the file as it was checked.
+        csv.unchanged()?;
         let deadline = Deadline::new(VENDOR, options.timeout);
 
         let database_id = match database.parse::<i64>() {
@@ -462,7 +464,7 @@ mod tests {
             &crate::Expectations {
                 columns: vec!["email", "name"],
                 key: Some("email"),
-                delimiter: None,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -530,6 +530,8 @@ impl Client {
                         .read_to_end(&mut body)
                 })
                 .map_err(|e| Error::io(&csv.path, e))?;
+            // Each chunk is sent only if the file it was read from is still the one checked.
+            csv.unchanged()?;
             if csv.delimiter != b',' {
                 body = comma_separated(&body, csv)?;
                 if body.len() as u64 > cap {

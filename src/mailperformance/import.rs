@@ -454,6 +454,8 @@ impl Client {
         import_id: i32,
         options: &ImportOptions,
     ) -> Result<(), (Error, Option<std::time::Duration>)> {
+        // What is sent must be what was checked: before, and once it is all sent.
+        csv.unchanged().map_err(|e| (e, None))?;
         let file = std::fs::File::open(&csv.path).map_err(|e| (Error::io(&csv.path, e), None))?;
         let total = csv.size;
         let progress = options.progress.clone();
@@ -477,7 +479,7 @@ impl Client {
             .content_length(total as i64)
             .body(reqwest::Body::wrap_stream(stream));
         call_keeping_retry_after(VENDOR, "uploadImportSource", request.send()).await?;
-        Ok(())
+        csv.unchanged().map_err(|e| (e, None))
     }
 
     /// Starts the execution, once: when the answer is lost, the execution state is asked (an

@@ -279,6 +279,7 @@ impl Client {
                     })?;
                 let remote = config.remote_path(&name)?;
                 options.emit(Progress::Step("upload"));
+                csv.unchanged()?;
                 // The upload stops a little before the whole import's timeout, to remove its
                 // partial file itself.
                 let reserve = (options.timeout / 10).min(Duration::from_secs(10));
@@ -310,8 +311,14 @@ impl Client {
                          MindbazImport::remote_file, or remove it)"
                     ),
                 );
+                // What was uploaded must be what was checked.
+                csv.unchanged()?;
                 // Cancelled as the upload ended: nothing more is sent.
-                if options.cancel.as_ref().is_some_and(crate::Cancel::is_cancelled) {
+                if options
+                    .cancel
+                    .as_ref()
+                    .is_some_and(crate::Cancel::is_cancelled)
+                {
                     return Err(Error::Cancelled { vendor: VENDOR });
                 }
                 deadline.check()?;
