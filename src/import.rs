@@ -98,7 +98,7 @@ pub struct ImportOptions {
     /// Stops the import when cancelled (Ctrl-C, SIGTERM): nothing more is sent, what is safe to
     /// clean at the vendor is cleaned (Eloqua data staged for a definition without a sync, an
     /// NP6 import not yet started, a partial Mindbaz SFTP file), and the import returns
-    /// [`Error::Cancelled`], inside an [`Error::Interrupted`] saying what exists at the vendor
+    /// [`crate::Error::Cancelled`], inside an [`crate::Error::Interrupted`] saying what exists at the vendor
     /// when anything does.
     pub cancel: Option<Cancel>,
 }
