@@ -7,7 +7,8 @@ in one run on one machine, with medians and ratios. Results and method: BENCHMAR
 - np6:      `esp-imports import mailperformance` (the whole workflow: checks, binding, import,
             streamed upload, execution) vs `curl -T` of the same file to the same endpoint.
 - eloqua:   `esp-imports import eloqua` (checks, definition, ≤32 MB row-aligned chunks, one
-            sync) vs benches/eloqua_requests.py (a typical `requests` script).
+            sync) vs benches/eloqua_requests.py (a typical `requests` script) and
+            benches/eloqua_requests_streaming.py (a careful one that streams the file).
 - per-call: `cargo bench --bench per_call` (criterion): a generated-client call vs raw reqwest;
             and instructions per call of each under callgrind (benches/support/calls.rs).
 - demo:     `esp-imports demo --rows 1000000`: time, peak memory, and the numbers it reports.
@@ -187,6 +188,13 @@ def eloqua(sizes, runs):
             theirs = {"label": "python requests", "argv": [python, ROOT / "benches" / "eloqua_requests.py",
                                                              sink.url, path, "email"]}
             results.append(compare(f"{size} MiB ({rows} rows)", ours, theirs, runs, check))
+            # The second opponent: the careful, streaming script (one chunk in memory at a time).
+            streaming = {"label": "python requests, streaming",
+                         "argv": [python, ROOT / "benches" / "eloqua_requests_streaming.py", sink.url, path,
+                                  "email"]}
+            result = compare(f"{size} MiB ({rows} rows), streaming opponent", ours, streaming, runs, check)
+            result["opponent"] = "streaming"
+            results.append(result)
     return results
 
 
