@@ -1425,7 +1425,7 @@ fn run(
             })
             .map(|(name, _, _)| *name)
             .collect();
-        let existing = contacts.get(&normalized).cloned();
+        let existing = contacts.get(&normalized);
         let rejection = if key.is_empty() {
             Some((Rejection::MissingFields, vec![identifier.as_str()]))
         } else if !invalid_email.is_empty() {

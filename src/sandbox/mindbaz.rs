@@ -967,6 +967,7 @@ fn run(package: &Package, p: &Parameters, contacts: &mut Contacts) -> ImportLog 
                 !value.is_empty()
                     && (m.id_mapping_mode == 1
                         || existing
+                            .as_ref()
                             .and_then(|c| c.get(&m.db_field_name))
                             .is_none_or(|v| v.is_empty()))
             })
