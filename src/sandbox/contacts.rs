@@ -1,8 +1,8 @@
 //! What the emulators keep, stored compactly: a demo at a million rows keeps four million
 //! contacts and stages a million Eloqua records. A record is one byte string holding its
 //! fields, each as the index of its name (names are kept once per store) and its
-//! length-prefixed value; a `BTreeMap<String, String>` per record cost about 400 bytes, this
-//! about 100.
+//! length-prefixed value; a `BTreeMap<String, String>` per record cost roughly 400 bytes, this
+//! roughly 100–150.
 
 use std::collections::{BTreeMap, HashMap};
 
