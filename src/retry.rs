@@ -175,7 +175,12 @@ pub(crate) async fn execute(
     );
     let mut attempt = 1;
     loop {
-        let replay = request.try_clone();
+        // The copy for a replay is made only while another attempt is allowed.
+        let replay = if attempt < policy.max_attempts {
+            request.try_clone()
+        } else {
+            None
+        };
         let result = client.execute(request).await;
         let outcome = match &result {
             Ok(response) if response.status().is_success() => return result,

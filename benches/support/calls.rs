@@ -1,9 +1,13 @@
 //! N calls of one kind against an in-process loopback server, on a single-threaded runtime, for
 //! instruction counts under `valgrind --tool=callgrind` (repeatable where wall-clock times on a
-//! shared machine are not): `bench-calls generated|reqwest N`. `benches/compare.py` runs it for
-//! two values of N and divides the difference, so that start-up cancels out.
+//! shared machine are not): `bench-calls generated|reqwest|settings N`. `settings` is the plain
+//! call through the reqwest client the generated one is built on (our timeouts, user agent and
+//! credentials header), to tell the cost of those settings from that of the generated code.
+//! `benches/compare.py` runs it for two values of N and divides the difference, so that
+//! start-up cancels out.
 
 use esp_imports::eloqua::types;
+use progenitor_client::ClientInfo as _;
 
 #[path = "loopback.rs"]
 mod loopback;
@@ -17,6 +21,7 @@ async fn main() {
     let base = loopback::serve().await;
     let (generated, plain) = loopback::clients(&base);
     let url = format!("{base}/syncs/9");
+    let settings = generated.client().clone();
     for _ in 0..n {
         let status = match kind.as_str() {
             "generated" => {
@@ -29,8 +34,9 @@ async fn main() {
                     .into_inner()
                     .status
             }
-            "reqwest" => {
-                let answer = plain.get(&url).send().await.unwrap();
+            "reqwest" | "settings" => {
+                let client = if kind == "reqwest" { &plain } else { &settings };
+                let answer = client.get(&url).send().await.unwrap();
                 assert!(answer.status().is_success());
                 answer.json::<types::SyncIndividual>().await.unwrap().status
             }

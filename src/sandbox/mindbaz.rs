@@ -623,6 +623,8 @@ fn advance(import: &mut Import, shared: &Shared, log_id: i32) -> bool {
 struct Package {
     rows: Vec<Row>,
     fields: Vec<(Mapping, Source)>,
+    /// The codec of the rows' values (named by column number).
+    columns: super::contacts::Names,
 }
 
 enum Source {
@@ -637,7 +639,8 @@ struct Row {
 }
 
 enum RowContent {
-    Fields(Vec<String>),
+    /// The values, kept compactly (a file may have a million rows): see [`Package::values`].
+    Fields(Box<[u8]>),
     /// Wrong number of columns, or a qualifier out of place.
     BadFormat,
     /// Bytes that are not text in the file's codepage.
@@ -748,6 +751,8 @@ fn create_package(p: &Parameters, root: &Path) -> Result<Package, String> {
         ));
     }
 
+    let mut columns = super::contacts::Names::default();
+    let numbers: Vec<String> = (0..width).map(|i| i.to_string()).collect();
     let rows = records
         .into_iter()
         .map(|r| {
@@ -758,7 +763,12 @@ fn create_package(p: &Parameters, root: &Path) -> Result<Package, String> {
                     .iter()
                     .map(|f| decode(f, &codepage))
                     .collect::<Option<Vec<_>>>()
-                    .map_or(RowContent::BadText, RowContent::Fields)
+                    .map_or(RowContent::BadText, |values| {
+                        let pairs = numbers.iter().map(String::as_str);
+                        RowContent::Fields(
+                            columns.encode(pairs.zip(values.iter().map(String::as_str))),
+                        )
+                    })
             };
             Row {
                 line: r.line,
@@ -766,7 +776,22 @@ fn create_package(p: &Parameters, root: &Path) -> Result<Package, String> {
             }
         })
         .collect();
-    Ok(Package { rows, fields })
+    Ok(Package {
+        rows,
+        fields,
+        columns,
+    })
+}
+
+impl Package {
+    /// A row's values, in column order.
+    fn values(&self, encoded: &[u8]) -> Vec<String> {
+        self.columns
+            .pairs(encoded)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    }
 }
 
 /// One record of the file, split but not decoded.
@@ -914,7 +939,7 @@ fn run(package: &Package, p: &Parameters, contacts: &mut Contacts) -> ImportLog 
                 log.nb_error_rows += 1;
                 continue;
             }
-            RowContent::Fields(values) => values,
+            RowContent::Fields(values) => package.values(values),
         };
         let mut fields: Vec<(&Mapping, String)> = package
             .fields
@@ -967,6 +992,7 @@ fn run(package: &Package, p: &Parameters, contacts: &mut Contacts) -> ImportLog 
                 !value.is_empty()
                     && (m.id_mapping_mode == 1
                         || existing
+                            .as_ref()
                             .and_then(|c| c.get(&m.db_field_name))
                             .is_none_or(|v| v.is_empty()))
             })

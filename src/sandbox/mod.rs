@@ -13,6 +13,7 @@
 //! # }
 //! ```
 
+mod contacts;
 mod copernica;
 mod eloqua;
 mod mailperformance;
@@ -146,8 +147,7 @@ pub(crate) struct Control {
     hits: Mutex<BTreeMap<(Vendor, String), u64>>,
 }
 
-/// One vendor's kept contacts: key → fields.
-pub(crate) type Contacts = BTreeMap<String, BTreeMap<String, String>>;
+pub(crate) use contacts::Contacts;
 
 /// What an emulator did with the rows of one run of an import (an NP6 execution, a Copernica
 /// import), in the order they ran: the figures the vendors keep to themselves or e-mail.
@@ -361,12 +361,12 @@ impl Sandbox {
             .sum()
     }
 
-    /// The contacts a vendor's emulator keeps, by key.
-    pub fn contacts(&self, vendor: Vendor) -> Contacts {
+    /// The contacts a vendor's emulator keeps, by key: key → field name → value.
+    pub fn contacts(&self, vendor: Vendor) -> BTreeMap<String, BTreeMap<String, String>> {
         self.contacts
             .iter()
             .find(|(v, _)| *v == vendor)
-            .map(|(_, c)| c.lock().expect("lock").clone())
+            .map(|(_, c)| c.lock().expect("lock").to_map())
             .unwrap_or_default()
     }
 
@@ -570,17 +570,18 @@ pub(crate) fn apply_row(
         Ok(key) => key,
         Err(reason) => return RowOutcome::Rejected(reason),
     };
-    match contacts.get_mut(&key) {
-        Some(existing) if update => {
-            existing.extend(fields);
+    let exists = contacts.contains_key(&key);
+    match exists {
+        true if update => {
+            contacts.update(&key, fields);
             RowOutcome::Updated
         }
-        Some(_) => RowOutcome::Rejected("the contact exists and the import may not update".into()),
-        None if insert => {
+        true => RowOutcome::Rejected("the contact exists and the import may not update".into()),
+        false if insert => {
             contacts.insert(key, fields);
             RowOutcome::Inserted
         }
-        None => RowOutcome::Rejected("no such contact and the import may not insert".into()),
+        false => RowOutcome::Rejected("no such contact and the import may not insert".into()),
     }
 }
 
@@ -614,7 +615,7 @@ mod tests {
 
     #[test]
     fn rows_insert_then_update() {
-        let mut contacts = Contacts::new();
+        let mut contacts = Contacts::default();
         let row = |v: &str| BTreeMap::from([("city".to_owned(), v.to_owned())]);
         assert!(matches!(
             apply_row(&mut contacts, "A@x.io", row("Lille"), true, true, true),
@@ -624,7 +625,7 @@ mod tests {
             apply_row(&mut contacts, "a@x.io", row("Lens"), true, true, true),
             RowOutcome::Updated
         ));
-        assert_eq!(contacts["a@x.io"]["city"], "Lens");
+        assert_eq!(contacts.get("a@x.io").unwrap()["city"], "Lens");
         assert!(matches!(
             apply_row(&mut contacts, "bad", row("x"), true, true, true),
             RowOutcome::Rejected(_)
