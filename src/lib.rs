@@ -27,7 +27,7 @@ mod csv_input;
 mod error;
 mod http;
 mod import;
-mod retry;
+pub mod retry;
 mod secret;
 mod workflow;
 
@@ -37,7 +37,7 @@ pub use http::{HttpConfig, MAX_RESPONSE_BYTES};
 pub use import::{
     Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor,
 };
-pub use retry::{parse_retry_after, Decision, Outcome, RetryPolicy};
+pub use retry::RetryPolicy;
 pub use secret::Secret;
 
 #[cfg(feature = "copernica")]

@@ -53,6 +53,7 @@ impl RetryPolicy {
 
 /// What an attempt came to, as far as retrying is concerned.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The connection could not be opened: the request never reached the vendor.
     ConnectFailed,
