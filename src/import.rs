@@ -28,6 +28,34 @@ impl Vendor {
         Vendor::Eloqua,
     ];
 
+    /// Whether `field` is written as this vendor names the fields an import maps columns to
+    /// (NP6: a numeric field id from 1; Copernica: a name without spaces; Mindbaz: `fldN`;
+    /// Eloqua: an internal name or a `{{…}}` statement); the reason when it is not. Every import
+    /// checks its column map with it before any request.
+    pub fn check_field(self, field: &str) -> Result<(), &'static str> {
+        let ok = match self {
+            Vendor::Mailperformance => field.parse::<i32>().is_ok_and(|id| id > 0),
+            Vendor::Mindbaz => field
+                .strip_prefix("fld")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+            Vendor::Eloqua => {
+                field.starts_with("{{") && field.ends_with("}}")
+                    || !field.is_empty()
+                        && !field.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            }
+            Vendor::Copernica => !field.is_empty() && !field.contains(char::is_whitespace),
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match self {
+            Vendor::Mailperformance => "NP6 fields are numeric field ids, 1 or more (GET /fields)",
+            Vendor::Mindbaz => "Mindbaz fields are written fldN (fld1 is the e-mail)",
+            Vendor::Eloqua => "Eloqua fields are internal names such as C_EmailAddress",
+            Vendor::Copernica => "Copernica field names have no spaces",
+        })
+    }
+
     /// The name used for the Cargo feature, the module, the spec file and the CLI.
     pub fn slug(self) -> &'static str {
         match self {
@@ -301,4 +329,42 @@ pub struct ImportReport {
     /// Copernica error messages, notes on what was done), for people. A failed import always
     /// has at least one: why it failed, or that the vendor gave no reason.
     pub messages: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Vendor;
+
+    #[test]
+    fn fields_are_checked_as_each_vendor_writes_them() {
+        for (vendor, good, bad) in [
+            (
+                Vendor::Mailperformance,
+                &["1", "1234"][..],
+                &["0", "-10", "Email", ""][..],
+            ),
+            (
+                Vendor::Copernica,
+                &["email", "first_name"],
+                &["first name", ""],
+            ),
+            (
+                Vendor::Mindbaz,
+                &["fld1", "fld150"],
+                &["fld", "fldx", "Email", ""],
+            ),
+            (
+                Vendor::Eloqua,
+                &["C_EmailAddress", "{{Contact.Field(C_City)}}"],
+                &["Email Address", "C-City", ""],
+            ),
+        ] {
+            for field in good {
+                assert_eq!(vendor.check_field(field), Ok(()), "{vendor} {field}");
+            }
+            for field in bad {
+                assert!(vendor.check_field(field).is_err(), "{vendor} {field:?}");
+            }
+        }
+    }
 }

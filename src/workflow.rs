@@ -163,6 +163,14 @@ pub(crate) async fn bounded(
     options: &ImportOptions,
     work: impl AsyncFnOnce(&Ledger) -> Result<ImportReport, Error>,
 ) -> Result<ImportReport, Error> {
+    for (column, field) in &options.columns {
+        vendor
+            .check_field(field.trim())
+            .map_err(|why| Error::InvalidConfig {
+                setting: "column map",
+                reason: format!("`{column}={field}`: {why}"),
+            })?;
+    }
     let ledger = Ledger::new(vendor);
     let mut work = std::pin::pin!(tokio::time::timeout(options.timeout, work(&ledger)));
     let cancelled = async {

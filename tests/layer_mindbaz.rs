@@ -413,6 +413,20 @@ async fn a_success_false_envelope_is_an_api_error_and_insert_only_is_refused() {
     );
     assert!(server.received_requests().await.unwrap().is_empty());
 
+    // A field not written as Mindbaz names them (the library checks it, not only the CLI).
+    let mut named = options.clone();
+    named.mode = Mode::Upsert;
+    named
+        .columns
+        .insert("firstname".into(), "First name".into());
+    let e = client(&server).import(&named, &mindbaz).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidConfig { setting: "column map", reason }
+            if reason.contains("`firstname=First name`: Mindbaz fields are written fldN")),
+        "{e:?}"
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+
     options.mode = Mode::Upsert;
     let e = client(&server)
         .import(&options, &mindbaz)

@@ -135,27 +135,7 @@ fn column_map(vendor: Vendor, pairs: &[String]) -> Result<BTreeMap<String, Strin
         if column.is_empty() || field.is_empty() {
             return Err(bad("expected COLUMN=FIELD"));
         }
-        let ok = match vendor {
-            Vendor::Mailperformance => field.parse::<i32>().is_ok_and(|id| id > 0),
-            Vendor::Mindbaz => field
-                .strip_prefix("fld")
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
-            Vendor::Eloqua => {
-                field.starts_with("{{") && field.ends_with("}}")
-                    || !field.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            }
-            Vendor::Copernica => !field.contains(char::is_whitespace),
-        };
-        if !ok {
-            return Err(bad(match vendor {
-                Vendor::Mailperformance => {
-                    "NP6 fields are numeric field ids, 1 or more (GET /fields)"
-                }
-                Vendor::Mindbaz => "Mindbaz fields are written fldN (fld1 is the e-mail)",
-                Vendor::Eloqua => "Eloqua fields are internal names such as C_EmailAddress",
-                Vendor::Copernica => "Copernica field names have no spaces",
-            }));
-        }
+        vendor.check_field(field).map_err(bad)?;
         if map.insert(column.to_owned(), field.to_owned()).is_some() {
             return Err(bad("this column is mapped twice"));
         }

@@ -104,22 +104,12 @@ impl Client {
                 })
             }
         };
-        let mut field_ids = std::collections::BTreeMap::new();
-        for (column, field) in &options.columns {
-            let id = field
-                .trim()
-                .parse::<i32>()
-                .ok()
-                .filter(|&id| id > 0)
-                .ok_or_else(|| Error::InvalidConfig {
-                    setting: "column map",
-                    reason: format!(
-                        "`{column}={field}`: NP6 fields are numeric field ids (ids under 1, \
-                         such as {IGNORED_COLUMN} for an ignored column, are not fields)"
-                    ),
-                })?;
-            field_ids.insert(column.as_str(), id);
-        }
+        // Numeric ids from 1: checked by `Vendor::check_field` before the import started.
+        let field_ids: std::collections::BTreeMap<&str, i32> = options
+            .columns
+            .iter()
+            .filter_map(|(column, field)| Some((column.as_str(), field.trim().parse().ok()?)))
+            .collect();
         let csv = inspect(options)?;
         if let Some((line, column)) = &csv.quoted_line_break {
             return Err(Error::InvalidInput(crate::InputError {
