@@ -15,7 +15,7 @@ use esp_imports::{
 mod common;
 mod sshd;
 use common::{code, credentials_env, stderr, BIN};
-use sshd::Sshd;
+use sshd::{Agent, Sshd};
 
 const PASSPHRASE: &str = "s3cret passphrase, never printed";
 
@@ -290,27 +290,9 @@ async fn passphrase_agent_directory_and_delete_after_import_through_the_cli() {
         stderr(&output)
     );
 
-    // An ssh-agent (SSH_AUTH_SOCK) holding the key.
-    if std::process::Command::new("ssh-agent")
-        .arg("-h")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped the ssh-agent part: ssh-agent is not installed");
-        return;
-    }
-    let socket = s.home.path().join("agent.sock");
-    let printed = sshd::run(
-        std::process::Command::new("ssh-agent")
-            .arg("-a")
-            .arg(&socket),
-    );
-    let pid = printed
-        .split("SSH_AGENT_PID=")
-        .nth(1)
-        .and_then(|rest| rest.split(';').next())
-        .unwrap()
-        .to_owned();
+    // An ssh-agent (SSH_AUTH_SOCK) holding the key (scripts/setup-tests installs it).
+    let agent = Agent::start(&s.home.path().join("agent.sock"));
+    let socket = agent.socket().to_owned();
     // ssh-add reads the passphrase from SSH_ASKPASS when told to.
     std::fs::write(
         s.sshd.path("askpass"),
@@ -337,7 +319,7 @@ async fn passphrase_agent_directory_and_delete_after_import_through_the_cli() {
             &[("SSH_AUTH_SOCK", socket.to_string_lossy().into_owned())],
         )
         .await;
-    let _ = std::process::Command::new("kill").arg(&pid).status();
+    drop(agent);
     assert!(status.unwrap().success(), "ssh-add");
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(Sshd::sessions(&s.sshd.log()), connections + 1);

@@ -231,20 +231,18 @@ async fn an_existing_binding_is_reused_after_a_409() {
     );
 }
 
-#[tokio::test]
-async fn a_binding_of_that_name_with_other_binds_is_not_reused() {
+/// NP6 answers 409 for the binding's name and lists `existing` under it: the import must stop,
+/// with the error it returns, before creating anything.
+async fn binding_not_reused(existing: Value) -> Error {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/importFormats"))
         .respond_with(ResponseTemplate::new(409))
         .mount(&server)
         .await;
-    let mut other = binding("contacts binding");
-    other["separator"] = json!(44);
-    other["identifier"] = json!({"guid": 77});
     Mock::given(method("GET"))
         .and(path("/importFormats"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([other])))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([existing])))
         .mount(&server)
         .await;
     let file = csv();
@@ -256,41 +254,30 @@ async fn a_binding_of_that_name_with_other_binds_is_not_reused() {
         .import(&options(&file), &np6)
         .await
         .unwrap_err();
+    assert_eq!(sequence(&server).await.len(), 2, "no import created");
+    e
+}
+
+#[tokio::test]
+async fn a_binding_of_that_name_with_other_binds_is_not_reused() {
+    let mut other = binding("contacts binding");
+    other["separator"] = json!(44);
+    other["identifier"] = json!({"guid": 77});
+    let e = binding_not_reused(other).await;
     assert!(
         e.to_string()
             .contains("already has a binding named `contacts binding`"),
         "{e}"
     );
-    assert_eq!(sequence(&server).await.len(), 2, "no import created");
 }
 
 #[tokio::test]
 async fn a_binding_of_that_name_that_skips_two_lines_is_not_reused() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/importFormats"))
-        .respond_with(ResponseTemplate::new(409))
-        .mount(&server)
-        .await;
     let mut skips_a_contact = binding("contacts binding");
     skips_a_contact["startAt"] = json!(2);
     skips_a_contact["identifier"] = json!({"guid": 77});
-    Mock::given(method("GET"))
-        .and(path("/importFormats"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([skips_a_contact])))
-        .mount(&server)
-        .await;
-    let file = csv();
-    let np6 = Np6Import {
-        binding_name: Some("contacts binding".into()),
-        ..np6()
-    };
-    let e = client(&server)
-        .import(&options(&file), &np6)
-        .await
-        .unwrap_err();
+    let e = binding_not_reused(skips_a_contact).await;
     assert!(e.to_string().contains("with startAt 2"), "{e}");
-    assert_eq!(sequence(&server).await.len(), 2, "no import created");
 }
 
 /// NP6's reference does not list `GET /importFormats`: when it is missing, or does not list the

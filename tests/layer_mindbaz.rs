@@ -33,7 +33,7 @@ const FILE: &str = "email;firstname;internal\r\n\
                     eve@example.com;Eve;e\r\n";
 
 mod sshd;
-use sshd::Sshd;
+use sshd::{Agent, Sshd};
 
 /// The account on `sshd`, with the user's key, the file put in `upload/`, the host key
 /// pinned by its fingerprint and an empty known-hosts file of the test's own.
@@ -736,15 +736,8 @@ async fn a_passphrase_protected_key_and_an_agent_authenticate() {
         "a key that cannot be read connects nowhere"
     );
 
-    // An ssh-agent holding the user's key (a real one, started here).
-    if std::process::Command::new("ssh-agent")
-        .arg("-h")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped the ssh-agent part: ssh-agent is not installed");
-        return;
-    }
+    // An ssh-agent holding the user's key (a real one, started here: scripts/setup-tests
+    // installs it).
     let agent = Agent::start(&sshd.path("agent.sock"));
     agent.add(&sshd.path("otherkey"));
     agent.add(&sshd.path("userkey"));
@@ -761,7 +754,7 @@ async fn a_passphrase_protected_key_and_an_agent_authenticate() {
     );
 
     // An agent whose keys the server does not take.
-    run_ssh_add(&sshd.path("agent.sock"), &["-D"]);
+    agent.remove_all();
     agent.add(&sshd.path("otherkey"));
     let e = upload_with(&server, &file, with_agent).await.unwrap_err();
     assert!(
@@ -771,50 +764,6 @@ async fn a_passphrase_protected_key_and_an_agent_authenticate() {
 }
 
 /// A real `ssh-agent` on `socket`, killed on drop.
-struct Agent {
-    pid: String,
-    socket: PathBuf,
-}
-
-fn run_ssh_add(socket: &Path, args: &[&str]) {
-    sshd::run(
-        std::process::Command::new("ssh-add")
-            .args(args)
-            .env("SSH_AUTH_SOCK", socket),
-    );
-}
-
-impl Agent {
-    fn start(socket: &Path) -> Self {
-        let printed = sshd::run(
-            std::process::Command::new("ssh-agent")
-                .arg("-a")
-                .arg(socket),
-        );
-        // SSH_AUTH_SOCK=…; export SSH_AUTH_SOCK;\nSSH_AGENT_PID=1234; export SSH_AGENT_PID;
-        let pid = printed
-            .split("SSH_AGENT_PID=")
-            .nth(1)
-            .and_then(|rest| rest.split(';').next())
-            .unwrap_or_else(|| panic!("no agent pid in {printed}"))
-            .to_owned();
-        Agent {
-            pid,
-            socket: socket.to_owned(),
-        }
-    }
-
-    fn add(&self, key: &Path) {
-        run_ssh_add(&self.socket, &[key.to_str().unwrap()]);
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").arg(&self.pid).status();
-    }
-}
-
 #[tokio::test]
 async fn the_file_is_sent_under_a_temporary_name_and_replaces_an_older_one() {
     let sshd = Sshd::start();

@@ -183,3 +183,51 @@ impl Drop for Sshd {
         let _ = self.child.wait();
     }
 }
+
+/// A real `ssh-agent` listening on `socket` (openssh-client, installed by scripts/setup-tests),
+/// stopped when dropped.
+pub struct Agent {
+    pid: String,
+    socket: PathBuf,
+}
+
+impl Agent {
+    pub fn start(socket: &Path) -> Self {
+        let printed = run(Command::new("ssh-agent").arg("-a").arg(socket));
+        // SSH_AUTH_SOCK=…; export SSH_AUTH_SOCK;\nSSH_AGENT_PID=1234; export SSH_AGENT_PID;
+        let pid = printed
+            .split("SSH_AGENT_PID=")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .unwrap_or_else(|| panic!("no agent pid in {printed}"))
+            .to_owned();
+        Agent {
+            pid,
+            socket: socket.to_owned(),
+        }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Adds an unencrypted key.
+    pub fn add(&self, key: &Path) {
+        run(Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket));
+    }
+
+    /// Removes every key.
+    pub fn remove_all(&self) {
+        run(Command::new("ssh-add")
+            .arg("-D")
+            .env("SSH_AUTH_SOCK", &self.socket));
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(&self.pid).status();
+    }
+}
