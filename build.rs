@@ -1,16 +1,12 @@
 //! Compiles every enabled vendor's spec into a typed progenitor client in `OUT_DIR/<vendor>.rs`.
-//! The rules and in-memory adaptations live in `build/codegen.rs`.
+//! The rules and in-memory adaptations live in the `esp-imports-codegen` crate (`codegen/`).
 
-#[path = "build/codegen.rs"]
-mod codegen;
-#[path = "build/vendors.rs"]
-mod vendors;
+use esp_imports_codegen::{self as codegen, vendors};
 
 use std::{env, fs, path::Path, process::ExitCode};
 
 fn main() -> ExitCode {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=build");
     let out_dir = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let mut failed = false;
     for vendor in vendors::VENDORS {

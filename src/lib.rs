@@ -48,8 +48,6 @@ pub mod eloqua;
 pub mod mailperformance;
 #[cfg(feature = "mindbaz")]
 pub mod mindbaz;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 
 /// The bundled spec of each vendor compiled into this build, as `(vendor, YAML)`.
 pub const SPECS: &[(&str, &str)] = &[

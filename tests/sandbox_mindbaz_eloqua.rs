@@ -2,13 +2,13 @@
 //! the Eloqua import workflow: credentials, the documented errors, state progressions over
 //! polls, real row processing (rejects, a second import updating instead of inserting), the
 //! 32 MB staging limit and an injected fault.
-#![cfg(all(feature = "sandbox", feature = "mindbaz", feature = "eloqua"))]
+#![cfg(all(feature = "mindbaz", feature = "eloqua"))]
 
 use std::{path::Path, time::Duration};
 
-use esp_imports::sandbox::{Credentials, Fault, FaultKind, Sandbox, SandboxConfig};
 use esp_imports::{eloqua, mindbaz};
 use esp_imports::{HttpConfig, ImportOptions, Mode, RetryPolicy, Secret, Status, Vendor};
+use esp_imports_sandbox::{Credentials, Fault, FaultKind, Sandbox, SandboxConfig};
 use futures::TryStreamExt as _;
 use serde_json::{json, Value};
 

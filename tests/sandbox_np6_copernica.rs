@@ -1,19 +1,15 @@
 //! The NP6 and Copernica emulators of the sandbox, driven by the crate's own generated clients
 //! (and by reqwest for what a generated client never sends): credentials, media types, the
 //! empty-bodied answers, state progressions, real row processing and fault injection.
-#![cfg(all(
-    feature = "sandbox",
-    feature = "mailperformance",
-    feature = "copernica"
-))]
+#![cfg(all(feature = "mailperformance", feature = "copernica"))]
 
 use std::{io::Write as _, time::Duration};
 
-use esp_imports::sandbox::{Fault, FaultKind, Sandbox, SandboxConfig};
 use esp_imports::{
     copernica, mailperformance, HttpConfig, ImportOptions, Mode, RetryPolicy, Secret, Status,
     Vendor,
 };
+use esp_imports_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
 const VND: &str = "application/vnd.mperf.v8.import.v1+json";

@@ -2,7 +2,7 @@
 //! credentials as a user's environment, and the values that must never be printed.
 #![allow(dead_code)] // each test binary uses its own part
 
-use esp_imports::sandbox::Credentials;
+use esp_imports_sandbox::Credentials;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_esp-imports");
 

@@ -2,7 +2,6 @@
 //! loopback wiremock server when a given request arrives) stops the import with an error
 //! naming the file, and nothing more of it is sent: NP6 before and after its upload, Eloqua
 //! between two staged chunks, and through the binary.
-#![cfg(all(feature = "mailperformance", feature = "eloqua", feature = "cli"))]
 
 use std::{
     io::Write as _,

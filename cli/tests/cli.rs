@@ -1,14 +1,11 @@
 //! The `esp-imports` binary end to end against the sandbox (started in this test process on
 //! loopback): `--json` reports, every exit code provoked, zero requests for bad input, and no
 //! credential in anything the CLI prints.
-#![cfg(feature = "cli")]
 
 use std::{path::Path, process::Output};
 
-use esp_imports::{
-    sandbox::{Fault, FaultKind, Sandbox, SandboxConfig},
-    Vendor,
-};
+use esp_imports::Vendor;
+use esp_imports_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig};
 use serde_json::Value;
 
 mod common;

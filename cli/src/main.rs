@@ -1,4 +1,5 @@
-//! Command-line parsing, logging, and the exit codes.
+//! The `esp-imports` command line: `import`, `demo`, `sandbox` and `spec` (parsing, logging,
+//! and the exit codes here).
 
 mod demo;
 mod import;
@@ -304,7 +305,7 @@ fn init_logging() {
         .init();
 }
 
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

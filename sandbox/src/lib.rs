@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
-//! use esp_imports::sandbox::{Sandbox, SandboxConfig};
+//! use esp_imports_sandbox::{Sandbox, SandboxConfig};
 //! let sandbox = Sandbox::start(SandboxConfig::default()).await?;
 //! println!("NP6 at {}", sandbox.base_url(esp_imports::Vendor::Mailperformance));
 //! # Ok(())
@@ -35,7 +35,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::Vendor;
+use esp_imports::Vendor;
 
 /// The credentials the sandbox accepts; anything else gets the vendor's 401.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use esp_imports::{
     ImportReport, Secret, Status, Vendor,
 };
 
-use super::{exit, exit_code, output, Failure, ImportArgs, Usage};
+use crate::{exit, exit_code, output, Failure, ImportArgs, Usage};
 
 /// Runs the command; returns the exit code.
 pub async fn run(args: ImportArgs) -> u8 {

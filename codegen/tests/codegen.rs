@@ -1,8 +1,7 @@
 //! The generator step of build.rs: broken specs are explained (file + problem), never a bare
 //! progenitor panic, and the in-memory adaptations leave the spec files valid for other tools.
 
-#[path = "../build/codegen.rs"]
-mod codegen;
+use esp_imports_codegen as codegen;
 
 use std::path::{Path, PathBuf};
 

@@ -3,16 +3,14 @@
 //! SFTP directory, so the sandbox imports what landed. The server's host key is unknown,
 //! changed or known; the server's DEBUG3 log shows whether any authentication was attempted.
 //! `HOME` is a temporary directory: `~/.ssh/known_hosts` is the test's own.
-#![cfg(feature = "cli")]
 
 use std::{path::Path, process::Output};
 
-use esp_imports::{
-    sandbox::{Fault, FaultKind, Sandbox, SandboxConfig},
-    Vendor,
-};
+use esp_imports::Vendor;
+use esp_imports_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig};
 
 mod common;
+#[path = "../../tests/sshd/mod.rs"]
 mod sshd;
 use common::{code, credentials_env, stderr, BIN};
 use sshd::{Agent, Sshd};

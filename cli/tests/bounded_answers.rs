@@ -1,7 +1,6 @@
 //! Answers are read up to a limit (`HttpConfig::max_response_bytes`; error answers: their first
 //! 64 KiB): a loopback server that answers an endless body, with a success or an error status,
 //! gets a clear error back, quickly, and stops being read.
-#![cfg(all(feature = "copernica", feature = "cli"))]
 
 use std::{
     io::Write,

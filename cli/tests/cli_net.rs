@@ -5,7 +5,6 @@
 //! on loopback: wiremock, the sandbox, and a TLS front (rustls, with a CA and a server
 //! certificate made by the test with rcgen) that forwards to one of them. Mindbaz's `X-API-KEY`,
 //! which the CLI does not send, is checked through the library.
-#![cfg(feature = "cli")]
 
 use std::{
     net::SocketAddr,
@@ -17,10 +16,8 @@ use std::{
     },
 };
 
-use esp_imports::{
-    sandbox::{Sandbox, SandboxConfig},
-    Vendor,
-};
+use esp_imports::Vendor;
+use esp_imports_sandbox::{Sandbox, SandboxConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{rustls, TlsAcceptor};
 use wiremock::{matchers::any, Mock, MockServer, Request, ResponseTemplate};
@@ -143,7 +140,7 @@ async fn the_mindbaz_api_key_stays_with_its_origin() {
         .send()
         .await
         .unwrap_err();
-    let progenitor_client::Error::CommunicationError(e) = e else {
+    let mindbaz::Error::CommunicationError(e) = e else {
         panic!("{e:?}");
     };
     assert!(e.is_redirect(), "{e:?}");

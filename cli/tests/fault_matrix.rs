@@ -15,7 +15,6 @@
 //! - that nothing printed, at `RUST_LOG=debug`, holds a credential.
 //!
 //! All cases run (a few at a time) and every failure is reported at the end.
-#![cfg(feature = "cli")]
 
 use std::{
     collections::BTreeMap,
@@ -24,10 +23,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use esp_imports::{
-    sandbox::{Credentials, Fault, FaultKind, Sandbox, SandboxConfig},
-    Vendor,
-};
+use esp_imports::Vendor;
+use esp_imports_sandbox::{Credentials, Fault, FaultKind, Sandbox, SandboxConfig};
 use futures::StreamExt as _;
 use serde_json::Value;
 

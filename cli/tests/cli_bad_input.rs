@@ -4,7 +4,6 @@
 //! credential although every run logs at debug level. All failing cases are reported at once.
 //! `accepted_inputs` pins the inputs that look odd but are imported (UTF-8 BOM, quoted line
 //! breaks where the vendor takes them).
-#![cfg(feature = "cli")]
 
 use std::{
     path::{Path, PathBuf},
@@ -12,10 +11,8 @@ use std::{
     time::Duration,
 };
 
-use esp_imports::{
-    sandbox::{Credentials, Sandbox, SandboxConfig},
-    Vendor,
-};
+use esp_imports::Vendor;
+use esp_imports_sandbox::{Credentials, Sandbox, SandboxConfig};
 
 mod common;
 use common::{credentials_env, secrets, BIN};

@@ -1073,7 +1073,7 @@ mod tests {
     fn start_at_counts_the_lines_skipped() {
         let file = "email;city\na@x.io;Lille\nb@x.io;Lens\n";
         let read = |start_at| {
-            let mut contacts: crate::sandbox::Contacts = Default::default();
+            let mut contacts: crate::Contacts = Default::default();
             run(
                 file.as_bytes(),
                 &binding(b';', start_at, &[(0, 1234), (1, 5678)]),

@@ -3,12 +3,12 @@
 use std::{net::SocketAddr, time::Duration};
 
 use esp_imports::{
-    copernica, eloqua, mailperformance, mindbaz,
-    sandbox::{Credentials, Sandbox, SandboxConfig},
-    Error, HttpConfig, ImportOptions, ImportReport, Secret, Vendor,
+    copernica, eloqua, mailperformance, mindbaz, Error, HttpConfig, ImportOptions, ImportReport,
+    Secret, Vendor,
 };
+use esp_imports_sandbox::{Credentials, Sandbox, SandboxConfig};
 
-use super::{exit, exit_code, output, sample};
+use crate::{exit, exit_code, output, sample};
 
 /// The demo's rows when `--rows` is not given.
 const SAMPLE_ROWS: u64 = 2500;
@@ -120,7 +120,7 @@ pub async fn demo(rows: Option<u64>) -> u8 {
             return exit::NETWORK;
         }
     };
-    let dir = match esp_imports::sandbox::private_temp_dir() {
+    let dir = match esp_imports_sandbox::private_temp_dir() {
         Ok(dir) => dir,
         Err(e) => {
             eprintln!("error: cannot create a temporary directory: {e}");

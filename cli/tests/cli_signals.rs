@@ -1,14 +1,12 @@
 //! Ctrl-C (SIGINT) and SIGTERM during an import, through the binary against the sandbox: the
 //! import stops sending, cleans up what is safe to clean, says what exists at the vendor (in the
 //! `--json` error object too) and exits 130; the vendor's state is checked afterwards.
-#![cfg(all(feature = "cli", unix))]
+#![cfg(unix)]
 
 use std::time::{Duration, Instant};
 
-use esp_imports::{
-    sandbox::{Fault, FaultKind, Sandbox, SandboxConfig},
-    Vendor,
-};
+use esp_imports::Vendor;
+use esp_imports_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig};
 use serde_json::Value;
 
 mod common;
