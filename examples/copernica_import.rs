@@ -17,8 +17,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let token = Secret::new(
         std::env::var("COPERNICA_ACCESS_TOKEN").map_err(|_| "set COPERNICA_ACCESS_TOKEN")?,
     );
-    let client =
-        copernica::Client::with_token(copernica::PRODUCTION_URL, &token, &HttpConfig::default())?;
+    let client = copernica::Client::with_auth(
+        copernica::PRODUCTION_URL,
+        &copernica::Auth::AccessToken(token.clone()),
+        &HttpConfig::default(),
+    )?;
 
     let options = ImportOptions::new(file, [("email", "email"), ("city", "city")], "email");
     let report = client

@@ -14,9 +14,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: mailperformance_import FILE.csv")?;
     let key =
         Secret::new(std::env::var("MAILPERFORMANCE_XKEY").map_err(|_| "set MAILPERFORMANCE_XKEY")?);
-    let client = mailperformance::Client::with_key(
+    let client = mailperformance::Client::with_auth(
         mailperformance::PRODUCTION_URL,
-        &key,
+        &mailperformance::Auth::XKey(key.clone()),
         &HttpConfig::default(),
     )?;
 

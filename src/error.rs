@@ -624,8 +624,21 @@ fn vendor_message(body: &[u8]) -> (Option<String>, Option<String>) {
     (code, message)
 }
 
-/// Awaits a generated call and turns its error into ours.
-pub(crate) async fn call<T: DeserializeOwned>(
+/// Awaits a call of a generated client (a vendor's `api` module) and turns progenitor's error
+/// into this crate's [`Error`], as the import workflows do: the vendor's error answer read and
+/// named ([`ApiError`]), credentials rejected, transport errors and timeouts, and an answer that
+/// does not match the spec with its JSON path. `operation` is the spec's `operationId`, shown in
+/// the error.
+///
+/// ```no_run
+/// # async fn run(client: &esp_imports::eloqua::Client) -> Result<(), esp_imports::Error> {
+/// use esp_imports::{call, Vendor};
+/// let sync = call(Vendor::Eloqua, "getSync", client.get_sync().id(42).send()).await?;
+/// println!("{:?}", sync.status);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn call<T: DeserializeOwned>(
     vendor: Vendor,
     operation: &'static str,
     request: impl Future<Output = Result<ResponseValue<T>, progenitor_client::Error<()>>>,

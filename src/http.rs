@@ -342,7 +342,7 @@ macro_rules! client_hooks {
                 request: &mut reqwest::Request,
                 _info: &progenitor_client::OperationInfo,
             ) -> ::std::result::Result<(), progenitor_client::Error<E>> {
-                self.inner().authenticate(request);
+                progenitor_client::ClientInfo::inner(self).authenticate(request);
                 Ok(())
             }
 
@@ -351,7 +351,9 @@ macro_rules! client_hooks {
                 request: reqwest::Request,
                 info: &progenitor_client::OperationInfo,
             ) -> reqwest::Result<reqwest::Response> {
-                self.inner().execute(self.client(), request, info).await
+                progenitor_client::ClientInfo::inner(self)
+                    .execute(progenitor_client::ClientInfo::client(self), request, info)
+                    .await
             }
         }
     };

@@ -10,15 +10,21 @@
     allow(dead_code, unused_macros)
 )]
 
-/// Includes `OUT_DIR/<vendor>.rs`, written by `build.rs` from `specs/<vendor>.yaml`. The
-/// generated code is never edited by hand: change the spec (or `build/`) and rebuild.
+/// Includes `OUT_DIR/<vendor>.rs`, written by `build.rs` from `specs/<vendor>.yaml`, as the
+/// vendor's `api` module. The generated code is never edited by hand: change the spec (or
+/// `codegen/`) and rebuild.
 macro_rules! generated_client {
     ($vendor:literal) => {
+        #[doc = concat!(
+            "The client generated from `specs/", $vendor, ".yaml` by progenitor: [`Client`] with ",
+            "one builder method per operation, the spec's schemas in [`types`]. Its calls ",
+            "return progenitor's [`Error`]; [`crate::call`] turns that into [`crate::Error`]."
+        )]
         #[allow(clippy::all, missing_docs, unused_imports, rustdoc::all)]
-        mod generated {
+        pub mod api {
             include!(concat!(env!("OUT_DIR"), "/", $vendor, ".rs"));
         }
-        pub use generated::*;
+        pub use api::{types, Client};
         crate::http::client_hooks!();
     };
 }
@@ -32,7 +38,7 @@ mod secret;
 mod workflow;
 
 pub use csv_input::{CsvFile, Expectations, LineEnding, DEFAULT_MAX_ROW_BYTES};
-pub use error::{ApiError, Error, InputError};
+pub use error::{call, ApiError, Error, InputError};
 pub use http::{HttpConfig, MAX_RESPONSE_BYTES};
 pub use import::{
     Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor,

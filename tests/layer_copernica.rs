@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use esp_imports::copernica::{Client, CopernicaImport};
+use esp_imports::copernica::{self, Client, CopernicaImport};
 use esp_imports::{Error, HttpConfig, ImportOptions, Mode, Progress, Secret, Status};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, method, path};
@@ -34,7 +34,12 @@ const SOURCE: &str = "Email,Name\n\
                       cy@example.com,\n";
 
 fn client(server: &MockServer) -> Client {
-    Client::with_token(&server.uri(), &Secret::new(TOKEN), &HttpConfig::default()).unwrap()
+    Client::with_auth(
+        &server.uri(),
+        &copernica::Auth::AccessToken(Secret::new(TOKEN)),
+        &HttpConfig::default(),
+    )
+    .unwrap()
 }
 
 fn csv_file(content: &str) -> tempfile::NamedTempFile {

@@ -5,7 +5,7 @@
 
 use std::{io::Write as _, time::Duration};
 
-use esp_imports::mailperformance::{Client, DuplicateRule, Np6Import};
+use esp_imports::mailperformance::{self, Client, DuplicateRule, Np6Import};
 use esp_imports::{Error, HttpConfig, ImportOptions, Mode, RetryPolicy, Secret, Status};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
@@ -22,7 +22,12 @@ fn client(server: &MockServer) -> Client {
         },
         ..HttpConfig::default()
     };
-    Client::with_key(&server.uri(), &Secret::new(KEY), &config).unwrap()
+    Client::with_auth(
+        &server.uri(),
+        &mailperformance::Auth::XKey(Secret::new(KEY)),
+        &config,
+    )
+    .unwrap()
 }
 
 fn csv() -> tempfile::NamedTempFile {

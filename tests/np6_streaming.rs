@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use esp_imports::mailperformance::{Client, Np6Import};
+use esp_imports::mailperformance::{self, Client, Np6Import};
 use esp_imports::{HttpConfig, ImportOptions, Secret, Status};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -125,7 +125,12 @@ async fn a_200_mb_upload_is_streamed_in_bounded_memory() {
     let upload = Arc::new(Upload::default());
     tokio::spawn(serve(listener, upload.clone()));
 
-    let client = Client::with_key(&base, &Secret::new("np6-key"), &HttpConfig::default()).unwrap();
+    let client = Client::with_auth(
+        &base,
+        &mailperformance::Auth::XKey(Secret::new("np6-key")),
+        &HttpConfig::default(),
+    )
+    .unwrap();
     let mut options = ImportOptions::new(file.path(), [("email", "1"), ("city", "7")], "email");
     options.poll_interval = Duration::from_millis(10);
 

@@ -455,9 +455,9 @@ fn np6_imports_end_whatever_the_answers() {
     let server = rt.block_on(Server::start(np6_route));
     let file = csv_file();
     let templates = np6_templates();
-    let client = mailperformance::Client::with_key(
+    let client = mailperformance::Client::with_auth(
         &server.server.uri(),
-        &Secret::new(SECRET),
+        &mailperformance::Auth::XKey(Secret::new(SECRET)),
         &http_config(),
     )
     .unwrap();
@@ -475,9 +475,9 @@ fn copernica_imports_end_whatever_the_answers() {
     let file = csv_file();
     let status = fixture("copernica", "ImportStatus.en-get-import");
     let templates = vec![(201, None), (200, Some(status))];
-    let client = copernica::Client::with_token(
+    let client = copernica::Client::with_auth(
         &format!("{}/", server.server.uri()),
-        &Secret::new(SECRET),
+        &copernica::Auth::AccessToken(Secret::new(SECRET)),
         &http_config(),
     )
     .unwrap();

@@ -75,7 +75,7 @@ fn parameters(filename: &str) -> Value {
 async fn schedule(
     client: &mindbaz::Client,
     parameters: Value,
-) -> Result<mindbaz::types::Import, mindbaz::Error<()>> {
+) -> Result<mindbaz::types::Import, mindbaz::api::Error<()>> {
     let body: mindbaz::types::ScheduleNowRequest =
         serde_json::from_value(json!({ "parameters": parameters })).unwrap();
     let answer = client
@@ -128,7 +128,7 @@ async fn mindbaz_refuses_wrong_credentials_with_a_bare_401() {
         mindbaz::Auth::ApiKey(Secret::new("not-the-key")),
     ] {
         let result = schedule(&mindbaz_client(&sandbox, &auth), parameters("a.csv")).await;
-        let Err(mindbaz::Error::UnexpectedResponse(response)) = result else {
+        let Err(mindbaz::api::Error::UnexpectedResponse(response)) = result else {
             panic!("expected a 401, got {result:?}");
         };
         assert_eq!(response.status(), 401);
@@ -158,7 +158,7 @@ async fn mindbaz_schedule_now_without_the_file_is_a_400_envelope() {
         ("../escape.csv", "Error, invalid file name `../escape.csv`"),
     ] {
         let result = schedule(&client, parameters(filename)).await;
-        let Err(mindbaz::Error::UnexpectedResponse(response)) = result else {
+        let Err(mindbaz::api::Error::UnexpectedResponse(response)) = result else {
             panic!("expected a 400, got {result:?}");
         };
         assert_eq!(response.status(), 400);
@@ -177,7 +177,7 @@ async fn mindbaz_schedule_now_without_the_file_is_a_400_envelope() {
         let mut p = parameters("a.csv");
         *p.pointer_mut(pointer).unwrap() = value;
         let result = schedule(&client, p).await;
-        let Err(mindbaz::Error::UnexpectedResponse(response)) = result else {
+        let Err(mindbaz::api::Error::UnexpectedResponse(response)) = result else {
             panic!("{pointer}: expected a 400, got {result:?}");
         };
         assert_eq!(response.status(), 400, "{pointer}");
@@ -402,9 +402,9 @@ async fn finish(client: &eloqua::Client, id: i64) -> String {
     panic!("sync {id} never ended");
 }
 
-async fn status_of<T>(result: Result<T, eloqua::Error<()>>) -> u16 {
+async fn status_of<T>(result: Result<T, eloqua::api::Error<()>>) -> u16 {
     match result {
-        Err(eloqua::Error::UnexpectedResponse(response)) => response.status().as_u16(),
+        Err(eloqua::api::Error::UnexpectedResponse(response)) => response.status().as_u16(),
         Err(other) => panic!("expected an error status, got {other:?}"),
         Ok(_) => panic!("expected an error status, got a success"),
     }
@@ -493,7 +493,7 @@ async fn eloqua_definitions_are_validated_listed_updated_and_deleted() {
             .body(definition(body))
             .send()
             .await;
-        let Err(eloqua::Error::UnexpectedResponse(response)) = result else {
+        let Err(eloqua::api::Error::UnexpectedResponse(response)) = result else {
             panic!("expected a 400, got {result:?}");
         };
         assert_eq!(response.status(), 400);

@@ -37,18 +37,18 @@ fn config() -> HttpConfig {
 }
 
 fn np6(sandbox: &Sandbox, key: &str) -> mailperformance::Client {
-    mailperformance::Client::with_key(
+    mailperformance::Client::with_auth(
         &sandbox.base_url(Vendor::Mailperformance),
-        &Secret::new(key),
+        &mailperformance::Auth::XKey(Secret::new(key)),
         &config(),
     )
     .unwrap()
 }
 
 fn cop(sandbox: &Sandbox, token: &str) -> copernica::Client {
-    copernica::Client::with_token(
+    copernica::Client::with_auth(
         &sandbox.base_url(Vendor::Copernica),
-        &Secret::new(token),
+        &copernica::Auth::AccessToken(Secret::new(token)),
         &config(),
     )
     .unwrap()
@@ -625,9 +625,9 @@ async fn np6_retries_through_an_injected_429() {
         },
         times: 1,
     });
-    let once = mailperformance::Client::with_key(
+    let once = mailperformance::Client::with_auth(
         &sandbox.base_url(Vendor::Mailperformance),
-        &Secret::new(NP6_KEY),
+        &mailperformance::Auth::XKey(Secret::new(NP6_KEY)),
         &HttpConfig {
             retry: RetryPolicy::never(),
             ..HttpConfig::default()

@@ -4,7 +4,7 @@
 //! is checked field by field. Bodies come from `tests/fixtures/copernica/`.
 #![cfg(feature = "copernica")]
 
-use esp_imports::copernica::{types, Client, Error};
+use esp_imports::copernica::{self, api::Error, types, Client};
 use esp_imports::{HttpConfig, Secret};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
@@ -21,7 +21,12 @@ fn fixture(name: &str) -> Value {
 }
 
 fn client(server: &MockServer) -> Client {
-    Client::with_token(&server.uri(), &Secret::new(TOKEN), &HttpConfig::default()).unwrap()
+    Client::with_auth(
+        &server.uri(),
+        &copernica::Auth::AccessToken(Secret::new(TOKEN)),
+        &HttpConfig::default(),
+    )
+    .unwrap()
 }
 
 /// Matches when the query is exactly `access_token=TOKEN` plus `paging` (in any order).
@@ -337,9 +342,9 @@ async fn an_error_does_not_show_the_token() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let unreachable = Client::with_token(
+    let unreachable = Client::with_auth(
         &format!("http://{closed}"),
-        &Secret::new(TOKEN),
+        &copernica::Auth::AccessToken(Secret::new(TOKEN)),
         &HttpConfig {
             retry: esp_imports::RetryPolicy::never(),
             ..HttpConfig::default()

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use esp_imports::eloqua::{self, types, Auth, ByteStream, Client, Error, ResponseValue};
+use esp_imports::eloqua::api::{ByteStream, Error, ResponseValue};
+use esp_imports::eloqua::{self, types, Auth, Client};
 use esp_imports::{HttpConfig, Secret};
 use futures::TryStreamExt as _;
 use serde::de::DeserializeOwned;

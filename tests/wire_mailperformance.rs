@@ -6,7 +6,7 @@
 #![cfg(feature = "mailperformance")]
 
 use bytes::Bytes;
-use esp_imports::mailperformance::{types, Client, Error};
+use esp_imports::mailperformance::{self, api::Error, types, Client};
 use esp_imports::{HttpConfig, Secret};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_bytes, body_json, header, method, path};
@@ -28,7 +28,12 @@ fn fixture(name: &str) -> Value {
 }
 
 fn client(server: &MockServer) -> Client {
-    Client::with_key(&server.uri(), &Secret::new(KEY), &HttpConfig::default()).unwrap()
+    Client::with_auth(
+        &server.uri(),
+        &mailperformance::Auth::XKey(Secret::new(KEY)),
+        &HttpConfig::default(),
+    )
+    .unwrap()
 }
 
 fn no_query(request: &Request) -> bool {

@@ -4,7 +4,7 @@
 //! vendor-doc fixtures of `tests/fixtures/mindbaz/`.
 #![cfg(feature = "mindbaz")]
 
-use esp_imports::mindbaz::{self, types, Auth, Client, Error};
+use esp_imports::mindbaz::{self, api::Error, types, Auth, Client};
 use esp_imports::{HttpConfig, Secret};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
@@ -46,6 +46,7 @@ fn credential(auth: &Auth) -> ((&'static str, String), &'static str) {
     match auth {
         Auth::Bearer(_) => (("authorization", format!("Bearer {TOKEN}")), "x-api-key"),
         Auth::ApiKey(_) => (("x-api-key", API_KEY.to_owned()), "authorization"),
+        _ => unreachable!("the tests use Bearer and ApiKey"),
     }
 }
 

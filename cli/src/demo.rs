@@ -57,9 +57,9 @@ async fn import(
     let base = sandbox.base_url(vendor);
     match vendor {
         Vendor::Mailperformance => {
-            let client = mailperformance::Client::with_key(
+            let client = mailperformance::Client::with_auth(
                 &base,
-                &Secret::new(credentials.np6_key),
+                &mailperformance::Auth::XKey(Secret::new(credentials.np6_key)),
                 &config,
             )?;
             client
@@ -67,9 +67,9 @@ async fn import(
                 .await
         }
         Vendor::Copernica => {
-            let client = copernica::Client::with_token(
+            let client = copernica::Client::with_auth(
                 &base,
-                &Secret::new(credentials.copernica_token),
+                &copernica::Auth::AccessToken(Secret::new(credentials.copernica_token)),
                 &config,
             )?;
             client

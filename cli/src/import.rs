@@ -234,8 +234,11 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
     Ok(match vendor {
         Vendor::Mailperformance => {
             let key = Secret::new(env("MAILPERFORMANCE_XKEY")?);
-            let client =
-                mailperformance::Client::with_key(&base.expect("a default"), &key, &config)?;
+            let client = mailperformance::Client::with_auth(
+                &base.expect("a default"),
+                &mailperformance::Auth::XKey(key.clone()),
+                &config,
+            )?;
             client
                 .import(&options, &mailperformance::Np6Import::default())
                 .await?
@@ -246,7 +249,11 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                 .clone()
                 .ok_or_else(|| Usage("copernica needs --database ID".into()))?;
             let token = Secret::new(env("COPERNICA_ACCESS_TOKEN")?);
-            let client = copernica::Client::with_token(&base.expect("a default"), &token, &config)?;
+            let client = copernica::Client::with_auth(
+                &base.expect("a default"),
+                &copernica::Auth::AccessToken(token.clone()),
+                &config,
+            )?;
             client
                 .import(&options, &copernica::CopernicaImport::new(database))
                 .await?

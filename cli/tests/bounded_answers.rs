@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use esp_imports::copernica::{Client, CopernicaImport};
+use esp_imports::copernica::{self, Client, CopernicaImport};
 use esp_imports::{Error, HttpConfig, ImportOptions, RetryPolicy, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -79,7 +79,12 @@ async fn import(url: &str, max_response_bytes: u64) -> (Result<(), Error>, Durat
         request_timeout: Duration::from_secs(30),
         ..HttpConfig::default()
     };
-    let client = Client::with_token(url, &Secret::new("t0ken"), &config).unwrap();
+    let client = Client::with_auth(
+        url,
+        &copernica::Auth::AccessToken(Secret::new("t0ken")),
+        &config,
+    )
+    .unwrap();
     let file = csv_file();
     let options = ImportOptions::new(file.path(), [("email", "Email")], "email");
     let started = Instant::now();

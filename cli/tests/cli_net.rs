@@ -140,7 +140,7 @@ async fn the_mindbaz_api_key_stays_with_its_origin() {
         .send()
         .await
         .unwrap_err();
-    let mindbaz::Error::CommunicationError(e) = e else {
+    let mindbaz::api::Error::CommunicationError(e) = e else {
         panic!("{e:?}");
     };
     assert!(e.is_redirect(), "{e:?}");

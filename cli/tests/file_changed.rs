@@ -121,9 +121,12 @@ async fn np6_server(file: &tempfile::NamedTempFile, changing: &str) -> MockServe
 }
 
 async fn np6_import(server: &MockServer, file: &tempfile::NamedTempFile) -> Error {
-    let client =
-        mailperformance::Client::with_key(&server.uri(), &Secret::new("np6-key"), &config())
-            .unwrap();
+    let client = mailperformance::Client::with_auth(
+        &server.uri(),
+        &mailperformance::Auth::XKey(Secret::new("np6-key")),
+        &config(),
+    )
+    .unwrap();
     let mut options = ImportOptions::new(file.path(), [("email", "1234")], "email");
     options.poll_interval = Duration::from_millis(10);
     options.timeout = Duration::from_secs(20);

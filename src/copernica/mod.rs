@@ -15,13 +15,23 @@ use crate::{http, HttpConfig, Secret};
 /// Production base URL, API version included.
 pub const PRODUCTION_URL: &str = "https://api.copernica.com/v3";
 
+/// How a Copernica client authenticates.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Auth {
+    /// The `access_token` query parameter of every request.
+    AccessToken(Secret),
+}
+
 impl Client {
-    /// A client for `base_url` that adds `access_token=token` to every request.
-    pub fn with_token(
+    /// A client for `base_url` that authenticates every request with `auth` (the token is
+    /// added to the query by the client, and redacted from the URLs it hands back).
+    pub fn with_auth(
         base_url: &str,
-        token: &Secret,
+        auth: &Auth,
         config: &HttpConfig,
     ) -> Result<Self, crate::Error> {
+        let Auth::AccessToken(token) = auth;
         let (base, client, mut inner) = http::client_parts(base_url, config, None)?;
         inner.query_secret = Some(("access_token", token.clone()));
         Ok(Self::new_with_client(&base, client, inner))

@@ -19,6 +19,7 @@ pub const BULK_PATH: &str = "/api/bulk/2.0";
 
 /// How an Eloqua client authenticates.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Auth {
     /// HTTP Basic with the user `Company\User`.
     Basic {

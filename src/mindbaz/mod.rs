@@ -16,6 +16,7 @@ pub const PRODUCTION_URL: &str = "https://api.mindbaz.com";
 
 /// How a Mindbaz client authenticates.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Auth {
     /// `Authorization: Bearer <JWT>` from the password grant on `sso.mindbaz.com`.
     Bearer(Secret),
