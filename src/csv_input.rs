@@ -39,6 +39,7 @@ pub const DEFAULT_MAX_ROW_BYTES: u64 = 1 << 20;
 
 /// How the file's lines end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LineEnding {
     /// `\n`
     Lf,
@@ -58,6 +59,7 @@ impl LineEnding {
 
 /// A checked CSV file and its format.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CsvFile {
     /// Where it is.
     pub path: PathBuf,
@@ -92,6 +94,7 @@ pub struct CsvFile {
 
 /// What [`CsvFile::inspect`] checks besides the format.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Expectations<'a> {
     /// Columns that must be in the header (the mapped ones).
     pub columns: Vec<&'a str>,

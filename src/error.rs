@@ -187,6 +187,7 @@ pub(crate) fn refused(e: &reqwest::Error) -> bool {
 
 /// An error answer from a vendor.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ApiError {
     /// The vendor.
     pub vendor: Vendor,
@@ -206,6 +207,7 @@ pub struct ApiError {
 
 /// A problem in the input file, found before anything is sent.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct InputError {
     /// The file.
     pub file: PathBuf,

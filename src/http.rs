@@ -11,6 +11,7 @@ use crate::{retry, Error, RetryPolicy, Secret};
 /// Connection settings shared by all vendors. Nothing here is hard-coded in the clients:
 /// progenitor's own `Client::new` (a fixed 15 s timeout) is never used.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpConfig {
     /// Time allowed to open a connection.
     pub connect_timeout: Duration,
@@ -70,6 +71,48 @@ impl Default for HttpConfig {
 }
 
 impl HttpConfig {
+    /// With [`connect_timeout`](Self::connect_timeout) set.
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// With [`request_timeout`](Self::request_timeout) set.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// With [`user_agent`](Self::user_agent) set.
+    #[must_use]
+    pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// With [`retry`](Self::retry) set.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// With [`allow_insecure_http`](Self::allow_insecure_http) set.
+    #[must_use]
+    pub fn with_allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// With [`max_response_bytes`](Self::max_response_bytes) set.
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
     /// Checks a base URL as every constructor does, and drops any trailing slash (the generated
     /// clients append paths that start with `/`): absolute `https`, or `http` to a loopback host
     /// (or anywhere with [`allow_insecure_http`](Self::allow_insecure_http)), without a user, a

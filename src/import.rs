@@ -8,6 +8,7 @@ use serde::Serialize;
 /// The four vendors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Vendor {
     /// NP6 MailPerformance.
     Mailperformance,
@@ -82,6 +83,7 @@ impl fmt::Display for Vendor {
 /// vendor's switches for it are listed in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Mode {
     /// Insert new contacts and update existing ones.
     #[default]
@@ -97,6 +99,7 @@ pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 /// The options common to every vendor's import.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ImportOptions {
     /// The CSV file.
     pub file: PathBuf,
@@ -269,6 +272,7 @@ pub enum Progress {
 /// How an import ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Status {
     /// Every row was imported.
     Completed,
@@ -280,13 +284,36 @@ pub enum Status {
     Submitted,
 }
 
+impl fmt::Display for Status {
+    /// In words: `completed`, `completed with errors`, `failed`, `submitted`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Completed => "completed",
+            Status::CompletedWithErrors => "completed with errors",
+            Status::Failed => "failed",
+            Status::Submitted => "submitted",
+        })
+    }
+}
+
 /// One row the vendor did not import.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Reject {
     /// The 1-based line of the input file (the header is line 1), where the vendor tells.
     pub row: Option<u64>,
     /// The vendor's reason.
     pub reason: String,
+}
+
+impl Reject {
+    /// A rejected row: its 1-based file line, where the vendor tells, and the vendor's reason.
+    pub fn new(row: Option<u64>, reason: impl Into<String>) -> Self {
+        Self {
+            row,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl ImportReport {
@@ -309,6 +336,7 @@ impl ImportReport {
 /// What happened, in one shape for every vendor. Counts are `None` where the vendor does not
 /// tell them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ImportReport {
     /// The vendor.
     pub vendor: Vendor,

@@ -19,6 +19,7 @@ use progenitor_client::OperationInfo;
 
 /// How often and how long to retry. Part of [`crate::HttpConfig`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1 = never retry).
     pub max_attempts: u32,
@@ -42,6 +43,29 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// With [`max_attempts`](Self::max_attempts) set (1: never retry).
+    #[must_use]
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// With the first and the longest wait between two attempts set
+    /// ([`initial_backoff`](Self::initial_backoff), [`max_backoff`](Self::max_backoff)).
+    #[must_use]
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max;
+        self
+    }
+
+    /// With [`max_elapsed`](Self::max_elapsed) set.
+    #[must_use]
+    pub fn with_max_elapsed(mut self, elapsed: Duration) -> Self {
+        self.max_elapsed = elapsed;
+        self
+    }
+
     /// A policy that never retries.
     pub fn never() -> Self {
         Self {
@@ -73,6 +97,7 @@ pub enum Outcome {
 
 /// What to do after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Decision {
     /// Send it again after this wait.
     RetryAfter(Duration),

@@ -25,16 +25,14 @@ fn auth() -> Auth {
 }
 
 fn config() -> HttpConfig {
-    HttpConfig {
-        request_timeout: Duration::from_secs(5),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_secs(2),
-            max_elapsed: Duration::from_secs(10),
-        },
-        ..HttpConfig::default()
-    }
+    HttpConfig::default()
+        .with_request_timeout(Duration::from_secs(5))
+        .with_retry(
+            RetryPolicy::default()
+                .with_max_attempts(3)
+                .with_backoff(Duration::from_millis(10), Duration::from_secs(2))
+                .with_max_elapsed(Duration::from_secs(10)),
+        )
 }
 
 fn client(server: &MockServer) -> Client {
@@ -270,10 +268,8 @@ async fn a_file_bigger_than_a_chunk_is_staged_in_row_aligned_chunks_then_one_syn
 
     let file = csv(60);
     let cap = 300;
-    let eloqua = EloquaImport {
-        chunk_cap: cap,
-        ..EloquaImport::default()
-    };
+    let mut eloqua = EloquaImport::default();
+    eloqua.chunk_cap = cap;
     let report = client(&server)
         .import(&options(&file), &eloqua)
         .await
@@ -585,10 +581,7 @@ async fn a_slow_answer_times_out_after_the_retries() {
     mount_definition(&server).await;
     mount_staging(&server).await;
     let file = csv(2);
-    let config = HttpConfig {
-        request_timeout: Duration::from_millis(300),
-        ..config()
-    };
+    let config = config().with_request_timeout(Duration::from_millis(300));
     let client = Client::with_auth(&format!("{}{API}", server.uri()), &auth(), &config).unwrap();
     let e = client
         .import(&options(&file), &EloquaImport::default())

@@ -15,13 +15,10 @@ const KEY: &str = "np6-x-key-0123";
 const VND: &str = "application/vnd.mperf.v8.import.v1+json";
 
 fn client(server: &MockServer) -> Client {
-    let config = HttpConfig {
-        retry: RetryPolicy {
-            initial_backoff: Duration::from_millis(10),
-            ..RetryPolicy::default()
-        },
-        ..HttpConfig::default()
-    };
+    let retry = RetryPolicy::default();
+    let max_backoff = retry.max_backoff;
+    let config = HttpConfig::default()
+        .with_retry(retry.with_backoff(Duration::from_millis(10), max_backoff));
     Client::with_auth(
         &server.uri(),
         &mailperformance::Auth::XKey(Secret::new(KEY)),
@@ -133,10 +130,9 @@ async fn sequence(server: &MockServer) -> Vec<String> {
 }
 
 fn np6() -> Np6Import {
-    Np6Import {
-        duplicates: Some(DuplicateRule::Last),
-        ..Np6Import::default()
-    }
+    let mut np6 = Np6Import::default();
+    np6.duplicates = Some(DuplicateRule::Last);
+    np6
 }
 
 #[tokio::test]
@@ -224,10 +220,8 @@ async fn an_existing_binding_is_reused_after_a_409() {
     mount_import_flow(&server).await;
 
     let file = csv();
-    let np6 = Np6Import {
-        binding_name: Some("contacts binding".into()),
-        ..np6()
-    };
+    let mut np6 = np6();
+    np6.binding_name = Some("contacts binding".into());
     let report = client(&server).import(&options(&file), &np6).await.unwrap();
     assert_eq!(report.status, Status::Completed);
     assert_eq!(
@@ -251,10 +245,8 @@ async fn binding_not_reused(existing: Value) -> Error {
         .mount(&server)
         .await;
     let file = csv();
-    let np6 = Np6Import {
-        binding_name: Some("contacts binding".into()),
-        ..np6()
-    };
+    let mut np6 = np6();
+    np6.binding_name = Some("contacts binding".into());
     let e = client(&server)
         .import(&options(&file), &np6)
         .await

@@ -248,13 +248,7 @@ async fn the_file_is_uploaded_to_sftp_then_scheduled_and_followed_to_its_log() {
         Some(2),
         "nbErrorRows + nbBadFormattedRows"
     );
-    assert_eq!(
-        report.rejects,
-        [Reject {
-            row: Some(4),
-            reason: "bad format".into()
-        }]
-    );
+    assert_eq!(report.rejects, [Reject::new(Some(4), "bad format")]);
     assert_eq!(report.messages, ["2 rows in error"]);
 
     let events = events.lock().unwrap().clone();

@@ -108,7 +108,8 @@ proptest! {
     ) {
         let mut tmp = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut tmp, &file.bytes).unwrap();
-        let expect = Expectations { delimiter: Some(file.delimiter), ..Expectations::default() };
+        let mut expect = Expectations::default();
+        expect.delimiter = Some(file.delimiter);
         let csv = CsvFile::inspect(tmp.path(), &expect).unwrap();
         prop_assert_eq!(csv.rows, file.rows.len() as u64);
         prop_assert_eq!(csv.header_line.len(), file.header_len);

@@ -272,12 +272,10 @@ impl Server {
 }
 
 fn http_config() -> HttpConfig {
-    HttpConfig {
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(2),
-        retry: RetryPolicy::never(),
-        ..HttpConfig::default()
-    }
+    HttpConfig::default()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_request_timeout(Duration::from_secs(2))
+        .with_retry(RetryPolicy::never())
 }
 
 fn options(file: &Path, columns: [(&str, &str); 2]) -> ImportOptions {

@@ -15,16 +15,14 @@ use serde_json::{json, Value};
 const SITE: i32 = 4321;
 
 fn config() -> HttpConfig {
-    HttpConfig {
-        request_timeout: Duration::from_secs(60),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(100),
-            max_elapsed: Duration::from_secs(10),
-        },
-        ..HttpConfig::default()
-    }
+    HttpConfig::default()
+        .with_request_timeout(Duration::from_secs(60))
+        .with_retry(
+            RetryPolicy::default()
+                .with_max_attempts(3)
+                .with_backoff(Duration::from_millis(10), Duration::from_millis(100))
+                .with_max_elapsed(Duration::from_secs(10)),
+        )
 }
 
 async fn sandbox() -> Sandbox {

@@ -26,14 +26,9 @@ async fn sandbox(polls_per_state: u32) -> Sandbox {
 }
 
 fn config() -> HttpConfig {
-    HttpConfig {
-        retry: RetryPolicy {
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            ..RetryPolicy::default()
-        },
-        ..HttpConfig::default()
-    }
+    HttpConfig::default().with_retry(
+        RetryPolicy::default().with_backoff(Duration::from_millis(10), Duration::from_millis(50)),
+    )
 }
 
 fn np6(sandbox: &Sandbox, key: &str) -> mailperformance::Client {
@@ -628,10 +623,7 @@ async fn np6_retries_through_an_injected_429() {
     let once = mailperformance::Client::with_auth(
         &sandbox.base_url(Vendor::Mailperformance),
         &mailperformance::Auth::XKey(Secret::new(NP6_KEY)),
-        &HttpConfig {
-            retry: RetryPolicy::never(),
-            ..HttpConfig::default()
-        },
+        &HttpConfig::default().with_retry(RetryPolicy::never()),
     )
     .unwrap();
     let (status, _, _) = refused(once.list_fields().send().await).await;

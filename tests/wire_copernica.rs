@@ -345,10 +345,7 @@ async fn an_error_does_not_show_the_token() {
     let unreachable = Client::with_auth(
         &format!("http://{closed}"),
         &copernica::Auth::AccessToken(Secret::new(TOKEN)),
-        &HttpConfig {
-            retry: esp_imports::RetryPolicy::never(),
-            ..HttpConfig::default()
-        },
+        &HttpConfig::default().with_retry(esp_imports::RetryPolicy::never()),
     )
     .unwrap();
     let refused = unreachable.list_databases().send().await.unwrap_err();

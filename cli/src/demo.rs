@@ -40,6 +40,8 @@ fn columns(vendor: Vendor) -> Vec<(&'static str, &'static str)> {
             ("last_name", "C_LastName"),
             ("city", "C_City"),
         ],
+        // A vendor this demo has no sample fields for: its import is refused, unmapped.
+        _ => Vec::new(),
     }
 }
 
@@ -103,6 +105,10 @@ async fn import(
                 .import(&options, &eloqua::EloquaImport::default())
                 .await
         }
+        other => Err(Error::InvalidConfig {
+            setting: "vendor",
+            reason: format!("the demo does not know {other}"),
+        }),
     }
 }
 

@@ -168,6 +168,11 @@ fn base_url(
             Vendor::Copernica => Some(copernica::PRODUCTION_URL.into()),
             Vendor::Mindbaz => Some(mindbaz::PRODUCTION_URL.into()),
             Vendor::Eloqua => None,
+            other => {
+                return Err(Usage(format!(
+                    "{other} is not supported by this command line"
+                )))
+            }
         });
     };
     url("--base-url", given, config).map(Some)
@@ -186,11 +191,9 @@ fn url(flag: &str, url: &str, config: &HttpConfig) -> Result<String, Usage> {
 /// The settings of the HTTP clients: `--request-timeout`, `--allow-insecure-http` and the
 /// `--ca-cert` files (read and checked here, before any request).
 fn http_config(args: &ImportArgs) -> Result<HttpConfig, Usage> {
-    let mut config = HttpConfig {
-        request_timeout: seconds("--request-timeout", args.request_timeout)?,
-        allow_insecure_http: args.allow_insecure_http,
-        ..HttpConfig::default()
-    };
+    let mut config = HttpConfig::default()
+        .with_request_timeout(seconds("--request-timeout", args.request_timeout)?)
+        .with_allow_insecure_http(args.allow_insecure_http);
     for file in &args.ca_cert {
         config.add_ca_file(file).map_err(|e| match e {
             Error::InvalidConfig { reason, .. } => Usage(format!("--ca-cert {reason}")),
@@ -332,10 +335,8 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                 username: env("ELOQUA_USERNAME")?,
                 password: Secret::new(env("ELOQUA_PASSWORD")?),
             };
-            let eloqua_options = eloqua::EloquaImport {
-                chunk_cap: args.chunk_size,
-                ..eloqua::EloquaImport::default()
-            };
+            let mut eloqua_options = eloqua::EloquaImport::default();
+            eloqua_options.chunk_cap = args.chunk_size;
             let login = match base {
                 Some(_) => None,
                 None => Some(url("--login-url", &args.login_url, &config)?),
@@ -355,6 +356,7 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                 .import_checked(&options, &eloqua_options, checked)
                 .await?
         }
+        _ => unreachable!("base_url() refuses a vendor this command line does not know"),
     })
 }
 
@@ -397,10 +399,7 @@ mod tests {
         let e = url("--base-url", "https://x.io/v3?access_token=secret", &config).unwrap_err();
         assert!(e.0.starts_with("--base-url `https://x.io/v3`: "), "{}", e.0);
         assert!(url("--login-url", "http://login.example.com", &config).is_err());
-        let insecure = HttpConfig {
-            allow_insecure_http: true,
-            ..HttpConfig::default()
-        };
+        let insecure = HttpConfig::default().with_allow_insecure_http(true);
         assert!(url("--login-url", "http://login.example.com", &insecure).is_ok());
     }
 

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use esp_imports::{Error, ImportReport, Progress, ProgressFn, Status};
+use esp_imports::{Error, ImportReport, Progress, ProgressFn};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Progress bars for an import, drawn on stderr when it is a terminal and `--json` is off.
@@ -60,22 +60,13 @@ fn count(n: Option<u64>) -> String {
     n.map(|n| n.to_string()).unwrap_or_else(|| "n/a".into())
 }
 
-fn status(status: Status) -> &'static str {
-    match status {
-        Status::Completed => "completed",
-        Status::CompletedWithErrors => "completed with errors",
-        Status::Failed => "failed",
-        Status::Submitted => "submitted",
-    }
-}
-
 /// A readable summary of one report.
 pub fn summary(report: &ImportReport) -> String {
     let mut out = format!(
         "{}: import {} {}\n  rows: {} in the file, {} imported, {} rejected\n",
         report.vendor,
         report.import_id,
-        status(report.status),
+        report.status,
         count(report.rows_total),
         count(report.rows_imported),
         count(report.rows_rejected),
@@ -125,7 +116,7 @@ pub fn table(reports: &[ImportReport]) -> String {
             [
                 r.vendor.to_string(),
                 r.import_id.clone(),
-                status(r.status).to_owned(),
+                r.status.to_string(),
                 count(r.rows_total),
                 count(r.rows_imported),
                 count(r.rows_rejected),

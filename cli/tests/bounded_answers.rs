@@ -73,12 +73,10 @@ fn csv_file() -> tempfile::NamedTempFile {
 
 /// A Copernica import into a database given by name: its first request looks the name up.
 async fn import(url: &str, max_response_bytes: u64) -> (Result<(), Error>, Duration) {
-    let config = HttpConfig {
-        max_response_bytes,
-        retry: RetryPolicy::never(),
-        request_timeout: Duration::from_secs(30),
-        ..HttpConfig::default()
-    };
+    let config = HttpConfig::default()
+        .with_max_response_bytes(max_response_bytes)
+        .with_retry(RetryPolicy::never())
+        .with_request_timeout(Duration::from_secs(30));
     let client = Client::with_auth(
         url,
         &copernica::Auth::AccessToken(Secret::new("t0ken")),

@@ -48,7 +48,7 @@ fn prefix(vendor: Vendor) -> &'static str {
     match vendor {
         Vendor::Copernica => "/v3",
         Vendor::Eloqua => "/api/bulk/2.0",
-        Vendor::Mailperformance | Vendor::Mindbaz => "",
+        _ => "",
     }
 }
 

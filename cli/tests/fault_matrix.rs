@@ -183,6 +183,7 @@ fn happy_hits(vendor: Vendor) -> BTreeMap<String, i64> {
             ("GET /api/bulk/2.0/syncs/{id}/rejects", 1),
             ("DELETE /api/bulk/2.0/contacts/imports/{id}/data", 1),
         ],
+        _ => unreachable!("a vendor this matrix does not know: {vendor}"),
     };
     routes.iter().map(|(r, n)| (r.to_string(), *n)).collect()
 }
@@ -252,6 +253,7 @@ fn args(vendor: Vendor, sandbox: &Sandbox, file: &str) -> Vec<String> {
             "--map",
             "first_name=C_FirstName",
         ],
+        _ => unreachable!("a vendor this matrix does not know: {vendor}"),
     };
     args.extend(more.iter().map(|s| s.to_string()));
     args
@@ -352,6 +354,7 @@ async fn created(sandbox: &Sandbox, vendor: Vendor) -> u64 {
                 .unwrap();
             syncs["items"].as_array().unwrap().len() as u64
         }
+        _ => unreachable!("a vendor this matrix does not know: {vendor}"),
     }
 }
 
@@ -526,6 +529,7 @@ fn rows_accounted(sandbox: &Sandbox, vendor: Vendor, report: &Value, problems: &
                 problems.push(format!("rejects {}", report["rejects"]));
             }
         }
+        _ => unreachable!("a vendor this matrix does not know: {vendor}"),
     }
 }
 

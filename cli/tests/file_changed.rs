@@ -66,10 +66,7 @@ fn csv(rows: usize) -> tempfile::NamedTempFile {
 }
 
 fn config() -> HttpConfig {
-    HttpConfig {
-        retry: RetryPolicy::never(),
-        ..HttpConfig::default()
-    }
+    HttpConfig::default().with_retry(RetryPolicy::never())
 }
 
 fn vnd(body: serde_json::Value) -> ResponseTemplate {
@@ -214,10 +211,8 @@ async fn eloqua_stops_staging_when_the_file_changes_between_chunks() {
         eloqua::Client::with_auth(&format!("{}{API}", server.uri()), &auth, &config()).unwrap();
     let mut options = ImportOptions::new(file.path(), [("email", "C_EmailAddress")], "email");
     options.timeout = Duration::from_secs(20);
-    let eloqua = EloquaImport {
-        chunk_cap: 300, // about ten rows a chunk: four chunks
-        ..EloquaImport::default()
-    };
+    let mut eloqua = EloquaImport::default();
+    eloqua.chunk_cap = 300; // about ten rows a chunk: four chunks
     let e = client.import(&options, &eloqua).await.unwrap_err();
     assert_changed(&e, &file);
     let sent = requests(&server).await;

@@ -287,8 +287,6 @@ impl Sandbox {
                 results: Default::default(),
                 sftp_dir: Arc::new(sftp_dir.clone()),
             };
-            sandbox.contacts.push((vendor, shared.contacts.clone()));
-            sandbox.results.push((vendor, shared.results.clone()));
             let router = match vendor {
                 Vendor::Mailperformance => {
                     mailperformance::router(shared.clone(), config.np6_lists_bindings)
@@ -296,8 +294,12 @@ impl Sandbox {
                 Vendor::Copernica => copernica::router(shared.clone()),
                 Vendor::Mindbaz => mindbaz::router(shared.clone()),
                 Vendor::Eloqua => eloqua::router(shared.clone()),
-            }
-            .layer(middleware::from_fn_with_state(shared, inject_faults));
+                // A vendor of a newer library than this emulator: not served.
+                _ => continue,
+            };
+            sandbox.contacts.push((vendor, shared.contacts.clone()));
+            sandbox.results.push((vendor, shared.results.clone()));
+            let router = router.layer(middleware::from_fn_with_state(shared, inject_faults));
             let port = match config.listen.port() {
                 0 => 0,
                 port => port + i as u16,
@@ -328,7 +330,7 @@ impl Sandbox {
         match vendor {
             Vendor::Copernica => format!("{root}/v3"),
             Vendor::Eloqua => format!("{root}/api/bulk/2.0"),
-            Vendor::Mailperformance | Vendor::Mindbaz => root,
+            _ => root,
         }
     }
 

@@ -20,6 +20,7 @@ const DATABASES_PAGE: i32 = 1000;
 
 /// Copernica's part of an import's options.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct CopernicaImport {
     /// The database: its numeric id, or its name (looked up with `GET /databases`).
     pub database: String,

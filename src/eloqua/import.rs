@@ -28,6 +28,7 @@ const REJECTS_PAGE: i32 = 1000;
 
 /// Eloqua's part of an import's options.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EloquaImport {
     /// The largest body of one staging request (header line included), at most [`MAX_CHUNK`].
     pub chunk_cap: u64,
@@ -116,6 +117,7 @@ impl EloquaImport {
 
 /// A file checked by [`EloquaImport::check`], with its staging chunks.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Checked {
     csv: CsvFile,
     chunks: Vec<std::ops::Range<u64>>,

@@ -24,6 +24,7 @@ pub const START_AT: i32 = 1;
 
 /// What NP6 does with rows whose key appears more than once in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DuplicateRule {
     /// Import none of them.
     Ignore,
@@ -35,6 +36,7 @@ pub enum DuplicateRule {
 
 /// NP6's part of an import's options.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Np6Import {
     /// The binding to create or reuse. Defaults to `esp-imports ` and 16 hex digits of the
     /// SHA-256 of the binding's separator, `startAt` and binds ([`binding_name`]), so the same

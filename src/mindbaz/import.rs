@@ -21,6 +21,7 @@ const OVERWRITE: i32 = 1;
 /// Mindbaz's part of an import's options. Give either `sftp` (the file is uploaded first) or
 /// `remote_file` (it is already on the Mindbaz SFTP).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MindbazImport {
     /// The Mindbaz site (`idsite`).
     pub site: i32,

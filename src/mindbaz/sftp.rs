@@ -27,6 +27,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How the SFTP client proves who it is. `Debug` shows no password or passphrase
 /// ([`Secret`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum SftpAuth {
     /// A password.
     Password(Secret),
@@ -53,6 +54,7 @@ pub enum SftpAuth {
 /// a host with no entry is refused unless its key has the fingerprint `host_key_sha256`, or
 /// `accept_new_host_key` is set (OpenSSH's `accept-new`), which records it in the file.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SftpConfig {
     /// The server's host name or address.
     pub host: String,

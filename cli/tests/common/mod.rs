@@ -118,6 +118,7 @@ pub fn import_args(vendor: esp_imports::Vendor, file: &str, base_url: &str) -> V
             ],
         ),
         Vendor::Eloqua => (&["email=C_EmailAddress", "first_name=C_FirstName"], &[]),
+        _ => unreachable!("a vendor these tests do not know: {vendor}"),
     };
     for map in maps {
         args.extend(["--map".into(), map.to_string()]);
