@@ -237,6 +237,8 @@ fn excerpt(body: &[u8]) -> String {
 }
 
 impl fmt::Display for Error {
+    /// What went wrong at this level; the cause, when there is one, is [`source`]
+    /// (std::error::Error::source), and [`Error::report`] writes both on one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Cancelled { vendor } => {
@@ -250,20 +252,16 @@ impl fmt::Display for Error {
                 vendor,
                 operation,
                 source,
-            } if source.is_redirect() => write!(f, "{vendor} {operation}: {}", Chain(source)),
-            Error::Transport {
-                vendor,
-                operation,
-                source,
-            } if too_large(source).is_some() => {
-                let limit = too_large(source).expect("checked");
-                write!(f, "{vendor} {operation}: {limit}")
+            } => {
+                let what = if source.is_redirect() {
+                    "redirect refused"
+                } else if too_large(source).is_some() {
+                    "answer too large"
+                } else {
+                    "no answer"
+                };
+                write!(f, "{vendor} {operation}: {what}")
             }
-            Error::Transport {
-                vendor,
-                operation,
-                source,
-            } => write!(f, "{vendor} {operation}: no answer: {}", Chain(source)),
             Error::Timeout {
                 vendor,
                 what,
@@ -285,8 +283,52 @@ impl fmt::Display for Error {
                 f,
                 "{vendor} {operation}: unexpected answer at `{path}`: {reason} (body: {excerpt})"
             ),
-            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Io { path, .. } => write!(f, "cannot read {}", path.display()),
             Error::Sftp { step, reason } => write!(f, "SFTP {step} failed: {reason}"),
+            Error::Client(_) => f.write_str("cannot build the HTTP client"),
+            Error::MaybeCreated {
+                vendor,
+                operation,
+                what,
+                ..
+            } => write!(
+                f,
+                "{vendor} {operation}: the answer was lost; {what} may have been created, so \
+                 the request was not sent again: check before importing again"
+            ),
+            Error::Interrupted {
+                vendor,
+                import_id,
+                state,
+                ..
+            } if import_id.is_empty() => write!(f, "{vendor}: {state}"),
+            Error::Interrupted {
+                vendor,
+                import_id,
+                state,
+                ..
+            } => write!(f, "{vendor} import {import_id}: {state}"),
+        }
+    }
+}
+
+/// An [`Error`] with its causes, on one line: see [`Error::report`].
+#[derive(Debug)]
+pub struct Report<'a>(&'a Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Error::Transport {
+                vendor,
+                operation,
+                source,
+            } => match too_large(source) {
+                Some(limit) if !source.is_redirect() => write!(f, "{vendor} {operation}: {limit}"),
+                _ if source.is_redirect() => write!(f, "{vendor} {operation}: {}", Chain(source)),
+                _ => write!(f, "{vendor} {operation}: no answer: {}", Chain(source)),
+            },
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Client(e) => write!(f, "cannot build the HTTP client: {}", Chain(e)),
             Error::MaybeCreated {
                 vendor,
@@ -295,21 +337,12 @@ impl fmt::Display for Error {
                 source,
             } => write!(
                 f,
-                "{vendor} {operation}: the answer was lost ({source}); {what} may have been \
-                 created, so the request was not sent again: check before importing again"
+                "{vendor} {operation}: the answer was lost ({}); {what} may have been created, \
+                 so the request was not sent again: check before importing again",
+                source.report()
             ),
-            Error::Interrupted {
-                vendor,
-                import_id,
-                state,
-                source,
-            } if import_id.is_empty() => write!(f, "{source}; {vendor}: {state}"),
-            Error::Interrupted {
-                vendor,
-                import_id,
-                state,
-                source,
-            } => write!(f, "{source}; {vendor} import {import_id}: {state}"),
+            Error::Interrupted { source, .. } => write!(f, "{}; {}", source.report(), self.0),
+            other => other.fmt(f),
         }
     }
 }
@@ -360,12 +393,26 @@ impl std::error::Error for Error {
             Error::MaybeCreated { source, .. } | Error::Interrupted { source, .. } => {
                 Some(source.as_ref())
             }
-            _ => None,
+            Error::InvalidConfig { .. }
+            | Error::InvalidInput(_)
+            | Error::AuthRejected(_)
+            | Error::Api(_)
+            | Error::Timeout { .. }
+            | Error::Decode { .. }
+            | Error::Sftp { .. }
+            | Error::Cancelled { .. } => None,
         }
     }
 }
 
 impl Error {
+    /// The whole error on one line, its causes included (`Display` writes only this level,
+    /// [`source`](std::error::Error::source) gives the cause): what the command line prints.
+    /// Repeated messages and URLs are left out (a URL may carry Copernica's token).
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+
     /// True when a request that creates something may have been processed although no
     /// readable answer came back (timeout, connection lost, 408/502/504, a 2xx whose body
     /// does not decode): check the vendor's state before sending it again.
@@ -493,14 +540,13 @@ impl Error {
             request_id,
             body_excerpt: excerpt(&body),
         };
-        // Copernica answers a bad token with 400 "Invalid access token".
-        let bad_token = vendor == Vendor::Copernica
-            && status == 400
-            && error
-                .message
-                .as_deref()
-                .is_some_and(|m| m.contains("access token"));
-        if matches!(status, 401 | 403) || bad_token {
+        // Each vendor's own ways of saying so live in its module.
+        let rejected = match vendor {
+            #[cfg(feature = "copernica")]
+            Vendor::Copernica => crate::copernica::rejects_credentials(&error),
+            _ => false,
+        };
+        if matches!(status, 401 | 403) || rejected {
             Error::AuthRejected(error)
         } else {
             Error::Api(error)
@@ -697,6 +743,47 @@ pub(crate) async fn call_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Display` says this level only, `source()` the cause, and `report()` both, once.
+    #[test]
+    fn display_does_not_repeat_the_source() {
+        let timeout = Error::Timeout {
+            vendor: Vendor::Eloqua,
+            what: "the createSync request".into(),
+            after: None,
+        };
+        let io = Error::io("contacts.csv", std::io::Error::other("disk on fire"));
+        let lost = Error::MaybeCreated {
+            vendor: Vendor::Eloqua,
+            operation: "createSync",
+            what: "a sync".into(),
+            source: Box::new(timeout),
+        };
+        let interrupted = Error::Interrupted {
+            vendor: Vendor::Eloqua,
+            import_id: "/syncs/9".into(),
+            state: "syncing".into(),
+            source: Box::new(io),
+        };
+        for (e, cause) in [
+            (&lost, "got no answer within the request timeout"),
+            (&interrupted, "disk on fire"),
+        ] {
+            let shown = e.to_string();
+            let source = std::error::Error::source(e).expect("a cause").to_string();
+            assert!(!shown.contains(cause), "{shown}");
+            assert!(
+                !source.is_empty() && !shown.contains(&source),
+                "{shown} / {source}"
+            );
+            let report = e.report().to_string();
+            assert_eq!(report.matches(cause).count(), 1, "{report}");
+        }
+        assert_eq!(
+            interrupted.report().to_string(),
+            "contacts.csv: disk on fire; Eloqua import /syncs/9: syncing"
+        );
+    }
 
     #[test]
     fn vendor_messages_are_found() {

@@ -38,7 +38,7 @@ mod secret;
 mod workflow;
 
 pub use csv_input::{CsvFile, Expectations, LineEnding, DEFAULT_MAX_ROW_BYTES};
-pub use error::{call, ApiError, Error, InputError};
+pub use error::{call, ApiError, Error, InputError, Report};
 pub use http::{HttpConfig, MAX_RESPONSE_BYTES};
 pub use import::{
     Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor,

@@ -105,7 +105,7 @@ impl Ledger {
         };
         match tokio::time::timeout(STOPPING, cleanup).await {
             Ok(Ok(state)) => self.record(id, state),
-            Ok(Err(e)) => self.amend(&format!("cleaning it up failed: {e}")),
+            Ok(Err(e)) => self.amend(&format!("cleaning it up failed: {}", e.report())),
             Err(_) => self.amend("cleaning it up took too long"),
         }
     }
@@ -114,7 +114,7 @@ impl Ledger {
     /// nothing was recorded: nothing was created yet).
     fn amend_or_record(&self, stopped: &Error) {
         let mut inner = self.inner.lock().expect("ledger lock");
-        let note = stopped.to_string();
+        let note = stopped.report().to_string();
         match &mut inner.state {
             Some((_, state)) => {
                 state.push_str("; ");
@@ -192,7 +192,7 @@ pub(crate) async fn bounded(
                     // nothing more than the ledger does).
                     Ok(Ok(Err(Error::Cancelled { .. }))) => {}
                     Ok(Ok(Err(e))) => {
-                        tracing::info!(error = %e, "the cancelled import stopped");
+                        tracing::info!(error = %e.report(), "the cancelled import stopped");
                         ledger.amend_or_record(&e);
                     }
                     _ => {}

@@ -341,7 +341,7 @@ async fn an_error_answer_carries_the_vendor_message_and_never_the_token() {
         }
         other => panic!("expected an API error, got {other:?}"),
     }
-    let (display, debug) = (e.to_string(), format!("{e:?}"));
+    let (display, debug) = (e.report().to_string(), format!("{e:?}"));
     assert!(display.contains("No entity with supplied ID"), "{display}");
     assert!(!display.contains(TOKEN), "{display}");
     assert!(!debug.contains(TOKEN), "{debug}");
@@ -367,7 +367,10 @@ async fn a_lost_answer_is_not_sent_again() {
             if source.status() == Some(504)),
         "{e:?}"
     );
-    assert!(e.to_string().contains("may have been created"), "{e}");
+    assert!(
+        e.report().to_string().contains("may have been created"),
+        "{e}"
+    );
     assert!(e.maybe_processed());
     assert_eq!(requests(&server).await, ["POST /imports"]);
 }
@@ -400,6 +403,9 @@ async fn a_created_answer_without_x_created_may_have_created_the_import() {
         },
         other => panic!("expected MaybeCreated, got {other:?}"),
     }
-    assert!(e.to_string().contains("X-Created"), "{e}");
-    assert!(e.to_string().contains("may have been created"), "{e}");
+    assert!(e.report().to_string().contains("X-Created"), "{e}");
+    assert!(
+        e.report().to_string().contains("may have been created"),
+        "{e}"
+    );
 }

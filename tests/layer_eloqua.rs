@@ -337,7 +337,7 @@ async fn bad_input_sends_nothing() {
             .import(&options, &EloquaImport::default())
             .await
             .unwrap_err();
-        assert!(e.to_string().contains(expected), "{e}");
+        assert!(e.report().to_string().contains(expected), "{e}");
     }
     assert!(server.received_requests().await.unwrap().is_empty());
 }
@@ -513,7 +513,8 @@ async fn a_500_is_not_retried() {
     let e = run_with_sync_faults(&server).await.unwrap_err();
     assert_eq!(e.status(), Some(500));
     assert!(
-        e.to_string()
+        e.report()
+            .to_string()
             .contains("getSync: HTTP 500 Internal Server Error: boom"),
         "{e}"
     );
@@ -534,7 +535,7 @@ async fn an_html_error_page_keeps_its_status_after_the_retries() {
         .await;
     let e = run_with_sync_faults(&server).await.unwrap_err();
     assert_eq!(e.status(), Some(502));
-    assert!(e.to_string().contains("Loadbalancer Error"), "{e}");
+    assert!(e.report().to_string().contains("Loadbalancer Error"), "{e}");
 }
 
 #[tokio::test]
@@ -608,7 +609,8 @@ async fn a_401_is_an_auth_error() {
         .unwrap_err();
     assert!(matches!(e, Error::AuthRejected(_)), "{e:?}");
     assert!(
-        e.to_string()
+        e.report()
+            .to_string()
             .starts_with("credentials rejected: Eloqua createContactImport: HTTP 401"),
         "{e}"
     );

@@ -470,7 +470,7 @@ async fn refused_sftp_credentials_fail_before_scheduling_and_never_show_the_secr
         assert!(!text.contains(PASSWORD), "{text}");
         assert!(!text.contains(API_KEY), "{text}");
         if expected_step == "verify host key" {
-            assert!(e.to_string().contains(&sshd.host_key), "{e}");
+            assert!(e.report().to_string().contains(&sshd.host_key), "{e}");
         }
     }
     assert!(!sshd.path("sftproot/upload/refused.csv").exists());
@@ -865,7 +865,10 @@ async fn an_error_after_the_upload_says_the_file_is_on_the_sftp() {
             && state.contains("`upload/left.csv` is on the Mindbaz SFTP"),
         "{state}"
     );
-    assert!(e.to_string().contains("Error, mapping invalid"), "{e}");
+    assert!(
+        e.report().to_string().contains("Error, mapping invalid"),
+        "{e}"
+    );
     assert!(sshd.path("sftproot/upload/left.csv").exists());
 }
 

@@ -202,9 +202,9 @@ pub fn error_line(e: &Error, state: Option<(&str, &str)>) -> String {
     let line = match e {
         Error::InvalidConfig { setting, reason } => match flag(setting) {
             Some(flag) => format!("error: {flag}: {reason}"),
-            None => format!("error: {e}"),
+            None => format!("error: {}", e.report()),
         },
-        e => format!("error: {e}"),
+        e => format!("error: {}", e.report()),
     };
     match state {
         Some(("", state)) => format!("{line}; {state}"),

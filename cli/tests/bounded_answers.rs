@@ -99,7 +99,7 @@ async fn an_endless_answer_fails_at_the_limit() {
     let (result, took) = import(&url, 1 << 20).await;
     let e = result.unwrap_err();
     assert!(matches!(e, Error::Transport { .. }), "{e:?}");
-    let text = e.to_string();
+    let text = e.report().to_string();
     assert!(
         text.contains("the answer is larger than 1048576 bytes"),
         "{text}"

@@ -153,7 +153,9 @@ async fn np6_a_file_changed_before_the_upload_is_not_sent() {
     let e = np6_import(&server, &file).await;
     assert_changed(&e, &file);
     assert!(
-        e.to_string().contains("it was 109 bytes, it is now 137"),
+        e.report()
+            .to_string()
+            .contains("it was 109 bytes, it is now 137"),
         "{e}"
     );
     assert_eq!(e.import_state().map(|(id, _)| id), Some("42"), "{e}");

@@ -15,6 +15,16 @@ use crate::{http, HttpConfig, Secret};
 /// Production base URL, API version included.
 pub const PRODUCTION_URL: &str = "https://api.copernica.com/v3";
 
+/// Whether an error answer rejects the credentials although its status is not 401/403:
+/// Copernica answers a bad token with 400 "Invalid access token".
+pub(crate) fn rejects_credentials(error: &crate::ApiError) -> bool {
+    error.status == 400
+        && error
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("access token"))
+}
+
 /// How a Copernica client authenticates.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

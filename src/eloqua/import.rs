@@ -317,9 +317,10 @@ impl Client {
             )
             .await;
             if let Err(e) = deleted {
-                tracing::warn!(error = %e, "the staged data was not deleted");
+                tracing::warn!(error = %e.report(), "the staged data was not deleted");
                 report.messages.push(format!(
-                    "the staged data was not deleted (DELETE {definition_uri}/data): {e}"
+                    "the staged data was not deleted (DELETE {definition_uri}/data): {}",
+                    e.report()
                 ));
             }
         }
@@ -331,9 +332,10 @@ impl Client {
             )
             .await;
             if let Err(e) = deleted {
-                tracing::warn!(error = %e, "the import definition was not deleted");
+                tracing::warn!(error = %e.report(), "the import definition was not deleted");
                 report.messages.push(format!(
-                    "the import definition was not deleted (DELETE {definition_uri}): {e}"
+                    "the import definition was not deleted (DELETE {definition_uri}): {}",
+                    e.report()
                 ));
             }
         }
@@ -465,17 +467,18 @@ impl Client {
             tracing::warn!(
                 operation = "uploadContactImportData",
                 attempt,
-                error = %error,
+                error = %error.report(),
                 wait_ms = wait.as_millis() as u64,
                 "a staging answer was lost: staging every chunk into a new definition, this one \
                  is deleted and never synced"
             );
             if let Err(e) = self.discard(id).await {
-                tracing::warn!(error = %e, definition = %uri, "the abandoned definition was not deleted");
+                tracing::warn!(error = %e.report(), definition = %uri, "the abandoned definition was not deleted");
                 notes.push(format!(
                     "the import definition {uri}, abandoned after a lost staging answer, was not \
-                     deleted ({e}); it has no sync, so none of its rows is imported: \
-                     DELETE {uri}"
+                     deleted ({}); it has no sync, so none of its rows is imported: \
+                     DELETE {uri}",
+                    e.report()
                 ));
             }
             tokio::time::sleep(wait).await;
@@ -572,7 +575,7 @@ impl Client {
         match call(VENDOR, "createSync", create()).await {
             Ok(sync) => Ok(sync.into_inner()),
             Err(e) if e.maybe_processed() => {
-                tracing::warn!(error = %e, "createSync answer lost; looking for the sync before retrying");
+                tracing::warn!(error = %e.report(), "createSync answer lost; looking for the sync before retrying");
                 let existing = self.existing_sync(definition_uri).await.map_err(|list| {
                     Error::MaybeCreated {
                         vendor: VENDOR,

@@ -367,7 +367,7 @@ impl Client {
         match call(VENDOR, "createImport", create()).await {
             Ok(import) => Ok(import.into_inner()),
             Err(e) if e.maybe_processed() => {
-                tracing::warn!(error = %e, "createImport answer lost; looking for the import by name");
+                tracing::warn!(error = %e.report(), "createImport answer lost; looking for the import by name");
                 let imports = call(VENDOR, "listImports", self.list_imports().send())
                     .await
                     .map_err(|list| Error::MaybeCreated {
@@ -494,7 +494,7 @@ impl Client {
         match call(VENDOR, "createImportExecution", start).await {
             Ok(_) => Ok(()),
             Err(e) if e.maybe_processed() => {
-                tracing::warn!(error = %e, "createImportExecution answer lost; asking the execution state");
+                tracing::warn!(error = %e.report(), "createImportExecution answer lost; asking the execution state");
                 match self.get_import_execution_state().id(import_id).send().await {
                     Ok(_) => Ok(()),
                     Err(lookup) => Err(Error::MaybeCreated {

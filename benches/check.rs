@@ -1,0 +1,50 @@
+//! The file check every import runs before its first request (`CsvFile::inspect`: format,
+//! UTF-8, field counts, line endings, empty and duplicate keys through the blocked Bloom
+//! filter), on a 64 MiB file of unique contacts: its throughput in MiB/s.
+//!
+//! `cargo bench --bench check`. BENCHMARKS.md quotes it for the filter without `unsafe`.
+
+use std::io::Write as _;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use esp_imports::{CsvFile, Expectations};
+
+/// A CSV file of about `bytes` bytes, one unique e-mail a row.
+fn contacts(bytes: u64) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let mut out = std::io::BufWriter::new(file.as_file_mut());
+    writeln!(out, "email,first_name,last_name,city").unwrap();
+    let mut written = 0;
+    let mut i = 0u64;
+    while written < bytes {
+        let row = format!(
+            "user{i}@example.com,First{i},Last{},City {}\n",
+            i % 997,
+            i % 89
+        );
+        out.write_all(row.as_bytes()).unwrap();
+        written += row.len() as u64;
+        i += 1;
+    }
+    out.flush().unwrap();
+    drop(out);
+    file
+}
+
+fn check(c: &mut Criterion) {
+    let size = 64 << 20;
+    let file = contacts(size);
+    let mut expect = Expectations::default();
+    expect.columns = vec!["email", "city"];
+    expect.key = Some("email");
+    let mut group = c.benchmark_group("check");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(size));
+    group.bench_function("64 MiB, unique keys", |b| {
+        b.iter(|| CsvFile::inspect(file.path(), &expect).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, check);
+criterion_main!(benches);
