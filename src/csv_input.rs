@@ -304,8 +304,7 @@ impl CsvFile {
         // Duplicate keys are found in bounded memory: a Bloom filter sized from the file flags
         // the keys that may have been seen; only those are checked exactly, in a second pass.
         let keys = KeyHasher::default();
-        let mut seen = Bloom::for_file_of(size);
-        let mut candidates: HashSet<u64> = HashSet::new();
+        let mut seen = KeyFilter::for_file_of(size).map_err(|e| Error::io(path, e))?;
         let mut scratch = Vec::new();
         let mut rows = 0;
         let mut previous_line = 1;
@@ -364,17 +363,14 @@ impl CsvFile {
                 if value.iter().all(u8::is_ascii_whitespace) {
                     return Err(invalid(path, Some(line), Some(name), "the key is empty"));
                 }
-                seen.insert(
-                    keys.hash_one(normal_key(value, &mut scratch)),
-                    &mut candidates,
-                );
+                seen.insert(keys.hash_one(normal_key(value, &mut scratch)));
             }
             rows += 1;
         }
         if rows == 0 {
             return Err(invalid(path, None, None, "no data rows after the header"));
         }
-        seen.flush(&mut candidates);
+        let candidates = seen.finish();
         if let Some((name, index)) = key.filter(|_| !candidates.is_empty()) {
             find_duplicate(
                 (path, (delimiter, quote, line_ending), max_row_bytes),
@@ -481,26 +477,86 @@ impl CsvFile {
 /// pass compares the keys themselves.
 type KeyHasher = std::collections::hash_map::RandomState;
 
+/// The duplicate-key filter on a thread of its own: the row loop hands it the key hashes in
+/// batches (at most [`KeyFilter::QUEUED`] waiting, so memory stays bounded), and the filter's
+/// cache misses are paid beside the parsing instead of inside it.
+struct KeyFilter {
+    batch: Vec<u64>,
+    sender: std::sync::mpsc::SyncSender<Vec<u64>>,
+    worker: std::thread::JoinHandle<HashSet<u64>>,
+}
+
+impl KeyFilter {
+    const BATCH: usize = 4096;
+    const QUEUED: usize = 4;
+
+    fn for_file_of(size: u64) -> std::io::Result<Self> {
+        let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<u64>>(Self::QUEUED);
+        let worker = std::thread::Builder::new()
+            .name("duplicate keys".into())
+            .spawn(move || {
+                let mut bloom = Bloom::for_file_of(size);
+                let mut candidates = HashSet::new();
+                for batch in batches {
+                    for hash in batch {
+                        bloom.insert(hash, &mut candidates);
+                    }
+                }
+                bloom.flush(&mut candidates);
+                candidates
+            })?;
+        Ok(Self {
+            batch: Vec::with_capacity(Self::BATCH),
+            sender,
+            worker,
+        })
+    }
+
+    fn insert(&mut self, hash: u64) {
+        self.batch.push(hash);
+        if self.batch.len() == Self::BATCH {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::BATCH));
+        // The worker only stops once every sender is gone: it is there to receive.
+        self.sender.send(batch).expect("the key filter runs");
+    }
+
+    /// The hashes of the keys that may appear twice.
+    fn finish(mut self) -> HashSet<u64> {
+        self.send();
+        drop(self.sender);
+        match self.worker.join() {
+            Ok(candidates) => candidates,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
 /// A blocked Bloom filter of key hashes, with about 2 bits per byte of the file (at most
 /// 32 MiB): all the probes of a key fall in one 64-byte block, so an insert costs one cache
-/// miss instead of one per probe, and that miss is hidden: a key's block is prefetched when it
-/// comes in, and the key is set [`Bloom::LAG`] keys later.
+/// miss instead of one per probe, and those misses overlap: keys are set [`Bloom::BATCH`] at a
+/// time, in a tight loop whose independent loads the CPU has in flight together (the memory
+/// parallelism a prefetch instruction would give, without `unsafe`).
 struct Bloom {
     blocks: Vec<[u64; 8]>,
-    pending: [Option<u64>; Bloom::LAG],
-    next: usize,
+    pending: [u64; Bloom::BATCH],
+    len: usize,
 }
 
 impl Bloom {
     const PROBES: u32 = 6;
-    const LAG: usize = 16;
+    const BATCH: usize = 32;
 
     fn for_file_of(size: u64) -> Self {
         let bits = (size * 2).clamp(1 << 16, 1 << 28);
         Self {
             blocks: vec![[0; 8]; bits.div_ceil(512) as usize],
-            pending: [None; Self::LAG],
-            next: 0,
+            pending: [0; Self::BATCH],
+            len: 0,
         }
     }
 
@@ -512,23 +568,25 @@ impl Bloom {
     /// Adds a key's hash. The keys that may have been added before end up in `candidates`,
     /// at the latest after [`Bloom::flush`].
     fn insert(&mut self, hash: u64, candidates: &mut HashSet<u64>) {
-        prefetch(&self.blocks[self.block(hash)]);
-        if let Some(earlier) = self.pending[self.next].replace(hash) {
-            if self.set(earlier) {
-                candidates.insert(earlier);
-            }
+        self.pending[self.len] = hash;
+        self.len += 1;
+        if self.len == Self::BATCH {
+            self.flush(candidates);
         }
-        self.next = (self.next + 1) % Self::LAG;
     }
 
-    /// Sets the keys still pending (in the order they came).
+    /// Sets the keys still pending (in the order they came). A first loop of bare loads gets
+    /// all their blocks on the way at once; the sets then find them in the cache.
     fn flush(&mut self, candidates: &mut HashSet<u64>) {
-        for i in 0..Self::LAG {
-            let slot = (self.next + i) % Self::LAG;
-            if let Some(hash) = self.pending[slot].take() {
-                if self.set(hash) {
-                    candidates.insert(hash);
-                }
+        let mut touched = 0;
+        for &hash in &self.pending[..self.len] {
+            touched ^= self.blocks[self.block(hash)][0];
+        }
+        std::hint::black_box(touched);
+        for i in 0..std::mem::take(&mut self.len) {
+            let hash = self.pending[i];
+            if self.set(hash) {
+                candidates.insert(hash);
             }
         }
     }
@@ -548,18 +606,6 @@ impl Bloom {
         }
         present
     }
-}
-
-/// Asks the CPU to start loading `block` into its cache (a hint: no effect on the result).
-fn prefetch(block: &[u64; 8]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and has no observable effect, whatever the address.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = block;
 }
 
 /// A key as the vendors compare them: without surrounding spaces, and without case (their
@@ -1285,14 +1331,14 @@ mod tests {
 
     #[test]
     fn duplicates_are_found_whatever_their_distance_in_the_prefetch_window() {
-        // Bloom::LAG keys are pending at any time: duplicates next to each other, across the
+        // Bloom::BATCH keys are pending at any time: duplicates next to each other, across the
         // window's edge, and on the last row (set only by the flush) must all be found.
         for distance in [
             1,
-            Bloom::LAG - 1,
-            Bloom::LAG,
-            Bloom::LAG + 1,
-            3 * Bloom::LAG,
+            Bloom::BATCH - 1,
+            Bloom::BATCH,
+            Bloom::BATCH + 1,
+            3 * Bloom::BATCH,
         ] {
             for filler in [0, 100] {
                 let mut content = b"email\n".to_vec();

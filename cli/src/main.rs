@@ -1,5 +1,6 @@
 //! The `esp-imports` command line: `import`, `demo`, `sandbox` and `spec` (parsing, logging,
 //! and the exit codes here).
+#![forbid(unsafe_code)]
 
 mod demo;
 mod import;

@@ -32,6 +32,7 @@
 //!
 //! Anything progenitor still refuses (or panics on) is reported as a [`SpecError`] naming the
 //! spec file and the problem.
+#![forbid(unsafe_code)]
 
 pub mod vendors;
 

@@ -12,6 +12,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![forbid(unsafe_code)]
 
 mod contacts;
 mod copernica;
