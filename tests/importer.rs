@@ -8,7 +8,7 @@
     feature = "eloqua"
 ))]
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use esp_imports::{
     copernica, eloqua, mailperformance, mindbaz, Credentials, Error, HttpConfig, ImportOptions,
@@ -62,12 +62,18 @@ fn vendor_options(vendor: Vendor, remote: &str) -> VendorImport {
 const CSV: &str =
     "email;city\r\na@example.com;Lille\r\nbroken-address;Lens\r\nc@example.com;Arras\r\n";
 
-#[tokio::test]
-async fn every_vendor_imports_through_one_entry_point() {
+/// A sandbox, and the sample in a temporary directory (kept while the guard lives).
+async fn start() -> (Sandbox, tempfile::TempDir, PathBuf) {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("contacts.csv");
     std::fs::write(&file, CSV).unwrap();
+    (sandbox, dir, file)
+}
+
+#[tokio::test]
+async fn every_vendor_imports_through_one_entry_point() {
+    let (sandbox, _dir, file) = start().await;
     std::fs::write(sandbox.mindbaz_sftp_dir().join("contacts.csv"), CSV).unwrap();
     let config = HttpConfig::default();
     // Eloqua twice: its pod discovered through the login service, then given.
@@ -143,10 +149,7 @@ async fn every_vendor_imports_through_one_entry_point() {
 
 #[tokio::test]
 async fn no_wait_returns_once_submitted() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("contacts.csv");
-    std::fs::write(&file, CSV).unwrap();
+    let (sandbox, _dir, file) = start().await;
     let location = Location::BaseUrl(sandbox.base_url(Vendor::Copernica));
     let importer = Importer::new(
         credentials(Vendor::Copernica),
@@ -177,10 +180,7 @@ async fn no_wait_returns_once_submitted() {
 
 #[tokio::test]
 async fn another_vendors_options_are_refused_before_any_request() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("contacts.csv");
-    std::fs::write(&file, CSV).unwrap();
+    let (sandbox, _dir, file) = start().await;
     let config = HttpConfig::default();
     let importers = [
         Importer::new(
