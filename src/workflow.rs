@@ -1,5 +1,7 @@
-//! Pieces every vendor's workflow uses: the overall deadline, what exists at the vendor so far
-//! (for errors half-way), state tracking for progress events, and the column-map checks.
+//! What runs every vendor's import: [`drive`], the one sequence (checks, submission, polls,
+//! finish) that each vendor fills in with its [`Steps`], and the pieces it uses: the overall
+//! deadline, what exists at the vendor so far (for errors half-way), state tracking for
+//! progress events, and the column-map checks.
 
 use std::{
     future::Future,
