@@ -197,7 +197,7 @@ async fn another_vendors_options_are_refused_before_any_request() {
         )
         .unwrap(),
     ];
-    for importer in importers {
+    for importer in &importers {
         let vendor = importer.vendor();
         let other = if vendor == Vendor::Eloqua {
             Vendor::Mailperformance
@@ -218,6 +218,22 @@ async fn another_vendors_options_are_refused_before_any_request() {
             format!("this importer imports into {vendor}, and the import's options are {other}'s")
         );
     }
+    // Eloqua's own options with bad input: checked before its pod is discovered.
+    let options = ImportOptions::new(&file, columns(Vendor::Eloqua), "phone");
+    let e = importers[1]
+        .import(&options, &vendor_options(Vendor::Eloqua, ""))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidConfig {
+                setting: "key column",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     for vendor in Vendor::ALL {
         assert_eq!(
             sandbox.total_hits(vendor),
@@ -276,4 +292,17 @@ fn locations_are_checked_and_credentials_not_shown() {
         assert!(!shown.contains("sandbox-"), "{shown}");
         assert!(shown.contains("[redacted]"), "{shown}");
     }
+    // Nor do the vendor's options (Mindbaz's SFTP password).
+    let mut options = mindbaz::MindbazImport::new(1, "ops@example.com");
+    let password = mindbaz::SftpAuth::Password(Secret::new("sftp-password"));
+    options.sftp = Some(mindbaz::SftpConfig::new(
+        "sftp.example.com",
+        "ops",
+        password,
+    ));
+    let options = VendorImport::from(options);
+    assert_eq!(options.vendor(), Vendor::Mindbaz);
+    let shown = format!("{options:?}");
+    assert!(shown.contains("sftp.example.com"), "{shown}");
+    assert!(!shown.contains("sftp-password"), "{shown}");
 }
