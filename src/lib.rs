@@ -34,6 +34,7 @@ mod csv_input;
 mod error;
 mod http;
 mod import;
+mod importer;
 pub mod retry;
 mod secret;
 mod workflow;
@@ -44,6 +45,7 @@ pub use http::{HttpConfig, MAX_RESPONSE_BYTES};
 pub use import::{
     Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor,
 };
+pub use importer::{Credentials, Importer, Location, VendorImport};
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 

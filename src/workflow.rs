@@ -1,5 +1,7 @@
-//! Pieces every vendor's workflow uses: the overall deadline, what exists at the vendor so far
-//! (for errors half-way), state tracking for progress events, and the column-map checks.
+//! What runs every vendor's import: [`drive`], the one sequence (checks, submission, polls,
+//! finish) that each vendor fills in with its [`Steps`], and the pieces it uses: the overall
+//! deadline, what exists at the vendor so far (for errors half-way), state tracking for
+//! progress events, and the column-map checks.
 
 use std::{
     future::Future,
@@ -158,7 +160,7 @@ impl Ledger {
 /// Runs a vendor's whole import, `work`, with a new [`Ledger`] within `options.timeout`
 /// (requests in flight included), and gives any error what the ledger knows of the import's
 /// state at the vendor.
-pub(crate) async fn bounded(
+async fn bounded(
     vendor: Vendor,
     options: &ImportOptions,
     work: impl AsyncFnOnce(&Ledger) -> Result<ImportReport, Error>,
@@ -226,6 +228,92 @@ pub(crate) async fn bounded(
     }
 }
 
+/// One status request, read: the vendor's state (for the [`Progress`] events), its counts,
+/// and, once the import has ended, what the vendor's [`Steps::finish`] needs.
+pub(crate) struct Poll<E> {
+    pub(crate) state: String,
+    pub(crate) processed: Option<u64>,
+    pub(crate) total: Option<u64>,
+    /// `None` while the import runs.
+    pub(crate) ended: Option<E>,
+}
+
+impl<E> Poll<E> {
+    /// A poll that tells a state and no counts.
+    pub(crate) fn state(state: String, ended: Option<E>) -> Self {
+        Self {
+            state,
+            processed: None,
+            total: None,
+            ended,
+        }
+    }
+}
+
+/// A vendor's part of an import, run by [`drive`].
+pub(crate) trait Steps {
+    const VENDOR: Vendor;
+    /// What the checks found for [`Steps::submit`] (the file's format...).
+    type Checked;
+    /// What the polls and [`Steps::finish`] need of the import submitted (its id...).
+    type Submitted;
+    /// What the last poll says of the ended import.
+    type Ended;
+
+    /// Checks the options and the file: no request.
+    fn check(&self, options: &ImportOptions) -> Result<Self::Checked, Error>;
+
+    /// Everything up to the import running at the vendor (what it creates goes through the
+    /// ledger): the `submitted` report, and what the polls need.
+    async fn submit(
+        &self,
+        options: &ImportOptions,
+        checked: Self::Checked,
+        ledger: &Ledger,
+        deadline: &Deadline,
+    ) -> Result<(ImportReport, Self::Submitted), Error>;
+
+    /// One status request.
+    async fn poll(&self, submitted: &Self::Submitted) -> Result<Poll<Self::Ended>, Error>;
+
+    /// What follows the last poll: the report filled in (logs, rejects, cleanup).
+    async fn finish(
+        &self,
+        submitted: Self::Submitted,
+        ended: Self::Ended,
+        report: ImportReport,
+        ledger: &Ledger,
+    ) -> Result<ImportReport, Error>;
+}
+
+/// Runs a whole import, the same way for every vendor: within [`bounded`], the vendor's checks,
+/// its submission, then (unless `no_wait`) its polls every `poll_interval` until the import
+/// ends or the timeout passes, with [`Progress`] events, and its finish.
+pub(crate) async fn drive<S: Steps>(
+    steps: &S,
+    options: &ImportOptions,
+) -> Result<ImportReport, Error> {
+    bounded(S::VENDOR, options, async |ledger| {
+        let checked = steps.check(options)?;
+        let deadline = Deadline::new(S::VENDOR, options.timeout);
+        let (report, submitted) = steps.submit(options, checked, ledger, &deadline).await?;
+        if options.no_wait {
+            return Ok(report);
+        }
+        let mut states = States::default();
+        let ended = loop {
+            let poll = steps.poll(&submitted).await?;
+            states.observe(options, poll.state, poll.processed, poll.total);
+            match poll.ended {
+                Some(ended) => break ended,
+                None => deadline.pause(options.poll_interval).await?,
+            }
+        };
+        steps.finish(submitted, ended, report, ledger).await
+    })
+    .await
+}
+
 /// The overall timeout of one import.
 pub(crate) struct Deadline {
     vendor: Vendor,
@@ -264,12 +352,12 @@ impl Deadline {
 
 /// Turns each poll into [`Progress`] events.
 #[derive(Default)]
-pub(crate) struct States {
+struct States {
     last: Option<String>,
 }
 
 impl States {
-    pub(crate) fn observe(
+    fn observe(
         &mut self,
         options: &ImportOptions,
         state: String,

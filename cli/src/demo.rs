@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use esp_imports::{
     copernica, eloqua, mailperformance, mindbaz, Error, HttpConfig, ImportOptions, ImportReport,
-    Secret, Vendor,
+    Importer, Location, Secret, Vendor, VendorImport,
 };
 use esp_imports_sandbox::{Credentials, Sandbox, SandboxConfig};
 
@@ -56,28 +56,18 @@ async fn import(
     let mut options = ImportOptions::new(file, columns(vendor), "email");
     options.poll_interval = Duration::from_millis(100);
     options.timeout = Duration::from_secs(1800);
-    let base = sandbox.base_url(vendor);
-    match vendor {
-        Vendor::Mailperformance => {
-            let client = mailperformance::Client::with_auth(
-                &base,
-                &mailperformance::Auth::XKey(Secret::new(credentials.np6_key)),
-                &config,
-            )?;
-            client
-                .import(&options, &mailperformance::Np6Import::default())
-                .await
-        }
-        Vendor::Copernica => {
-            let client = copernica::Client::with_auth(
-                &base,
-                &copernica::Auth::AccessToken(Secret::new(credentials.copernica_token)),
-                &config,
-            )?;
-            client
-                .import(&options, &copernica::CopernicaImport::new("1"))
-                .await
-        }
+    let base = Location::BaseUrl(sandbox.base_url(vendor));
+    let (auth, at, work): (esp_imports::Credentials, _, VendorImport) = match vendor {
+        Vendor::Mailperformance => (
+            mailperformance::Auth::XKey(Secret::new(credentials.np6_key)).into(),
+            base,
+            mailperformance::Np6Import::default().into(),
+        ),
+        Vendor::Copernica => (
+            copernica::Auth::AccessToken(Secret::new(credentials.copernica_token)).into(),
+            base,
+            copernica::CopernicaImport::new("1").into(),
+        ),
         Vendor::Mindbaz => {
             // The sandbox runs no SSH server: the file is put straight into its emulated SFTP
             // directory, as an upload would, and scheduleNow is told its name.
@@ -88,28 +78,33 @@ async fn import(
             })?;
             let mut mindbaz_options = mindbaz::MindbazImport::new(1, "demo@example.com");
             mindbaz_options.remote_file = Some(name.into());
-            let auth = mindbaz::Auth::Bearer(Secret::new(credentials.mindbaz_token));
-            let client = mindbaz::Client::with_auth(&base, &auth, &config)?;
-            client.import(&options, &mindbaz_options).await
+            (
+                mindbaz::Auth::Bearer(Secret::new(credentials.mindbaz_token)).into(),
+                base,
+                mindbaz_options.into(),
+            )
         }
-        Vendor::Eloqua => {
-            let auth = eloqua::Auth::Basic {
+        // Its pod is discovered through the sandbox's login service.
+        Vendor::Eloqua => (
+            eloqua::Auth::Basic {
                 company: credentials.eloqua_company,
                 username: credentials.eloqua_username,
                 password: Secret::new(credentials.eloqua_password),
-            };
-            let base =
-                eloqua::Client::discover(&sandbox.eloqua_login_url(), &auth, &config).await?;
-            let client = eloqua::Client::with_auth(&base, &auth, &config)?;
-            client
-                .import(&options, &eloqua::EloquaImport::default())
-                .await
+            }
+            .into(),
+            Location::EloquaLogin(sandbox.eloqua_login_url()),
+            eloqua::EloquaImport::default().into(),
+        ),
+        other => {
+            return Err(Error::InvalidConfig {
+                setting: "vendor",
+                reason: format!("the demo does not know {other}"),
+            })
         }
-        other => Err(Error::InvalidConfig {
-            setting: "vendor",
-            reason: format!("the demo does not know {other}"),
-        }),
-    }
+    };
+    Importer::new(auth, at, &config)?
+        .import(&options, &work)
+        .await
 }
 
 /// `esp-imports demo`.

@@ -3,8 +3,8 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use esp_imports::{
-    copernica, eloqua, mailperformance, mindbaz, Cancel, Error, HttpConfig, ImportOptions,
-    ImportReport, Secret, Status, Vendor,
+    copernica, eloqua, mailperformance, mindbaz, Cancel, Credentials, Error, HttpConfig,
+    ImportOptions, ImportReport, Importer, Location, Secret, Status, Vendor, VendorImport,
 };
 
 use crate::{exit, exit_code, output, Failure, ImportArgs, Usage};
@@ -156,28 +156,6 @@ fn delimiter(value: &Option<String>) -> Result<Option<u8>, Usage> {
     }
 }
 
-/// The base URL: given (checked by [`url`]), or the vendor's production URL.
-fn base_url(
-    args: &ImportArgs,
-    vendor: Vendor,
-    config: &HttpConfig,
-) -> Result<Option<String>, Usage> {
-    let Some(given) = &args.base_url else {
-        return Ok(match vendor {
-            Vendor::Mailperformance => Some(mailperformance::PRODUCTION_URL.into()),
-            Vendor::Copernica => Some(copernica::PRODUCTION_URL.into()),
-            Vendor::Mindbaz => Some(mindbaz::PRODUCTION_URL.into()),
-            Vendor::Eloqua => None,
-            other => {
-                return Err(Usage(format!(
-                    "{other} is not supported by this command line"
-                )))
-            }
-        });
-    };
-    url("--base-url", given, config).map(Some)
-}
-
 /// Checks a URL flag as the library checks every base URL ([`HttpConfig::check_url`]: https,
 /// or http to loopback or with `--allow-insecure-http`; no credentials, no query). Messages
 /// show the URL without what could be a credential.
@@ -210,41 +188,21 @@ fn seconds(flag: &str, value: f64) -> Result<Duration, Usage> {
         .ok_or_else(|| Usage(format!("{flag} {value}: give a positive number of seconds")))
 }
 
-async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
-    let vendor = Vendor::from(args.vendor);
-    let columns = column_map(vendor, &args.map)?;
-    let mut options = ImportOptions::new(&args.file, columns, args.key.clone());
-    options.mode = args.mode.into();
-    options.delimiter = delimiter(&args.delimiter)?;
-    if args.max_row_bytes == 0 {
-        return Err(Usage("--max-row-bytes 0: give a positive number of bytes".into()).into());
-    }
-    options.max_row_bytes = args.max_row_bytes;
-    options.name = match &args.name {
-        Some(name) if name.trim().is_empty() => {
-            return Err(Usage("--name: give a name, or leave --name out".into()).into())
-        }
-        name => name.clone(),
-    };
-    options.poll_interval = seconds("--poll-interval", args.poll_interval)?;
-    options.timeout = seconds("--timeout", args.timeout)?;
-    options.no_wait = args.no_wait;
-    options.progress = output::progress(!args.json);
-    options.cancel = Some(cancel_on_signals());
-    let config = http_config(&args)?;
-    let base = base_url(&args, vendor, &config)?;
-
+/// The vendor's credentials (from the environment) and its part of the options (from its
+/// flags); for Eloqua without `--base-url`, the login service its pod is discovered through.
+fn vendor_settings(
+    args: &ImportArgs,
+    vendor: Vendor,
+    config: &HttpConfig,
+    location: &mut Location,
+) -> Result<(Credentials, VendorImport), Usage> {
     Ok(match vendor {
         Vendor::Mailperformance => {
             let key = Secret::new(env("MAILPERFORMANCE_XKEY")?);
-            let client = mailperformance::Client::with_auth(
-                &base.expect("a default"),
-                &mailperformance::Auth::XKey(key.clone()),
-                &config,
-            )?;
-            client
-                .import(&options, &mailperformance::Np6Import::default())
-                .await?
+            (
+                Credentials::Mailperformance(mailperformance::Auth::XKey(key)),
+                VendorImport::Mailperformance(mailperformance::Np6Import::default()),
+            )
         }
         Vendor::Copernica => {
             let database = args
@@ -252,14 +210,10 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                 .clone()
                 .ok_or_else(|| Usage("copernica needs --database ID".into()))?;
             let token = Secret::new(env("COPERNICA_ACCESS_TOKEN")?);
-            let client = copernica::Client::with_auth(
-                &base.expect("a default"),
-                &copernica::Auth::AccessToken(token.clone()),
-                &config,
-            )?;
-            client
-                .import(&options, &copernica::CopernicaImport::new(database))
-                .await?
+            (
+                Credentials::Copernica(copernica::Auth::AccessToken(token)),
+                VendorImport::Copernica(copernica::CopernicaImport::new(database)),
+            )
         }
         Vendor::Mindbaz => {
             let site = args
@@ -268,8 +222,7 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
             if site < 1 {
                 return Err(Usage(format!(
                     "--site {site}: give the Mindbaz site id (a number from 1)"
-                ))
-                .into());
+                )));
             }
             let token = Secret::new(env("MINDBAZ_TOKEN")?);
             let mut mindbaz_options = mindbaz::MindbazImport::new(site, args.notify.clone());
@@ -307,27 +260,20 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
                         "mindbaz takes --remote-file NAME (already on the SFTP) or --sftp-host \
                          HOST (to upload the file), not both"
                             .into(),
-                    )
-                    .into())
+                    ))
                 }
                 (None, None) => {
                     return Err(Usage(
                         "mindbaz needs either --remote-file NAME (already on the SFTP) or \
                          --sftp-host HOST --sftp-user USER"
                             .into(),
-                    )
-                    .into())
+                    ))
                 }
             }
-            let client = mindbaz::Client::with_auth(
-                &base.expect("a default"),
-                &mindbaz::Auth::Bearer(token),
-                &config,
-            )?;
-            client
-                .import(&options, &mindbaz_options)
-                .await
-                .map_err(sftp_setting)?
+            (
+                Credentials::Mindbaz(mindbaz::Auth::Bearer(token)),
+                VendorImport::Mindbaz(mindbaz_options),
+            )
         }
         Vendor::Eloqua => {
             let auth = eloqua::Auth::Basic {
@@ -337,27 +283,60 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
             };
             let mut eloqua_options = eloqua::EloquaImport::default();
             eloqua_options.chunk_cap = args.chunk_size;
-            let login = match base {
-                Some(_) => None,
-                None => Some(url("--login-url", &args.login_url, &config)?),
-            };
-            // Everything is checked before the discovery request, so that bad input sends
-            // nothing.
-            let checked = eloqua_options.check(&options)?;
-            let base = match (base, login) {
-                (Some(base), _) => base,
-                (None, login) => {
-                    let login = login.expect("checked above when there is no --base-url");
-                    eloqua::Client::discover(&login, &auth, &config).await?
-                }
-            };
-            let client = eloqua::Client::with_auth(&base, &auth, &config)?;
-            client
-                .import_checked(&options, &eloqua_options, checked)
-                .await?
+            // Without --base-url, the pod is discovered through the login service (after
+            // everything is checked, so that bad input sends nothing).
+            if *location == Location::Production {
+                let login = url("--login-url", &args.login_url, config)?;
+                *location = Location::EloquaLogin(login);
+            }
+            (
+                Credentials::Eloqua(auth),
+                VendorImport::Eloqua(eloqua_options),
+            )
         }
-        _ => unreachable!("base_url() refuses a vendor this command line does not know"),
+        other => {
+            return Err(Usage(format!(
+                "{other} is not supported by this command line"
+            )))
+        }
     })
+}
+
+async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
+    let vendor = Vendor::from(args.vendor);
+    let columns = column_map(vendor, &args.map)?;
+    let mut options = ImportOptions::new(&args.file, columns, args.key.clone());
+    options.mode = args.mode.into();
+    options.delimiter = delimiter(&args.delimiter)?;
+    if args.max_row_bytes == 0 {
+        return Err(Usage("--max-row-bytes 0: give a positive number of bytes".into()).into());
+    }
+    options.max_row_bytes = args.max_row_bytes;
+    options.name = match &args.name {
+        Some(name) if name.trim().is_empty() => {
+            return Err(Usage("--name: give a name, or leave --name out".into()).into())
+        }
+        name => name.clone(),
+    };
+    options.poll_interval = seconds("--poll-interval", args.poll_interval)?;
+    options.timeout = seconds("--timeout", args.timeout)?;
+    options.no_wait = args.no_wait;
+    options.progress = output::progress(!args.json);
+    options.cancel = Some(cancel_on_signals());
+    let config = http_config(&args)?;
+    // The base URL given, or the vendor's production URL (for Eloqua, see below).
+    let mut location = match &args.base_url {
+        Some(given) => Location::BaseUrl(url("--base-url", given, &config)?),
+        None => Location::Production,
+    };
+
+    let (credentials, vendor_options) = vendor_settings(&args, vendor, &config, &mut location)?;
+    let importer = Importer::new(credentials, location, &config)?;
+    // Only Mindbaz has SFTP settings, named by their flags.
+    importer
+        .import(&options, &vendor_options)
+        .await
+        .map_err(sftp_setting)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{types, Client};
 use crate::{
     error::call,
-    workflow::{bounded, inspect, Deadline, Ledger, States},
+    workflow::{drive, inspect, Deadline, Ledger, Poll, Steps},
     CsvFile, Error, ImportOptions, ImportReport, LineEnding, Mode, Progress, Status, Vendor,
 };
 
@@ -188,19 +188,36 @@ impl Client {
         options: &ImportOptions,
         copernica: &CopernicaImport,
     ) -> Result<ImportReport, Error> {
-        bounded(VENDOR, options, async |ledger| {
-            self.run(options, copernica, ledger).await
-        })
+        drive(
+            &Copernica {
+                client: self,
+                copernica,
+            },
+            options,
+        )
         .await
     }
+}
 
-    async fn run(
-        &self,
-        options: &ImportOptions,
-        copernica: &CopernicaImport,
-        ledger: &Ledger,
-    ) -> Result<ImportReport, Error> {
-        let database = copernica.database.trim();
+/// Copernica's steps of an import.
+struct Copernica<'a> {
+    client: &'a Client,
+    copernica: &'a CopernicaImport,
+}
+
+/// The checked file, and its source for Copernica with its delimiter.
+type Source = (CsvFile, String, u8);
+
+impl Steps for Copernica<'_> {
+    const VENDOR: Vendor = VENDOR;
+    type Checked = Source;
+    /// The import's id.
+    type Submitted = i64;
+    /// The last poll, with its status.
+    type Ended = (types::ImportStatus, Status);
+
+    fn check(&self, options: &ImportOptions) -> Result<Source, Error> {
+        let database = self.copernica.database.trim();
         if database.is_empty() {
             return Err(Error::InvalidConfig {
                 setting: "database",
@@ -208,17 +225,27 @@ impl Client {
             });
         }
         let csv = inspect(options)?;
-        let key_field = options.columns[&options.key_column].clone();
         let (source, delimiter) = csv_source(&csv, &options.columns)?;
         // The source, read after the check, is what is sent: from the file as it was checked.
         csv.unchanged()?;
-        let deadline = Deadline::new(VENDOR, options.timeout);
+        Ok((csv, source, delimiter))
+    }
 
+    async fn submit(
+        &self,
+        options: &ImportOptions,
+        (csv, source, delimiter): Source,
+        ledger: &Ledger,
+        _: &Deadline,
+    ) -> Result<(ImportReport, i64), Error> {
+        let Self { client, copernica } = *self;
+        let database = copernica.database.trim();
+        let key_field = options.columns[&options.key_column].clone();
         let database_id = match database.parse::<i64>() {
             Ok(id) => id,
             Err(_) => {
                 options.emit(Progress::Step("find database"));
-                self.database_id(database).await?
+                client.database_id(database).await?
             }
         };
 
@@ -228,7 +255,7 @@ impl Client {
             Mode::InsertOnly => types::ImportAction::IgnoreOrAdd,
             Mode::UpdateOnly => types::ImportAction::Update,
         };
-        let request = self.create_import().body(types::ImportRequest {
+        let request = client.create_import().body(types::ImportRequest {
             action: Some(action),
             autostart: Some(true),
             database: database_id,
@@ -283,46 +310,60 @@ impl Client {
             ),
         );
 
-        let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
-        if options.no_wait {
-            return Ok(report);
-        }
-
-        let mut states = States::default();
-        loop {
-            let status = call(VENDOR, "getImport", self.get_import().id(import_id).send())
-                .await?
-                .into_inner();
-            let (processed, total) = lines(&status);
-            let state = status
-                .status
-                .clone()
-                .unwrap_or_else(|| "(no status)".into());
-            states.observe(options, state, processed, total);
-            let status_now = match outcome(&status) {
-                Outcome::Running => {
-                    deadline.pause(options.poll_interval).await?;
-                    continue;
-                }
-                Outcome::Completed => Status::Completed,
-                Outcome::CompletedWithErrors => Status::CompletedWithErrors,
-                Outcome::Failed => Status::Failed,
-            };
-            report.status = status_now;
-            // Copernica counts lines processed, rejected ones included, and gives no number of
-            // imported or rejected rows: the report says so instead of guessing.
-            if status_now == Status::Completed {
-                report.rows_imported = processed;
-            } else if let Some(processed) = processed {
-                report.messages.push(format!(
-                    "{processed} lines processed; Copernica does not count rejected rows"
-                ));
-            }
-            report.messages.extend(last_error(&status));
-            return Ok(report);
-        }
+        let report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
+        Ok((report, import_id))
     }
 
+    async fn poll(&self, &import_id: &i64) -> Result<Poll<Self::Ended>, Error> {
+        let status = call(
+            VENDOR,
+            "getImport",
+            self.client.get_import().id(import_id).send(),
+        )
+        .await?
+        .into_inner();
+        let (processed, total) = lines(&status);
+        let ended = match outcome(&status) {
+            Outcome::Running => None,
+            Outcome::Completed => Some(Status::Completed),
+            Outcome::CompletedWithErrors => Some(Status::CompletedWithErrors),
+            Outcome::Failed => Some(Status::Failed),
+        };
+        let state = status
+            .status
+            .clone()
+            .unwrap_or_else(|| "(no status)".into());
+        Ok(Poll {
+            processed,
+            total,
+            ..Poll::state(state, ended.map(|ended| (status, ended)))
+        })
+    }
+
+    async fn finish(
+        &self,
+        _: i64,
+        (status, status_now): Self::Ended,
+        mut report: ImportReport,
+        _: &Ledger,
+    ) -> Result<ImportReport, Error> {
+        let (processed, _) = lines(&status);
+        report.status = status_now;
+        // Copernica counts lines processed, rejected ones included, and gives no number of
+        // imported or rejected rows: the report says so instead of guessing.
+        if status_now == Status::Completed {
+            report.rows_imported = processed;
+        } else if let Some(processed) = processed {
+            report.messages.push(format!(
+                "{processed} lines processed; Copernica does not count rejected rows"
+            ));
+        }
+        report.messages.extend(last_error(&status));
+        Ok(report)
+    }
+}
+
+impl Client {
     /// The id of the database called `name`, paging through `GET /databases`.
     async fn database_id(&self, name: &str) -> Result<i64, Error> {
         let mut start = 0;

@@ -10,7 +10,7 @@ use super::{types, Auth, Client, BULK_PATH};
 use crate::{
     error::{call, call_raw},
     retry::{outcome_of, Decision},
-    workflow::{bounded, inspect, Deadline, Ledger, States},
+    workflow::{drive, inspect, Deadline, Ledger, Poll, Steps},
     CsvFile, Error, HttpConfig, ImportOptions, ImportReport, Mode, Progress, Reject, Status,
     Vendor,
 };
@@ -220,30 +220,62 @@ impl Client {
         eloqua: &EloquaImport,
         checked: Checked,
     ) -> Result<ImportReport, Error> {
-        bounded(VENDOR, options, async |ledger| {
-            self.run(options, eloqua, checked, ledger).await
-        })
-        .await
+        let steps = Eloqua {
+            client: self,
+            eloqua,
+            checked: &checked,
+        };
+        drive(&steps, options).await
+    }
+}
+
+/// Eloqua's steps of an import, for a file already checked.
+struct Eloqua<'a> {
+    client: &'a Client,
+    eloqua: &'a EloquaImport,
+    checked: &'a Checked,
+}
+
+/// The sync started: its id and URI, and its definition's URI and id.
+struct Sync {
+    id: i64,
+    uri: String,
+    definition_uri: String,
+    definition_id: i64,
+}
+
+impl Steps for Eloqua<'_> {
+    const VENDOR: Vendor = VENDOR;
+    /// Nothing: the file was checked before (by [`EloquaImport::check`]).
+    type Checked = ();
+    type Submitted = Sync;
+    /// The sync's final status.
+    type Ended = String;
+
+    fn check(&self, _: &ImportOptions) -> Result<(), Error> {
+        Ok(())
     }
 
-    async fn run(
+    async fn submit(
         &self,
         options: &ImportOptions,
-        eloqua: &EloquaImport,
-        checked: Checked,
+        (): (),
         ledger: &Ledger,
-    ) -> Result<ImportReport, Error> {
-        let Checked { csv, chunks } = checked;
-        let deadline = Deadline::new(VENDOR, options.timeout);
-
+        deadline: &Deadline,
+    ) -> Result<(ImportReport, Sync), Error> {
+        let Self {
+            client,
+            eloqua,
+            checked: Checked { csv, chunks },
+        } = *self;
         let name = options.import_name();
-        let (definition_uri, definition_id, notes) = self
+        let (definition_uri, definition_id, notes) = client
             .define_and_stage(
                 options,
                 &name,
-                &csv,
-                &chunks,
-                &deadline,
+                csv,
+                chunks,
+                deadline,
                 eloqua.chunk_cap,
                 ledger,
             )
@@ -264,7 +296,7 @@ impl Client {
                     "a sync of {definition_uri} (its {} rows imported): check GET /syncs",
                     csv.rows
                 ),
-                self.create_sync_once(&definition_uri),
+                client.create_sync_once(&definition_uri),
             )
             .await?
             .uri
@@ -281,11 +313,42 @@ impl Client {
         );
         let mut report = ImportReport::submitted(VENDOR, sync_uri.clone(), csv.rows);
         report.messages.extend(notes);
-        if options.no_wait {
-            return Ok(report);
-        }
+        let sync = Sync {
+            id: sync_id,
+            uri: sync_uri,
+            definition_uri,
+            definition_id,
+        };
+        Ok((report, sync))
+    }
 
-        let status = self.follow(sync_id, options, &deadline).await?;
+    async fn poll(&self, sync: &Sync) -> Result<Poll<String>, Error> {
+        let answer = call(VENDOR, "getSync", self.client.get_sync().id(sync.id).send())
+            .await?
+            .into_inner();
+        let status = answer.status.unwrap_or_default();
+        let ended = matches!(status.as_str(), "success" | "warning" | "error" | "errored");
+        Ok(Poll::state(status.clone(), ended.then_some(status)))
+    }
+
+    async fn finish(
+        &self,
+        sync: Sync,
+        status: String,
+        mut report: ImportReport,
+        ledger: &Ledger,
+    ) -> Result<ImportReport, Error> {
+        let Self {
+            client,
+            eloqua,
+            checked: Checked { csv, .. },
+        } = *self;
+        let Sync {
+            id: sync_id,
+            uri: sync_uri,
+            definition_uri,
+            definition_id,
+        } = sync;
         ledger.record(
             sync_uri.clone(),
             format!(
@@ -299,8 +362,8 @@ impl Client {
             _ => Status::Failed,
         };
         if report.status != Status::Completed {
-            report.messages.extend(self.sync_messages(sync_id).await?);
-            report.rejects = self.rejects(sync_id, csv.rows).await?;
+            report.messages.extend(client.sync_messages(sync_id).await?);
+            report.rejects = client.rejects(sync_id, csv.rows).await?;
         }
         if report.status != Status::Failed {
             let rejected = report.rejects.len() as u64;
@@ -313,7 +376,7 @@ impl Client {
             let deleted = call::<()>(
                 VENDOR,
                 "deleteContactImportData",
-                self.delete_contact_import_data().id(definition_id).send(),
+                client.delete_contact_import_data().id(definition_id).send(),
             )
             .await;
             if let Err(e) = deleted {
@@ -328,7 +391,7 @@ impl Client {
             let deleted = call::<()>(
                 VENDOR,
                 "deleteContactImport",
-                self.delete_contact_import().id(definition_id).send(),
+                client.delete_contact_import().id(definition_id).send(),
             )
             .await;
             if let Err(e) = deleted {
@@ -341,7 +404,9 @@ impl Client {
         }
         Ok(report)
     }
+}
 
+impl Client {
     async fn create_definition(
         &self,
         options: &ImportOptions,
@@ -641,27 +706,6 @@ impl Client {
             ),
             excerpt: String::new(),
         })
-    }
-
-    /// Polls the sync until it ends; returns its final status.
-    async fn follow(
-        &self,
-        sync_id: i64,
-        options: &ImportOptions,
-        deadline: &Deadline,
-    ) -> Result<String, Error> {
-        let mut states = States::default();
-        loop {
-            let sync = call(VENDOR, "getSync", self.get_sync().id(sync_id).send())
-                .await?
-                .into_inner();
-            let status = sync.status.unwrap_or_default();
-            states.observe(options, status.clone(), None, None);
-            if matches!(status.as_str(), "success" | "warning" | "error" | "errored") {
-                return Ok(status);
-            }
-            deadline.pause(options.poll_interval).await?;
-        }
     }
 
     async fn sync_messages(&self, sync_id: i64) -> Result<Vec<String>, Error> {

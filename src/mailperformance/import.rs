@@ -7,7 +7,7 @@ use super::{types, Client};
 use crate::{
     error::{call, call_keeping_retry_after},
     retry::{outcome_of, Decision},
-    workflow::{bounded, inspect, Deadline, Ledger, States},
+    workflow::{drive, inspect, Deadline, Ledger, Poll, Steps},
     CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Status, Vendor,
 };
 
@@ -84,18 +84,25 @@ impl Client {
         options: &ImportOptions,
         np6: &Np6Import,
     ) -> Result<ImportReport, Error> {
-        bounded(VENDOR, options, async |ledger| {
-            self.run(options, np6, ledger).await
-        })
-        .await
+        drive(&Np6 { client: self, np6 }, options).await
     }
+}
 
-    async fn run(
-        &self,
-        options: &ImportOptions,
-        np6: &Np6Import,
-        ledger: &Ledger,
-    ) -> Result<ImportReport, Error> {
+/// NP6's steps of an import.
+struct Np6<'a> {
+    client: &'a Client,
+    np6: &'a Np6Import,
+}
+
+impl Steps for Np6<'_> {
+    const VENDOR: Vendor = VENDOR;
+    /// The file, and whether existing contacts are updated.
+    type Checked = (CsvFile, bool);
+    /// The import's id.
+    type Submitted = i32;
+    type Ended = Status;
+
+    fn check(&self, options: &ImportOptions) -> Result<(CsvFile, bool), Error> {
         let update_existing = match options.mode {
             Mode::Upsert => true,
             Mode::InsertOnly => false,
@@ -106,12 +113,6 @@ impl Client {
                 })
             }
         };
-        // Numeric ids from 1: checked by `Vendor::check_field` before the import started.
-        let field_ids: std::collections::BTreeMap<&str, i32> = options
-            .columns
-            .iter()
-            .filter_map(|(column, field)| Some((column.as_str(), field.trim().parse().ok()?)))
-            .collect();
         let csv = inspect(options)?;
         if let Some((line, column)) = &csv.quoted_line_break {
             return Err(Error::InvalidInput(crate::InputError {
@@ -124,10 +125,26 @@ impl Client {
                     .into(),
             }));
         }
-        let deadline = Deadline::new(VENDOR, options.timeout);
+        Ok((csv, update_existing))
+    }
+
+    async fn submit(
+        &self,
+        options: &ImportOptions,
+        (csv, update_existing): (CsvFile, bool),
+        ledger: &Ledger,
+        _: &Deadline,
+    ) -> Result<(ImportReport, i32), Error> {
+        let Self { client, np6 } = *self;
+        // Numeric ids from 1: checked by `Vendor::check_field` before the import started.
+        let field_ids: std::collections::BTreeMap<&str, i32> = options
+            .columns
+            .iter()
+            .filter_map(|(column, field)| Some((column.as_str(), field.trim().parse().ok()?)))
+            .collect();
 
         options.emit(Progress::Step("create binding"));
-        let (binding, binding_note) = self.binding(&csv, &field_ids, np6).await?;
+        let (binding, binding_note) = client.binding(&csv, &field_ids, np6).await?;
 
         options.emit(Progress::Step("create import"));
         let features = features(np6, update_existing);
@@ -135,7 +152,7 @@ impl Client {
         let import_id = ledger
             .creating(
                 &format!("an NP6 import named `{name}`"),
-                self.create_import_once(&name, binding, &features),
+                client.create_import_once(&name, binding, &features),
             )
             .await
             .map_err(|e| {
@@ -153,12 +170,12 @@ impl Client {
             "created, its file not uploaded, no execution started: no row imported",
         );
         // Until its execution starts, a cancelled import is deleted: nothing is imported.
-        let client = self.clone();
+        let deleting = client.clone();
         ledger.on_cancel(Some(Box::pin(async move {
             call::<()>(
                 VENDOR,
                 "deleteImport",
-                client.delete_import().id(import_id).send(),
+                deleting.delete_import().id(import_id).send(),
             )
             .await?;
             Ok(
@@ -168,7 +185,7 @@ impl Client {
         })));
 
         options.emit(Progress::Step("upload"));
-        self.upload(&csv, import_id, options).await?;
+        client.upload(&csv, import_id, options).await?;
         ledger.record(
             import_id.to_string(),
             "created with its file, no execution started: no row imported",
@@ -181,7 +198,7 @@ impl Client {
                     "an execution of NP6 import {import_id} (its rows imported): check \
                      GET /imports/{import_id}/executions"
                 ),
-                self.execute(import_id, binding, features),
+                client.execute(import_id, binding, features),
             )
             .await?;
         ledger.on_cancel(None);
@@ -195,42 +212,51 @@ impl Client {
         );
         let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
         report.messages.extend(binding_note);
-        if options.no_wait {
-            return Ok(report);
-        }
-        let mut states = States::default();
-        loop {
-            let state = call(
-                VENDOR,
-                "getImportExecutionState",
-                self.get_import_execution_state().id(import_id).send(),
-            )
-            .await?
-            .state;
-            states.observe(options, state_name(state), None, None);
-            match state {
-                1 => {
-                    report.status = Status::Completed;
-                    report
-                        .messages
-                        .push("NP6 sends row results by e-mail (report feature)".into());
-                    return Ok(report);
-                }
-                2 => {
-                    report.status = Status::Failed;
-                    report.messages.push(format!(
-                        "NP6 ended the execution in error (state 2) and gives no reason through \
-                         its API: NP6 e-mails the error report to the contacts and groups of the \
-                         report feature (report_contacts, report_groups); the execution: \
-                         GET /imports/{import_id}/executions"
-                    ));
-                    return Ok(report);
-                }
-                _ => deadline.pause(options.poll_interval).await?,
-            }
-        }
+        Ok((report, import_id))
     }
 
+    async fn poll(&self, &import_id: &i32) -> Result<Poll<Status>, Error> {
+        let state = call(
+            VENDOR,
+            "getImportExecutionState",
+            self.client
+                .get_import_execution_state()
+                .id(import_id)
+                .send(),
+        )
+        .await?
+        .state;
+        let ended = match state {
+            1 => Some(Status::Completed),
+            2 => Some(Status::Failed),
+            _ => None,
+        };
+        Ok(Poll::state(state_name(state), ended))
+    }
+
+    async fn finish(
+        &self,
+        import_id: i32,
+        status: Status,
+        mut report: ImportReport,
+        _: &Ledger,
+    ) -> Result<ImportReport, Error> {
+        report.status = status;
+        report.messages.push(if status == Status::Completed {
+            "NP6 sends row results by e-mail (report feature)".into()
+        } else {
+            format!(
+                "NP6 ended the execution in error (state 2) and gives no reason through \
+                 its API: NP6 e-mails the error report to the contacts and groups of the \
+                 report feature (report_contacts, report_groups); the execution: \
+                 GET /imports/{import_id}/executions"
+            )
+        });
+        Ok(report)
+    }
+}
+
+impl Client {
     /// Creates the binding, or reuses the one with the same name: NP6 answers 409, with an
     /// empty body, to a name that exists, and the binding is then looked for in
     /// `GET /importFormats` and reused if it binds the same way. That listing is not in NP6's

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{sftp, types, Client, SftpConfig};
 use crate::{
     error::call,
-    workflow::{bounded, inspect, Deadline, Ledger, States},
+    workflow::{drive, inspect, Deadline, Ledger, Poll, Steps},
     ApiError, CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Reject, Status, Vendor,
 };
 
@@ -208,18 +208,37 @@ impl Client {
         options: &ImportOptions,
         mindbaz: &MindbazImport,
     ) -> Result<ImportReport, Error> {
-        bounded(VENDOR, options, async |ledger| {
-            self.run(options, mindbaz, ledger).await
-        })
+        drive(
+            &Mindbaz {
+                client: self,
+                mindbaz,
+            },
+            options,
+        )
         .await
     }
+}
 
-    async fn run(
-        &self,
-        options: &ImportOptions,
-        mindbaz: &MindbazImport,
-        ledger: &Ledger,
-    ) -> Result<ImportReport, Error> {
+/// Mindbaz's steps of an import.
+struct Mindbaz<'a> {
+    client: &'a Client,
+    mindbaz: &'a MindbazImport,
+}
+
+/// What the checks found: the file, where Mindbaz reads it from, whether inserts are enabled,
+/// and when the import started.
+type Checked<'a> = (CsvFile, Target<'a>, bool, tokio::time::Instant);
+
+impl<'a> Steps for Mindbaz<'a> {
+    const VENDOR: Vendor = VENDOR;
+    type Checked = Checked<'a>;
+    /// The import's id.
+    type Submitted = i32;
+    /// The last poll.
+    type Ended = types::Import;
+
+    fn check(&self, options: &ImportOptions) -> Result<Checked<'a>, Error> {
+        let mindbaz = self.mindbaz;
         let insert_enabled = match options.mode {
             Mode::Upsert => true,
             Mode::UpdateOnly => false,
@@ -265,8 +284,17 @@ impl Client {
             }
         };
         let csv = inspect(options)?;
-        let deadline = Deadline::new(VENDOR, options.timeout);
+        Ok((csv, target, insert_enabled, started))
+    }
 
+    async fn submit(
+        &self,
+        options: &ImportOptions,
+        (csv, target, insert_enabled, started): Checked<'a>,
+        ledger: &Ledger,
+        deadline: &Deadline,
+    ) -> Result<(ImportReport, i32), Error> {
+        let Self { client, mindbaz } = *self;
         let filename = match target {
             Target::Remote(name) => name,
             Target::Upload(config) => {
@@ -331,7 +359,7 @@ impl Client {
         let body = types::ScheduleNowRequest {
             parameters: parameters(&csv, options, mindbaz, filename.clone(), insert_enabled),
         };
-        let request = self
+        let request = client
             .schedule_import_now()
             .idsite(mindbaz.site)
             .body(body)
@@ -376,51 +404,56 @@ impl Client {
             ),
         );
 
-        let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
-        if options.no_wait {
-            return Ok(report);
-        }
+        let report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
+        Ok((report, import_id))
+    }
 
-        let mut states = States::default();
-        loop {
-            let answer = call(
-                VENDOR,
-                "getImport",
-                self.get_import()
-                    .idsite(mindbaz.site)
-                    .id_import(import_id)
-                    .send(),
-            )
-            .await?;
-            let status = answer.status().as_u16();
-            let import = envelope("getImport", status, answer.into_inner())?;
-            states.observe(options, state_name(import.import_state), None, None);
-            match import.import_state {
-                Some(3) | Some(5) => {
-                    if let Some(log) = &import.last_import_log {
-                        read_log(&mut report, log);
-                    }
-                    report.status = if import.import_state == Some(5) {
-                        // Why, when the log does not say.
-                        if report.messages.is_empty() {
-                            report.messages.push(format!(
-                                "Mindbaz could not create the import's package (state 5, \
-                                 PackageErrorCreation): GET /api/{}/imports/{import_id}",
-                                mindbaz.site
-                            ));
-                        }
-                        Status::Failed
-                    } else if report.rows_rejected.unwrap_or(0) > 0 || !report.rejects.is_empty() {
-                        Status::CompletedWithErrors
-                    } else {
-                        Status::Completed
-                    };
-                    return Ok(report);
-                }
-                // 1 Scheduled, 2 InProgress, 4 Paused, and states not known yet.
-                _ => deadline.pause(options.poll_interval).await?,
-            }
+    async fn poll(&self, &import_id: &i32) -> Result<Poll<types::Import>, Error> {
+        let answer = call(
+            VENDOR,
+            "getImport",
+            self.client
+                .get_import()
+                .idsite(self.mindbaz.site)
+                .id_import(import_id)
+                .send(),
+        )
+        .await?;
+        let status = answer.status().as_u16();
+        let import = envelope("getImport", status, answer.into_inner())?;
+        let state = state_name(import.import_state);
+        // 3 Completed, 5 PackageErrorCreation; 1 Scheduled, 2 InProgress, 4 Paused, and states
+        // not known yet, are followed.
+        let ended = matches!(import.import_state, Some(3) | Some(5)).then_some(import);
+        Ok(Poll::state(state, ended))
+    }
+
+    async fn finish(
+        &self,
+        import_id: i32,
+        import: types::Import,
+        mut report: ImportReport,
+        _: &Ledger,
+    ) -> Result<ImportReport, Error> {
+        if let Some(log) = &import.last_import_log {
+            read_log(&mut report, log);
         }
+        report.status = if import.import_state == Some(5) {
+            // Why, when the log does not say.
+            if report.messages.is_empty() {
+                report.messages.push(format!(
+                    "Mindbaz could not create the import's package (state 5, \
+                     PackageErrorCreation): GET /api/{}/imports/{import_id}",
+                    self.mindbaz.site
+                ));
+            }
+            Status::Failed
+        } else if report.rows_rejected.unwrap_or(0) > 0 || !report.rejects.is_empty() {
+            Status::CompletedWithErrors
+        } else {
+            Status::Completed
+        };
+        Ok(report)
     }
 }
 
