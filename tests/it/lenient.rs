@@ -209,7 +209,7 @@ fn check_peer_payloads(
             Some(Ok(())) => None,
             Some(Err(e)) => Some(format!("{vendor}/peer/{name}: {e}")),
             None => Some(format!(
-                "{vendor}/peer/{name}: no generated type is listed for `{key}` in tests/lenient.rs"
+                "{vendor}/peer/{name}: no generated type is listed for `{key}` in tests/it/lenient.rs"
             )),
         })
         .collect();

@@ -14,8 +14,7 @@ use std::{
 use esp_imports::Vendor;
 use esp_imports_sandbox::{Credentials, Sandbox, SandboxConfig};
 
-mod common;
-use common::{credentials_env, secrets, BIN};
+use crate::common::{credentials_env, secrets, BIN};
 
 const GOOD: &str = "email,first_name,city\n\
                     ada@example.com,Ada,Lille\n\
@@ -58,7 +57,7 @@ impl Cmd {
     /// A command line that imports `{file}` into the sandbox's `vendor`.
     fn new(vendor: Vendor, sandbox: &Sandbox) -> Self {
         Self {
-            args: common::import_args(vendor, "{file}", &sandbox.base_url(vendor)),
+            args: crate::common::import_args(vendor, "{file}", &sandbox.base_url(vendor)),
         }
     }
 

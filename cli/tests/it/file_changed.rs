@@ -17,8 +17,7 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-mod common;
-use common::BIN;
+use crate::common::BIN;
 
 const VND: &str = "application/vnd.mperf.v8.import.v1+json";
 

@@ -28,8 +28,7 @@ use esp_imports_sandbox::{Credentials, Fault, FaultKind, Sandbox, SandboxConfig}
 use futures::StreamExt as _;
 use serde_json::Value;
 
-mod common;
-use common::{credentials_env, secrets, BIN};
+use crate::common::{credentials_env, secrets, BIN};
 
 /// Data rows in the file; the one on [`BAD_LINE`] has an invalid e-mail.
 const ROWS: u64 = 1000;

@@ -22,15 +22,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{rustls, TlsAcceptor};
 use wiremock::{matchers::any, Mock, MockServer, Request, ResponseTemplate};
 
-mod common;
-use common::{code, credentials_env, import_args, stderr};
+use crate::common::{code, credentials_env, import_args, stderr};
 
 /// Runs the binary with the sandbox's credentials in its environment, at debug log level, and
 /// checks that no credential appears in what it printed.
 async fn run(args: &[String]) -> Output {
-    let mut command = common::command(args);
+    let mut command = crate::common::command(args);
     command.envs(credentials_env());
-    common::output(command, &[]).await
+    crate::common::output(command, &[]).await
 }
 
 fn csv(dir: &Path) -> String {
@@ -160,7 +159,7 @@ async fn the_mindbaz_api_key_stays_with_its_origin() {
 async fn a_redirect_within_the_origin_is_followed_without_referer() {
     let dir = tempfile::tempdir().unwrap();
     let file = csv(dir.path());
-    let credentials = common::credentials_env();
+    let credentials = crate::common::credentials_env();
     let secret = |name: &str| {
         credentials
             .iter()

@@ -9,8 +9,7 @@ use esp_imports::Vendor;
 use esp_imports_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig};
 use serde_json::Value;
 
-mod common;
-use common::{credentials_env, import_args, secrets, BIN};
+use crate::common::{credentials_env, import_args, secrets, BIN};
 
 const ROWS: &str = "email,first_name\nada@example.com,Ada\nbob@example.com,Bob\n";
 
@@ -41,7 +40,7 @@ async fn interrupt(
     std::fs::write(&file, ROWS).unwrap();
     let mut args = import_args(vendor, &file.to_string_lossy(), &sandbox.base_url(vendor));
     args.push("--json".into());
-    let mut command = common::command(&args);
+    let mut command = crate::common::command(&args);
     command
         .envs(credentials_env())
         .stdout(std::process::Stdio::piped())

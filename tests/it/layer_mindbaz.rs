@@ -32,8 +32,7 @@ const FILE: &str = "email;firstname;internal\r\n\
                     dee@example.com;Dee;d\r\n\
                     eve@example.com;Eve;e\r\n";
 
-mod sshd;
-use sshd::{Agent, Sshd};
+use crate::sshd::{Agent, Sshd};
 
 /// The account on `sshd`, with the user's key, the file put in `upload/`, the host key
 /// pinned by its fingerprint and an empty known-hosts file of the test's own.
@@ -624,7 +623,7 @@ async fn an_unknown_or_changed_host_key_is_refused_before_any_credential_is_sent
 }
 
 fn fingerprint_of(sshd: &Sshd, public: &str) -> String {
-    sshd::fingerprint(&sshd.path(public))
+    crate::sshd::fingerprint(&sshd.path(public))
 }
 
 #[tokio::test]
@@ -659,7 +658,7 @@ async fn accept_new_records_the_key_which_is_then_known_plain_or_hashed() {
     let mut known = first;
     known.accept_new_host_key = false;
     upload_with(&server, &file, known.clone()).await.unwrap();
-    sshd::run(
+    crate::sshd::run(
         std::process::Command::new("ssh-keygen")
             .arg("-H")
             .arg("-f")
@@ -681,7 +680,7 @@ async fn a_passphrase_protected_key_and_an_agent_authenticate() {
     let sshd = Sshd::start();
     let server = scheduling_server().await;
     let (_local, file) = csv_file("keys.csv", FILE);
-    sshd::keygen(&sshd.path("lockedkey"), PASSPHRASE);
+    crate::sshd::keygen(&sshd.path("lockedkey"), PASSPHRASE);
     let mut authorized = std::fs::read_to_string(sshd.path("authorized_keys")).unwrap();
     authorized += &std::fs::read_to_string(sshd.path("lockedkey.pub")).unwrap();
     std::fs::write(sshd.path("authorized_keys"), authorized).unwrap();

@@ -15,8 +15,7 @@ use esp_imports::copernica::{self, Client, CopernicaImport};
 use esp_imports::{Error, HttpConfig, ImportOptions, RetryPolicy, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-mod common;
-use common::{credentials_env, BIN};
+use crate::common::{credentials_env, BIN};
 
 /// A server on loopback that answers every request with `status` and an endless chunked body
 /// of JSON whitespace; counts the body bytes it could send.

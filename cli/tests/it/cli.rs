@@ -8,17 +8,16 @@ use esp_imports::Vendor;
 use esp_imports_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig};
 use serde_json::Value;
 
-mod common;
-use common::{code, credentials_env, stderr};
+use crate::common::{code, credentials_env, stderr};
 
 /// Runs the binary with `args` and `env` (and nothing else of ours in its environment), at
 /// debug log level, and checks that no credential appears in what it printed.
 async fn run(args: &[&str], env: &[(&str, String)]) -> Output {
-    let mut command = common::command(args);
+    let mut command = crate::common::command(args);
     for (name, value) in env {
         command.env(name, value);
     }
-    common::output(command, &[]).await
+    crate::common::output(command, &[]).await
 }
 
 fn json(output: &Output) -> Value {

@@ -2,7 +2,7 @@
 //! `tests/snapshots/<vendor>.rs.snap` and this test fails when the build produces anything else.
 //!
 //! After a spec (or generator) change, refresh the snapshots with
-//! `EXPECTORATE=overwrite cargo test --test generated` and review the diff.
+//! `EXPECTORATE=overwrite cargo test -p esp-imports --test it generated` and review the diff.
 
 fn check(vendor: &str, generated: &str) {
     expectorate::assert_contents(format!("tests/snapshots/{vendor}.rs.snap"), generated);

@@ -62,7 +62,7 @@ fn check_all(vendor: &str, check: impl Fn(&str, &Value) -> Option<Result<(), Str
             Some(Ok(())) => {}
             Some(Err(e)) => failures.push(format!("{vendor}/{name}: {e}")),
             None => failures.push(format!(
-                "{vendor}/{name}: no generated type is listed for schema `{schema}` in tests/fixtures.rs"
+                "{vendor}/{name}: no generated type is listed for schema `{schema}` in tests/it/fixtures.rs"
             )),
         }
     }

@@ -9,11 +9,8 @@ use std::{path::Path, process::Output};
 use esp_imports::Vendor;
 use esp_imports_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig};
 
-mod common;
-#[path = "../../tests/sshd/mod.rs"]
-mod sshd;
-use common::{code, credentials_env, stderr, BIN};
-use sshd::{Agent, Sshd};
+use crate::common::{code, credentials_env, stderr, BIN};
+use crate::sshd::{Agent, Sshd};
 
 const PASSPHRASE: &str = "s3cret passphrase, never printed";
 
@@ -21,14 +18,14 @@ const PASSPHRASE: &str = "s3cret passphrase, never printed";
 /// environment (and no SSH agent or passphrase unless given), and checks that no credential
 /// appears in what it printed.
 async fn run(args: &[String], home: &Path, extra: &[(&str, String)]) -> Output {
-    let mut command = common::command(args);
+    let mut command = crate::common::command(args);
     command
         .env("HOME", home)
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("MINDBAZ_SFTP_KEY_PASSPHRASE")
         .envs(credentials_env())
         .envs(extra.iter().cloned());
-    common::output(command, &[PASSPHRASE]).await
+    crate::common::output(command, &[PASSPHRASE]).await
 }
 
 struct Setup {
@@ -204,7 +201,7 @@ async fn unknown_changed_and_known_host_keys_through_the_cli() {
                 "--sftp-key",
                 &key,
                 "--sftp-host-key",
-                &sshd::fingerprint(&s.sshd.path("otherkey.pub")),
+                &crate::sshd::fingerprint(&s.sshd.path("otherkey.pub")),
             ]),
             &[],
         )
@@ -222,7 +219,7 @@ async fn passphrase_agent_directory_and_delete_after_import_through_the_cli() {
     let s = setup().await;
     std::fs::create_dir_all(s.known_hosts().parent().unwrap()).unwrap();
     std::fs::write(s.known_hosts(), s.sshd.known_hosts_line("hostkey.pub")).unwrap();
-    sshd::keygen(&s.sshd.path("lockedkey"), PASSPHRASE);
+    crate::sshd::keygen(&s.sshd.path("lockedkey"), PASSPHRASE);
     std::fs::write(
         s.sshd.path("authorized_keys"),
         std::fs::read_to_string(s.sshd.path("lockedkey.pub")).unwrap(),
@@ -405,7 +402,7 @@ async fn ctrl_c_during_the_upload_removes_the_partial_file() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let pid = child.id().unwrap().to_string();
-    sshd::run(std::process::Command::new("kill").args(["-INT", &pid]));
+    crate::sshd::run(std::process::Command::new("kill").args(["-INT", &pid]));
     let output = child.wait_with_output().await.unwrap();
 
     assert_eq!(code(&output), 130, "{}", stderr(&output));

@@ -1,0 +1,24 @@
+//! The library's integration tests, in one binary (one link instead of one per file): each
+//! module is a former `tests/<name>.rs`, run with `cargo test -p esp-imports --test it <name>`.
+
+#[path = "../sshd/mod.rs"]
+mod sshd;
+
+mod fixtures;
+mod generated;
+mod importer;
+mod layer_copernica;
+mod layer_eloqua;
+mod layer_mailperformance;
+mod layer_mindbaz;
+mod lenient;
+mod np6_streaming;
+mod prop_chunker;
+mod prop_decode;
+mod public_api;
+mod sandbox_mindbaz_eloqua;
+mod sandbox_np6_copernica;
+mod wire_copernica;
+mod wire_eloqua;
+mod wire_mailperformance;
+mod wire_mindbaz;
