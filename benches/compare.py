@@ -308,22 +308,24 @@ def build():
     # Dependencies are fetched first so that network time is not counted.
     subprocess.run(["cargo", "fetch", "--quiet"], cwd=tree, env=env, check=True)
     shutil.rmtree(OUT / "build-target", ignore_errors=True)
-    cargo("clean, all vendors + CLI (default features)")
+    cargo("clean, the library (default features: the four vendors)", "--lib")
+    shutil.rmtree(OUT / "build-target", ignore_errors=True)
+    cargo("clean, the whole workspace (library, sandbox, CLI, codegen)", "--workspace")
     shutil.rmtree(OUT / "build-target", ignore_errors=True)
     cargo("clean, eloqua alone (--no-default-features --features eloqua)", "--no-default-features", "--features", "eloqua")
     cargo("no-op rebuild, eloqua alone", "--no-default-features", "--features", "eloqua")
     shutil.rmtree(OUT / "build-target", ignore_errors=True)
-    cargo("clean, all vendors + CLI, again (warms the cache for the edits)")
+    cargo("clean, the whole workspace, again (warms the cache for the edits)", "--workspace")
     spec = tree / "specs" / "eloqua.yaml"
     text = spec.read_text()
     spec.write_text(text.replace("summary: Retrieve a sync's logs", "summary: Retrieve the logs of a sync", 1))
-    cargo("rebuild after a one-line edit of specs/eloqua.yaml (an operation summary)")
+    cargo("rebuild after a one-line edit of specs/eloqua.yaml (an operation summary)", "--workspace")
     source = tree / "src" / "import.rs"
     source.write_text(source.read_text().replace("//! ", "//!  ", 1))
-    cargo("rebuild after a one-line edit of src/import.rs (a comment)")
+    cargo("rebuild after a one-line edit of src/import.rs (a comment)", "--workspace")
     spec = tree / "specs" / "mindbaz.yaml"
     spec.write_text(spec.read_text().replace("summary: Get an import", "summary: Read an import", 1))
-    cargo("rebuild after a one-line edit of specs/mindbaz.yaml (an operation summary)")
+    cargo("rebuild after a one-line edit of specs/mindbaz.yaml (an operation summary)", "--workspace")
     return results
 
 
@@ -340,9 +342,10 @@ def main():
 
     log(f"machine: {os.cpu_count()} CPUs, {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}, "
         f"load average at start {os.getloadavg()[0]:.2f}")
-    log("building release binaries (cargo build --release --bin esp-imports --example bench-sink --example bench-calls)")
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "esp-imports", "--example", "bench-sink",
-                    "--example", "bench-calls"], cwd=ROOT, check=True)
+    log("building release binaries (cargo build --release -p esp-imports-cli; --example bench-sink --example bench-calls)")
+    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "esp-imports-cli"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "bench-sink", "--example", "bench-calls"],
+                   cwd=ROOT, check=True)
     # Sections not run this time keep their last results.
     saved = OUT / "results.json"
     results = json.loads(saved.read_text()) if saved.exists() else {}

@@ -196,12 +196,7 @@ pub async fn demo(rows: Option<u64>) -> u8 {
 pub async fn sandbox(listen: SocketAddr) -> u8 {
     // Ctrl-C or SIGTERM, from now on, stop the sandbox and remove its temporary directory.
     let signals = super::Signals::install();
-    let sandbox = match Sandbox::start(SandboxConfig {
-        listen,
-        ..SandboxConfig::default()
-    })
-    .await
-    {
+    let sandbox = match Sandbox::start(SandboxConfig::default().with_listen(listen)).await {
         Ok(sandbox) => sandbox,
         Err(e) => {
             eprintln!("error: cannot start the sandbox on {listen}: {e}");

@@ -40,6 +40,7 @@ use esp_imports::Vendor;
 
 /// The credentials the sandbox accepts; anything else gets the vendor's 401.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Credentials {
     /// NP6 `X-Key`.
     pub np6_key: String,
@@ -71,6 +72,7 @@ impl Default for Credentials {
 
 /// How to start the sandbox.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SandboxConfig {
     /// The address of the first vendor; the others take the next ports (port 0: any free
     /// ports). Only loopback addresses are accepted.
@@ -87,6 +89,43 @@ pub struct SandboxConfig {
     pub np6_lists_bindings: bool,
 }
 
+impl SandboxConfig {
+    /// With [`listen`](Self::listen) set.
+    #[must_use]
+    pub fn with_listen(mut self, listen: SocketAddr) -> Self {
+        self.listen = listen;
+        self
+    }
+
+    /// With [`credentials`](Self::credentials) set.
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// With [`polls_per_state`](Self::polls_per_state) set.
+    #[must_use]
+    pub fn with_polls_per_state(mut self, polls: u32) -> Self {
+        self.polls_per_state = polls;
+        self
+    }
+
+    /// With [`mindbaz_sftp_dir`](Self::mindbaz_sftp_dir) set.
+    #[must_use]
+    pub fn with_mindbaz_sftp_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.mindbaz_sftp_dir = Some(dir.into());
+        self
+    }
+
+    /// With [`np6_lists_bindings`](Self::np6_lists_bindings) set.
+    #[must_use]
+    pub fn with_np6_lists_bindings(mut self, listed: bool) -> Self {
+        self.np6_lists_bindings = listed;
+        self
+    }
+}
+
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
@@ -101,6 +140,7 @@ impl Default for SandboxConfig {
 
 /// A fault to inject into the sandbox's answers.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum FaultKind {
     /// Answer with this status (and `Retry-After` seconds, if given) instead of the real one.
     Status {
@@ -128,6 +168,7 @@ pub enum FaultKind {
 
 /// Which requests a fault applies to, and how many times.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Fault {
     /// Only this vendor (`None`: all).
     pub vendor: Option<Vendor>,
@@ -139,6 +180,49 @@ pub struct Fault {
     pub kind: FaultKind,
     /// How many requests it hits before it is spent.
     pub times: u32,
+}
+
+impl Fault {
+    /// A fault of `kind` on the next request of any vendor, method and path: narrow it with
+    /// [`vendor`](Self::vendor), [`method`](Self::method) and
+    /// [`path_contains`](Self::path_contains), repeat it with [`times`](Self::times).
+    pub fn new(kind: FaultKind) -> Self {
+        Self {
+            vendor: None,
+            method: None,
+            path_contains: None,
+            kind,
+            times: 1,
+        }
+    }
+
+    /// Only this vendor's requests.
+    #[must_use]
+    pub fn vendor(mut self, vendor: Vendor) -> Self {
+        self.vendor = Some(vendor);
+        self
+    }
+
+    /// Only requests with this method.
+    #[must_use]
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = Some(method.into());
+        self
+    }
+
+    /// Only requests whose path contains this.
+    #[must_use]
+    pub fn path_contains(mut self, part: impl Into<String>) -> Self {
+        self.path_contains = Some(part.into());
+        self
+    }
+
+    /// The number of requests it hits before it is spent.
+    #[must_use]
+    pub fn times(mut self, times: u32) -> Self {
+        self.times = times;
+        self
+    }
 }
 
 /// Counters and faults shared by the emulators and the sandbox's owner.
@@ -153,6 +237,7 @@ pub(crate) use contacts::Contacts;
 /// What an emulator did with the rows of one run of an import (an NP6 execution, a Copernica
 /// import), in the order they ran: the figures the vendors keep to themselves or e-mail.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImportResult {
     /// The vendor's id of the import.
     pub import_id: String,

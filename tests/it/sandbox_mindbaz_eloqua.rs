@@ -839,17 +839,16 @@ async fn eloqua_import_workflow_end_to_end_through_a_503() {
     );
     options.poll_interval = Duration::from_millis(5);
     options.timeout = Duration::from_secs(30);
-    sandbox.inject(Fault {
-        vendor: Some(Vendor::Eloqua),
-        method: Some("POST".into()),
-        path_contains: Some("/data".into()),
-        kind: FaultKind::Status {
+    sandbox.inject(
+        Fault::new(FaultKind::Status {
             code: 503,
             retry_after: Some(0),
             body: "<html><body>Service Unavailable</body></html>".into(),
-        },
-        times: 1,
-    });
+        })
+        .vendor(Vendor::Eloqua)
+        .method("POST")
+        .path_contains("/data"),
+    );
 
     let report = client
         .import(&options, &eloqua::EloquaImport::default())

@@ -17,12 +17,9 @@ const NP6_KEY: &str = "sandbox-np6-key";
 const COPERNICA_TOKEN: &str = "sandbox-copernica-token";
 
 async fn sandbox(polls_per_state: u32) -> Sandbox {
-    Sandbox::start(SandboxConfig {
-        polls_per_state,
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap()
+    Sandbox::start(SandboxConfig::default().with_polls_per_state(polls_per_state))
+        .await
+        .unwrap()
 }
 
 fn config() -> HttpConfig {
@@ -498,12 +495,9 @@ async fn np6_whole_import_runs_against_the_sandbox() {
 }
 
 async fn np6_whole_import(lists_bindings: bool) {
-    let sandbox = Sandbox::start(SandboxConfig {
-        np6_lists_bindings: lists_bindings,
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::default().with_np6_lists_bindings(lists_bindings))
+        .await
+        .unwrap();
     let client = np6(&sandbox, NP6_KEY);
     let mut file = tempfile::Builder::new()
         .prefix("contacts")
@@ -576,17 +570,16 @@ async fn np6_whole_import(lists_bindings: bool) {
 #[tokio::test]
 async fn np6_retries_through_an_injected_429() {
     let sandbox = sandbox(1).await;
-    sandbox.inject(Fault {
-        vendor: Some(Vendor::Mailperformance),
-        method: Some("POST".into()),
-        path_contains: Some("/importFormats".into()),
-        kind: FaultKind::Status {
+    sandbox.inject(
+        Fault::new(FaultKind::Status {
             code: 429,
             retry_after: Some(0),
             body: String::new(),
-        },
-        times: 1,
-    });
+        })
+        .vendor(Vendor::Mailperformance)
+        .method("POST")
+        .path_contains("/importFormats"),
+    );
     let client = np6(&sandbox, NP6_KEY);
     let created = client
         .create_import_format()
@@ -609,17 +602,15 @@ async fn np6_retries_through_an_injected_429() {
     assert_eq!(listed.len(), 1, "one binding, not two");
 
     // Without retries the 429 comes back as it is.
-    sandbox.inject(Fault {
-        vendor: Some(Vendor::Mailperformance),
-        method: None,
-        path_contains: Some("/fields".into()),
-        kind: FaultKind::Status {
+    sandbox.inject(
+        Fault::new(FaultKind::Status {
             code: 429,
             retry_after: None,
             body: String::new(),
-        },
-        times: 1,
-    });
+        })
+        .vendor(Vendor::Mailperformance)
+        .path_contains("/fields"),
+    );
     let once = mailperformance::Client::with_auth(
         &sandbox.base_url(Vendor::Mailperformance),
         &mailperformance::Auth::XKey(Secret::new(NP6_KEY)),
@@ -958,17 +949,16 @@ async fn copernica_databases_collections_and_fields_are_paged() {
 #[tokio::test]
 async fn copernica_retries_through_an_injected_429() {
     let sandbox = sandbox(0).await;
-    sandbox.inject(Fault {
-        vendor: Some(Vendor::Copernica),
-        method: Some("GET".into()),
-        path_contains: Some("/import/".into()),
-        kind: FaultKind::Status {
+    sandbox.inject(
+        Fault::new(FaultKind::Status {
             code: 429,
             retry_after: Some(0),
             body: String::new(),
-        },
-        times: 1,
-    });
+        })
+        .vendor(Vendor::Copernica)
+        .method("GET")
+        .path_contains("/import/"),
+    );
     let client = cop(&sandbox, COPERNICA_TOKEN);
     let created = client
         .create_import()

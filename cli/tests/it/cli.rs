@@ -508,17 +508,17 @@ async fn wrong_credentials_exit_3() {
 #[tokio::test]
 async fn server_errors_after_retries_and_unreachable_hosts_exit_4() {
     let sandbox = sandbox().await;
-    sandbox.inject(Fault {
-        vendor: Some(Vendor::Eloqua),
-        method: Some("POST".into()),
-        path_contains: Some("/contacts/imports".into()),
-        kind: FaultKind::Status {
+    sandbox.inject(
+        Fault::new(FaultKind::Status {
             code: 500,
             retry_after: None,
             body: "<html>Internal error</html>".into(),
-        },
-        times: 10,
-    });
+        })
+        .vendor(Vendor::Eloqua)
+        .method("POST")
+        .path_contains("/contacts/imports")
+        .times(10),
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = csv(dir.path(), &ROWS);
     let url = sandbox.base_url(Vendor::Eloqua);

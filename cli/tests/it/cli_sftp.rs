@@ -37,12 +37,10 @@ struct Setup {
 
 async fn setup() -> Setup {
     let sshd = Sshd::start();
-    let sandbox = Sandbox::start(SandboxConfig {
-        mindbaz_sftp_dir: Some(sshd.path("sftproot")),
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap();
+    let sandbox =
+        Sandbox::start(SandboxConfig::default().with_mindbaz_sftp_dir(sshd.path("sftproot")))
+            .await
+            .unwrap();
     let home = tempfile::tempdir().unwrap();
     let file = home.path().join("contacts.csv");
     std::fs::write(
@@ -334,17 +332,16 @@ async fn a_refused_schedule_after_the_upload_says_the_file_is_on_the_sftp() {
     let s = setup().await;
     std::fs::create_dir_all(s.known_hosts().parent().unwrap()).unwrap();
     std::fs::write(s.known_hosts(), s.sshd.known_hosts_line("hostkey.pub")).unwrap();
-    s.sandbox.inject(Fault {
-        vendor: Some(Vendor::Mindbaz),
-        method: Some("POST".into()),
-        path_contains: Some("scheduleNow".into()),
-        kind: FaultKind::Status {
+    s.sandbox.inject(
+        Fault::new(FaultKind::Status {
             code: 400,
             retry_after: None,
             body: r#"{"success":false,"data":null,"error":"Error, mapping invalid"}"#.into(),
-        },
-        times: 1,
-    });
+        })
+        .vendor(Vendor::Mindbaz)
+        .method("POST")
+        .path_contains("scheduleNow"),
+    );
     let key = s.key();
     let output = s.run(&s.args(&["--sftp-key", &key, "--json"]), &[]).await;
     // A vendor's refusal (a 4xx): the import failed at the vendor.

@@ -28,13 +28,12 @@ async fn interrupt(
     (method, route): (&str, &str),
     signal: &str,
 ) -> Interrupted {
-    sandbox.inject(Fault {
-        vendor: Some(vendor),
-        method: Some(method.into()),
-        path_contains: Some(route.into()),
-        kind: FaultKind::Delay(Duration::from_secs(30)),
-        times: 1,
-    });
+    sandbox.inject(
+        Fault::new(FaultKind::Delay(Duration::from_secs(30)))
+            .vendor(vendor)
+            .method(method)
+            .path_contains(route),
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("contacts.csv");
     std::fs::write(&file, ROWS).unwrap();

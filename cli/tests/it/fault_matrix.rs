@@ -387,13 +387,13 @@ async fn check(case: Case) -> Vec<String> {
         before = hits(&sandbox, case.vendor);
     }
     for kind in &case.faults {
-        sandbox.inject(Fault {
-            vendor: Some(case.vendor),
-            method: Some(case.target.0.into()),
-            path_contains: Some(case.target.1.into()),
-            kind: kind.clone(),
-            times: case.times,
-        });
+        sandbox.inject(
+            Fault::new(kind.clone())
+                .vendor(case.vendor)
+                .method(case.target.0)
+                .path_contains(case.target.1)
+                .times(case.times),
+        );
     }
     let started = Instant::now();
     let output = match run(&args).await {
