@@ -237,8 +237,8 @@ fn excerpt(body: &[u8]) -> String {
 }
 
 impl fmt::Display for Error {
-    /// What went wrong at this level; the cause, when there is one, is [`source`]
-    /// (std::error::Error::source), and [`Error::report`] writes both on one line.
+    /// What went wrong at this level; the cause, when there is one, is
+    /// [`source`](std::error::Error::source), and [`Error::report`] writes both on one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Cancelled { vendor } => {

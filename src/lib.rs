@@ -8,7 +8,7 @@
         feature = "mindbaz",
         feature = "eloqua"
     )),
-    allow(dead_code, unused_macros)
+    allow(dead_code, unused_imports, unused_macros)
 )]
 
 /// Includes `OUT_DIR/<vendor>.rs`, written by `build.rs` from `specs/<vendor>.yaml`, as the
@@ -34,6 +34,12 @@ mod csv_input;
 mod error;
 mod http;
 mod import;
+#[cfg(any(
+    feature = "mailperformance",
+    feature = "copernica",
+    feature = "mindbaz",
+    feature = "eloqua"
+))]
 mod importer;
 pub mod retry;
 mod secret;
@@ -45,6 +51,12 @@ pub use http::{HttpConfig, MAX_RESPONSE_BYTES};
 pub use import::{
     Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor,
 };
+#[cfg(any(
+    feature = "mailperformance",
+    feature = "copernica",
+    feature = "mindbaz",
+    feature = "eloqua"
+))]
 pub use importer::{Credentials, Importer, Location, VendorImport};
 pub use retry::RetryPolicy;
 pub use secret::Secret;

@@ -80,7 +80,10 @@ fn every_public_type_that_may_grow_is_non_exhaustive() {
     // The emulator is published too, for the users' own tests.
     sources(&root.join("sandbox/src"), &mut files);
     files.sort();
-    assert!(files.len() > 15, "the library's and the emulator's sources: {files:?}");
+    assert!(
+        files.len() > 15,
+        "the library's and the emulator's sources: {files:?}"
+    );
     let mut found = Vec::new();
     for file in &files {
         let relative = file.strip_prefix(root).unwrap();
