@@ -374,15 +374,16 @@ pub(crate) async fn follow<S: Steps>(
     .await
 }
 
-/// The number from 1 that `text` is, in the `import_id` given to [`follow`]; an
-/// [`Error::InvalidConfig`] that says `expected` (what the vendor's ids are) otherwise.
-pub(crate) fn id_number<T: std::str::FromStr + Default + PartialOrd>(
+/// The number from 1 that `text` is, in the `import_id` given to [`follow`], and that number
+/// written as a number; an [`Error::InvalidConfig`] that says `expected` (what the vendor's ids
+/// are) otherwise.
+pub(crate) fn id_number<T: std::str::FromStr + Default + PartialOrd + std::fmt::Display>(
     import_id: &str,
     text: &str,
     expected: &str,
-) -> Result<T, Error> {
+) -> Result<(String, T), Error> {
     match text.trim().parse::<T>() {
-        Ok(id) if id > T::default() => Ok(id),
+        Ok(id) if id > T::default() => Ok((id.to_string(), id)),
         _ => Err(Error::InvalidConfig {
             setting: "import id",
             reason: format!("`{import_id}`: {expected} (the `import_id` of the import's report)"),

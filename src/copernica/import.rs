@@ -335,12 +335,11 @@ impl Steps for Copernica<'_> {
     }
 
     fn resume(&self, import_id: &str) -> Result<(String, i64), Error> {
-        let id: i64 = id_number(
+        id_number(
             import_id,
             import_id,
             "a Copernica import id is a number from 1",
-        )?;
-        Ok((id.to_string(), id))
+        )
     }
 
     async fn poll(&self, &import_id: &i64) -> Result<Poll<Self::Ended>, Error> {

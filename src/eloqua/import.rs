@@ -264,8 +264,8 @@ pub(crate) fn sync_id(import_id: &str) -> Result<(String, i64), Error> {
             setting: "import id",
             reason: format!("`{import_id}`: {expected} (the `import_id` of the import's report)"),
         })?;
-    let id = id_number(import_id, number, expected)?;
-    Ok((format!("/syncs/{id}"), id))
+    let (number, id) = id_number(import_id, number, expected)?;
+    Ok((format!("/syncs/{number}"), id))
 }
 
 /// Eloqua's steps of an import, for a file already checked (none when a sync is read from its

@@ -239,8 +239,7 @@ impl Steps for Np6<'_> {
     }
 
     fn resume(&self, import_id: &str) -> Result<(String, i32), Error> {
-        let id: i32 = id_number(import_id, import_id, "an NP6 import id is a number from 1")?;
-        Ok((id.to_string(), id))
+        id_number(import_id, import_id, "an NP6 import id is a number from 1")
     }
 
     async fn poll(&self, &import_id: &i32) -> Result<Poll<Status>, Error> {

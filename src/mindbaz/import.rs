@@ -436,12 +436,11 @@ impl<'a> Steps for Mindbaz<'a> {
     }
 
     fn resume(&self, import_id: &str) -> Result<(String, i32), Error> {
-        let id: i32 = id_number(
+        id_number(
             import_id,
             import_id,
             "a Mindbaz import id is a number from 1",
-        )?;
-        Ok((id.to_string(), id))
+        )
     }
 
     async fn poll(&self, &import_id: &i32) -> Result<Poll<types::Import>, Error> {

@@ -16,53 +16,17 @@ use std::{
 };
 
 use esp_imports::{
-    copernica, eloqua, mailperformance, mindbaz, Credentials, Error, HttpConfig, ImportOptions,
-    Importer, Location, Progress, Secret, Status, StatusOptions, Vendor, VendorImport,
+    eloqua, mindbaz, Error, HttpConfig, ImportOptions, ImportReport, Importer, Location, Progress,
+    Status, StatusOptions, Vendor, VendorImport,
 };
 use esp_imports_sandbox::{Sandbox, SandboxConfig};
 
-fn credentials(vendor: Vendor) -> Credentials {
-    let c = esp_imports_sandbox::Credentials::default();
-    match vendor {
-        Vendor::Mailperformance => mailperformance::Auth::XKey(Secret::new(c.np6_key)).into(),
-        Vendor::Copernica => copernica::Auth::AccessToken(Secret::new(c.copernica_token)).into(),
-        Vendor::Mindbaz => mindbaz::Auth::Bearer(Secret::new(c.mindbaz_token)).into(),
-        Vendor::Eloqua => eloqua::Auth::Basic {
-            company: c.eloqua_company,
-            username: c.eloqua_username,
-            password: Secret::new(c.eloqua_password),
-        }
-        .into(),
-        _ => unreachable!("a vendor these tests do not know: {vendor}"),
-    }
-}
+use crate::importer::{columns, credentials, CSV};
 
-fn columns(vendor: Vendor) -> [(&'static str, &'static str); 2] {
-    match vendor {
-        Vendor::Mailperformance => [("email", "1234"), ("city", "5678")],
-        Vendor::Copernica => [("email", "email"), ("city", "city")],
-        Vendor::Mindbaz => [("email", "fld1"), ("city", "fld4")],
-        Vendor::Eloqua => [("email", "C_EmailAddress"), ("city", "C_City")],
-        _ => unreachable!("a vendor these tests do not know: {vendor}"),
-    }
-}
-
+/// The Mindbaz file already on the sandbox's SFTP directory.
 fn vendor_options(vendor: Vendor) -> VendorImport {
-    match vendor {
-        Vendor::Mailperformance => mailperformance::Np6Import::default().into(),
-        Vendor::Copernica => copernica::CopernicaImport::new("1").into(),
-        Vendor::Mindbaz => {
-            let mut mindbaz = mindbaz::MindbazImport::new(7, "ops@example.com");
-            mindbaz.remote_file = Some("contacts.csv".into());
-            mindbaz.into()
-        }
-        Vendor::Eloqua => eloqua::EloquaImport::default().into(),
-        _ => unreachable!("a vendor these tests do not know: {vendor}"),
-    }
+    crate::importer::vendor_options(vendor, "contacts.csv")
 }
-
-const CSV: &str =
-    "email;city\r\na@example.com;Lille\r\nbroken-address;Lens\r\nc@example.com;Arras\r\n";
 
 struct Setup {
     sandbox: Sandbox,
@@ -88,12 +52,17 @@ fn importer(sandbox: &Sandbox, vendor: Vendor) -> Importer {
     Importer::new(credentials(vendor), location, &HttpConfig::default()).unwrap()
 }
 
-fn import_options(setup: &Setup, vendor: Vendor, no_wait: bool) -> ImportOptions {
+/// An import of the sample into `vendor`, followed to its end unless `no_wait`.
+async fn import(setup: &Setup, importer: &Importer, no_wait: bool) -> ImportReport {
+    let vendor = importer.vendor();
     let mut options = ImportOptions::new(&setup.file, columns(vendor), "email");
     options.poll_interval = Duration::from_millis(5);
     options.timeout = Duration::from_secs(60);
     options.no_wait = no_wait;
-    options
+    importer
+        .import(&options, &vendor_options(vendor))
+        .await
+        .unwrap()
 }
 
 /// Status options that record their progress events.
@@ -114,20 +83,8 @@ async fn an_import_started_without_waiting_is_read_then_followed_to_its_end() {
     for vendor in Vendor::ALL {
         let setup = start(SandboxConfig::default()).await;
         let importer = importer(&setup.sandbox, vendor);
-        let waited = importer
-            .import(
-                &import_options(&setup, vendor, false),
-                &vendor_options(vendor),
-            )
-            .await
-            .unwrap();
-        let submitted = importer
-            .import(
-                &import_options(&setup, vendor, true),
-                &vendor_options(vendor),
-            )
-            .await
-            .unwrap();
+        let waited = import(&setup, &importer, false).await;
+        let submitted = import(&setup, &importer, true).await;
         assert_eq!(submitted.status, Status::Submitted);
         let id = submitted.import_id.clone();
 
@@ -196,13 +153,7 @@ async fn an_ended_eloqua_sync_read_twice_is_cleaned_up_once() {
     let setup = start(SandboxConfig::default()).await;
     let vendor = Vendor::Eloqua;
     let importer = importer(&setup.sandbox, vendor);
-    let submitted = importer
-        .import(
-            &import_options(&setup, vendor, true),
-            &vendor_options(vendor),
-        )
-        .await
-        .unwrap();
+    let submitted = import(&setup, &importer, true).await;
     let mut cleanup = eloqua::EloquaImport::default();
     cleanup.delete_definition = true;
     let cleanup = VendorImport::from(cleanup);
@@ -305,13 +256,7 @@ async fn following_stops_at_the_timeout_saying_where_the_import_stands() {
     let setup = start(SandboxConfig::default().with_polls_per_state(10_000)).await;
     let vendor = Vendor::Copernica;
     let importer = importer(&setup.sandbox, vendor);
-    let submitted = importer
-        .import(
-            &import_options(&setup, vendor, true),
-            &vendor_options(vendor),
-        )
-        .await
-        .unwrap();
+    let submitted = import(&setup, &importer, true).await;
     let (mut options, _) = recording(true);
     options.timeout = Duration::from_millis(300);
     let e = importer

@@ -10,23 +10,15 @@ use esp_imports::Vendor;
 use esp_imports_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 
-use crate::common::{code, credentials_env, import_args, stderr};
+use crate::{
+    cli::json,
+    common::{code, credentials_env, import_args, stderr},
+};
 
 async fn run(args: &[String]) -> Output {
     let mut command = crate::common::command(args);
     command.envs(credentials_env());
     crate::common::output(command, &[]).await
-}
-
-/// The one JSON object on stdout.
-fn json(output: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let mut lines = stdout.lines().filter(|l| !l.trim().is_empty());
-    let object = lines
-        .next()
-        .unwrap_or_else(|| panic!("no JSON on stdout; stderr: {}", stderr(output)));
-    assert!(lines.next().is_none(), "exactly one JSON object: {stdout}");
-    serde_json::from_str(object).unwrap()
 }
 
 /// `esp-imports status VENDOR ID` at the sandbox, with `more` flags.
