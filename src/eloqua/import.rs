@@ -915,4 +915,29 @@ mod tests {
         assert_eq!(id_of("/syncs/1234", "x").unwrap(), 1234);
         assert!(id_of("/syncs/", "x").is_err());
     }
+
+    #[test]
+    fn a_sync_is_read_from_its_uri() {
+        assert_eq!(
+            sync_id("/syncs/1200").unwrap(),
+            ("/syncs/1200".into(), 1200)
+        );
+        assert_eq!(sync_id(" /syncs/007 ").unwrap(), ("/syncs/7".into(), 7));
+        for bad in [
+            "1200",
+            "/syncs/0",
+            "/syncs/-3",
+            "/syncs/",
+            "/contacts/imports/3",
+            "",
+        ] {
+            match sync_id(bad) {
+                Err(Error::InvalidConfig { setting, reason }) => {
+                    assert_eq!(setting, "import id");
+                    assert!(reason.starts_with(&format!("`{bad}`: ")), "{reason}");
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
 }
