@@ -134,6 +134,69 @@ pub struct ImportOptions {
     pub cancel: Option<Cancel>,
 }
 
+/// How to read an import's state later, from its id (each vendor's `Client::status`,
+/// [`crate::Importer::status`]): once, or following it to its end as an import does.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct StatusOptions {
+    /// Follow the import until it ends (with [`Progress`] events), then report it as an
+    /// import does; otherwise read its state once.
+    pub wait: bool,
+    /// Time between two status polls.
+    pub poll_interval: Duration,
+    /// The longest the whole call may take, polls and the reading of the results included.
+    pub timeout: Duration,
+    /// Receives progress events.
+    pub progress: Option<ProgressFn>,
+    /// Stops following when cancelled: the call returns [`crate::Error::Cancelled`] inside an
+    /// [`crate::Error::Interrupted`] with the import's last state (the import runs on at the
+    /// vendor).
+    pub cancel: Option<Cancel>,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StatusOptions {
+    /// One read of the state (no wait), a 2 s poll and a 1 h timeout, as [`ImportOptions::new`].
+    pub fn new() -> Self {
+        Self {
+            wait: false,
+            poll_interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(3600),
+            progress: None,
+            cancel: None,
+        }
+    }
+
+    /// These options, following the import until it ends when `wait`.
+    #[must_use]
+    pub fn with_wait(mut self, wait: bool) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    pub(crate) fn emit(&self, event: Progress) {
+        if let Some(progress) = &self.progress {
+            progress(&event);
+        }
+    }
+}
+
+impl fmt::Debug for StatusOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatusOptions")
+            .field("wait", &self.wait)
+            .field("poll_interval", &self.poll_interval)
+            .field("timeout", &self.timeout)
+            .field("progress", &self.progress.as_ref().map(|_| "callback"))
+            .finish()
+    }
+}
+
 /// A handle that asks imports to stop; its clones share one flag.
 #[derive(Debug, Clone)]
 pub struct Cancel(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
@@ -280,7 +343,8 @@ pub enum Status {
     CompletedWithErrors,
     /// The vendor reports the import as failed.
     Failed,
-    /// The vendor has the data and the import started; it was not followed (`no_wait`).
+    /// The vendor has the data and the import started; it was not followed to its end
+    /// (`no_wait`, or its state read while it still runs).
     Submitted,
 }
 
@@ -329,6 +393,16 @@ impl ImportReport {
             rows_rejected: None,
             rejects: Vec::new(),
             messages: Vec::new(),
+        }
+    }
+}
+
+impl ImportReport {
+    /// The report of an import read from its id (no file here: no row count yet), not ended.
+    pub(crate) fn read(vendor: Vendor, import_id: impl Into<String>) -> Self {
+        Self {
+            rows_total: None,
+            ..Self::submitted(vendor, import_id, 0)
         }
     }
 }

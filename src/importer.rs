@@ -11,7 +11,7 @@ use crate::eloqua;
 use crate::mailperformance;
 #[cfg(feature = "mindbaz")]
 use crate::mindbaz;
-use crate::{Error, HttpConfig, ImportOptions, ImportReport, Vendor};
+use crate::{Error, HttpConfig, ImportOptions, ImportReport, StatusOptions, Vendor};
 
 /// An enum with one variant per vendor (each behind its vendor's feature, named as in
 /// [`Vendor`]), its `vendor()`, and a `From` for each variant's type.
@@ -287,14 +287,60 @@ impl Importer {
             }
             // Another vendor's options (none, when only one vendor is built).
             #[allow(unreachable_patterns)]
-            _ => Err(Error::InvalidConfig {
-                setting: "vendor",
-                reason: format!(
-                    "this importer imports into {}, and the import's options are {}'s",
-                    self.vendor(),
-                    vendor_options.vendor()
-                ),
-            }),
+            _ => Err(self.other_vendor(vendor_options)),
+        }
+    }
+
+    /// The report of the import `import_id`, the id an import's report gave (with `no_wait`,
+    /// or in an [`Error::Interrupted`]), read from the vendor as its `Client::status` does
+    /// (see each vendor's): once, or following it to its end with [`StatusOptions::wait`],
+    /// with the same progress events as an import. Still running, it is
+    /// [`crate::Status::Submitted`]; ended, it is reported as [`Importer::import`] reports it,
+    /// without the file's row count (there is no file here). `vendor_options` are the import's
+    /// (Mindbaz reads its site, Eloqua the cleanup it does once the sync has ended; the other
+    /// vendors read nothing of them). An id the vendor cannot have given, or `vendor_options`
+    /// of another vendor, is an [`Error::InvalidConfig`], before any request (for Eloqua,
+    /// before the pod is discovered).
+    pub async fn status(
+        &self,
+        import_id: &str,
+        options: &StatusOptions,
+        vendor_options: &VendorImport,
+    ) -> Result<ImportReport, Error> {
+        match (&self.client, vendor_options) {
+            #[cfg(feature = "mailperformance")]
+            (VendorClient::Mailperformance(client), VendorImport::Mailperformance(_)) => {
+                client.status(import_id, options).await
+            }
+            #[cfg(feature = "copernica")]
+            (VendorClient::Copernica(client), VendorImport::Copernica(_)) => {
+                client.status(import_id, options).await
+            }
+            #[cfg(feature = "mindbaz")]
+            (VendorClient::Mindbaz(client), VendorImport::Mindbaz(mindbaz)) => {
+                client.status(mindbaz.site, import_id, options).await
+            }
+            #[cfg(feature = "eloqua")]
+            (VendorClient::Eloqua(pod), VendorImport::Eloqua(eloqua)) => {
+                eloqua::sync_id(import_id)?;
+                let client = pod.client().await?;
+                client.status(import_id, options, eloqua).await
+            }
+            // Another vendor's options (none, when only one vendor is built).
+            #[allow(unreachable_patterns)]
+            _ => Err(self.other_vendor(vendor_options)),
+        }
+    }
+
+    /// The error for `vendor_options` of another vendor than this importer's.
+    fn other_vendor(&self, vendor_options: &VendorImport) -> Error {
+        Error::InvalidConfig {
+            setting: "vendor",
+            reason: format!(
+                "this importer imports into {}, and the import's options are {}'s",
+                self.vendor(),
+                vendor_options.vendor()
+            ),
         }
     }
 }

@@ -49,7 +49,8 @@ pub use csv_input::{CsvFile, Expectations, LineEnding, DEFAULT_MAX_ROW_BYTES};
 pub use error::{call, ApiError, Error, InputError, Report};
 pub use http::{HttpConfig, MAX_RESPONSE_BYTES};
 pub use import::{
-    Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, Vendor,
+    Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, StatusOptions,
+    Vendor,
 };
 #[cfg(any(
     feature = "mailperformance",

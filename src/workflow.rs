@@ -1,5 +1,6 @@
 //! What runs every vendor's import: [`drive`], the one sequence (checks, submission, polls,
-//! finish) that each vendor fills in with its [`Steps`], and the pieces it uses: the overall
+//! finish) that each vendor fills in with its [`Steps`], [`follow`], its polls and finish for
+//! an import read later from its id, and the pieces they use: the overall
 //! deadline, what exists at the vendor so far (for errors half-way), state tracking for
 //! progress events, and the column-map checks.
 
@@ -10,7 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{CsvFile, Error, Expectations, ImportOptions, ImportReport, Progress, Status, Vendor};
+use crate::{
+    Cancel, CsvFile, Error, Expectations, ImportOptions, ImportReport, Progress, Status,
+    StatusOptions, Vendor,
+};
 
 /// What an import has left at the vendor so far, so that an error half-way says it: the
 /// import's id and state, and the request that may be creating something right now.
@@ -157,26 +161,19 @@ impl Ledger {
     }
 }
 
-/// Runs a vendor's whole import, `work`, with a new [`Ledger`] within `options.timeout`
-/// (requests in flight included), and gives any error what the ledger knows of the import's
-/// state at the vendor.
+/// Runs a vendor's whole import (or the following of one), `work`, with a new [`Ledger`]
+/// within `timeout` (requests in flight included), stopped by `cancel`, and gives any error
+/// what the ledger knows of the import's state at the vendor.
 async fn bounded(
     vendor: Vendor,
-    options: &ImportOptions,
+    timeout: Duration,
+    cancel: Option<&Cancel>,
     work: impl AsyncFnOnce(&Ledger) -> Result<ImportReport, Error>,
 ) -> Result<ImportReport, Error> {
-    for (column, field) in &options.columns {
-        vendor
-            .check_field(field.trim())
-            .map_err(|why| Error::InvalidConfig {
-                setting: "column map",
-                reason: format!("`{column}={field}`: {why}"),
-            })?;
-    }
     let ledger = Ledger::new(vendor);
-    let mut work = std::pin::pin!(tokio::time::timeout(options.timeout, work(&ledger)));
+    let mut work = std::pin::pin!(tokio::time::timeout(timeout, work(&ledger)));
     let cancelled = async {
-        match &options.cancel {
+        match cancel {
             Some(cancel) => cancel.cancelled().await,
             None => std::future::pending().await,
         }
@@ -221,7 +218,7 @@ async fn bounded(
             Error::Timeout {
                 vendor,
                 what: "the import".into(),
-                after: Some(options.timeout),
+                after: Some(timeout),
             },
             true,
         )),
@@ -273,10 +270,17 @@ pub(crate) trait Steps {
         deadline: &Deadline,
     ) -> Result<(ImportReport, Self::Submitted), Error>;
 
+    /// What the polls need, rebuilt from the id an import's report gave
+    /// ([`ImportReport::import_id`]), and that id as the vendor writes it: no request, an
+    /// [`Error::InvalidConfig`] for an id the vendor cannot have given.
+    fn resume(&self, import_id: &str) -> Result<(String, Self::Submitted), Error>;
+
     /// One status request.
     async fn poll(&self, submitted: &Self::Submitted) -> Result<Poll<Self::Ended>, Error>;
 
-    /// What follows the last poll: the report filled in (logs, rejects, cleanup).
+    /// What follows the last poll: the report filled in (logs, rejects, cleanup). It may run
+    /// again for the same import ([`follow`] of an ended import): what it changes at the
+    /// vendor must be harmless to do twice.
     async fn finish(
         &self,
         submitted: Self::Submitted,
@@ -293,25 +297,108 @@ pub(crate) async fn drive<S: Steps>(
     steps: &S,
     options: &ImportOptions,
 ) -> Result<ImportReport, Error> {
-    bounded(S::VENDOR, options, async |ledger| {
-        let checked = steps.check(options)?;
-        let deadline = Deadline::new(S::VENDOR, options.timeout);
-        let (report, submitted) = steps.submit(options, checked, ledger, &deadline).await?;
-        if options.no_wait {
-            return Ok(report);
-        }
-        let mut states = States::default();
-        let ended = loop {
-            let poll = steps.poll(&submitted).await?;
-            states.observe(options, poll.state, poll.processed, poll.total);
-            match poll.ended {
-                Some(ended) => break ended,
-                None => deadline.pause(options.poll_interval).await?,
+    for (column, field) in &options.columns {
+        S::VENDOR
+            .check_field(field.trim())
+            .map_err(|why| Error::InvalidConfig {
+                setting: "column map",
+                reason: format!("`{column}={field}`: {why}"),
+            })?;
+    }
+    bounded(
+        S::VENDOR,
+        options.timeout,
+        options.cancel.as_ref(),
+        async |ledger| {
+            let checked = steps.check(options)?;
+            let deadline = Deadline::new(S::VENDOR, options.timeout);
+            let (report, submitted) = steps.submit(options, checked, ledger, &deadline).await?;
+            if options.no_wait {
+                return Ok(report);
             }
-        };
-        steps.finish(submitted, ended, report, ledger).await
-    })
+            let mut states = States::default();
+            let ended = loop {
+                let poll = steps.poll(&submitted).await?;
+                states.observe(|e| options.emit(e), poll.state, poll.processed, poll.total);
+                match poll.ended {
+                    Some(ended) => break ended,
+                    None => deadline.pause(options.poll_interval).await?,
+                }
+            };
+            steps.finish(submitted, ended, report, ledger).await
+        },
+    )
     .await
+}
+
+/// Reads an import's state from its id, the same way for every vendor: within [`bounded`], the
+/// vendor's [`Steps::resume`] (no request), then its polls, once or (with `options.wait`)
+/// every `poll_interval` until the import ends or the timeout passes, with the same
+/// [`Progress`] events as [`drive`]. An ended import is reported by the vendor's
+/// [`Steps::finish`], as an import is (with no file here, the counts only the vendor tells);
+/// one still running is [`Status::Submitted`], with its state in the messages.
+pub(crate) async fn follow<S: Steps>(
+    steps: &S,
+    import_id: &str,
+    options: &StatusOptions,
+) -> Result<ImportReport, Error> {
+    bounded(
+        S::VENDOR,
+        options.timeout,
+        options.cancel.as_ref(),
+        async |ledger| {
+            let (import_id, submitted) = steps.resume(import_id)?;
+            let deadline = Deadline::new(S::VENDOR, options.timeout);
+            let mut states = States::default();
+            loop {
+                let poll = steps.poll(&submitted).await?;
+                let running = running(S::VENDOR, &poll);
+                states.observe(|e| options.emit(e), poll.state, poll.processed, poll.total);
+                let report = ImportReport::read(S::VENDOR, import_id.clone());
+                match poll.ended {
+                    Some(ended) => return steps.finish(submitted, ended, report, ledger).await,
+                    None if !options.wait => {
+                        return Ok(ImportReport {
+                            messages: vec![running],
+                            ..report
+                        })
+                    }
+                    None => {
+                        ledger.record(import_id.clone(), running);
+                        deadline.pause(options.poll_interval).await?;
+                    }
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// The number from 1 that `text` is, in the `import_id` given to [`follow`], and that number
+/// written as a number; an [`Error::InvalidConfig`] that says `expected` (what the vendor's ids
+/// are) otherwise.
+pub(crate) fn id_number<T: std::str::FromStr + Default + PartialOrd + std::fmt::Display>(
+    import_id: &str,
+    text: &str,
+    expected: &str,
+) -> Result<(String, T), Error> {
+    match text.trim().parse::<T>() {
+        Ok(id) if id > T::default() => Ok((id.to_string(), id)),
+        _ => Err(Error::InvalidConfig {
+            setting: "import id",
+            reason: format!("`{import_id}`: {expected} (the `import_id` of the import's report)"),
+        }),
+    }
+}
+
+/// What a poll says of an import that still runs.
+fn running<E>(vendor: Vendor, poll: &Poll<E>) -> String {
+    let lines = match (poll.processed, poll.total) {
+        (Some(p), Some(t)) => format!(", {p} of {t} lines processed"),
+        (Some(p), None) => format!(", {p} lines processed"),
+        _ => String::new(),
+    };
+    format!("still running at {vendor}: state `{}`{lines}", poll.state)
 }
 
 /// The overall timeout of one import.
@@ -359,19 +446,19 @@ struct States {
 impl States {
     fn observe(
         &mut self,
-        options: &ImportOptions,
+        emit: impl Fn(Progress),
         state: String,
         processed: Option<u64>,
         total: Option<u64>,
     ) {
         if self.last.as_ref() != Some(&state) {
-            options.emit(Progress::StateChanged {
+            emit(Progress::StateChanged {
                 from: self.last.take(),
                 to: state.clone(),
             });
             self.last = Some(state.clone());
         }
-        options.emit(Progress::Polled {
+        emit(Progress::Polled {
             state,
             processed,
             total,

@@ -7,12 +7,19 @@ use esp_imports::{
     ImportOptions, ImportReport, Importer, Location, Secret, Status, Vendor, VendorImport,
 };
 
-use crate::{exit, exit_code, output, Failure, ImportArgs, Usage};
+use crate::{exit, exit_code, output, Connection, Failure, ImportArgs, Usage};
 
 /// Runs the command; returns the exit code.
 pub async fn run(args: ImportArgs) -> u8 {
     let json = args.json;
-    match import(args).await {
+    report(import(args).await, json, true)
+}
+
+/// Prints the report (readable, or JSON with `json`) or the error, and returns the exit code:
+/// what `import` and `status` end with. `creates`: the command creates the import, so an error
+/// the library does not tie to an import means none was created.
+pub fn report(result: Result<ImportReport, Failure>, json: bool, creates: bool) -> u8 {
+    match result {
         Ok(report) => {
             if json {
                 println!(
@@ -35,9 +42,9 @@ pub async fn run(args: ImportArgs) -> u8 {
             let (message, code, state) = match &failure {
                 Failure::Usage(Usage(message)) => (format!("error: {message}"), exit::USAGE, None),
                 Failure::Import(e) => {
-                    let state = e
-                        .import_state()
-                        .or_else(|| nothing_created(e).then_some(("", output::NOTHING_CREATED)));
+                    let state = e.import_state().or_else(|| {
+                        (creates && nothing_created(e)).then_some(("", output::NOTHING_CREATED))
+                    });
                     // An interrupted import's error tells its state itself.
                     let untold = state.filter(|_| !matches!(e, Error::Interrupted { .. }));
                     (output::error_line(e, untold), exit_code(e), state)
@@ -72,7 +79,7 @@ fn nothing_created(e: &Error) -> bool {
 /// A [`Cancel`] triggered by the first SIGINT (Ctrl-C) or SIGTERM: the import stops sending,
 /// cleans up what is safe to clean and says what exists at the vendor. A second signal exits
 /// at once.
-fn cancel_on_signals() -> Cancel {
+pub fn cancel_on_signals() -> Cancel {
     let cancel = Cancel::new();
     let handle = cancel.clone();
     // The handlers are installed now, before the first request.
@@ -123,6 +130,42 @@ fn env(name: &str) -> Result<String, Usage> {
     }
 }
 
+/// The vendor's credentials, from the environment.
+pub fn credentials(vendor: Vendor) -> Result<Credentials, Usage> {
+    Ok(match vendor {
+        Vendor::Mailperformance => Credentials::Mailperformance(mailperformance::Auth::XKey(
+            Secret::new(env("MAILPERFORMANCE_XKEY")?),
+        )),
+        Vendor::Copernica => Credentials::Copernica(copernica::Auth::AccessToken(Secret::new(
+            env("COPERNICA_ACCESS_TOKEN")?,
+        ))),
+        Vendor::Mindbaz => {
+            Credentials::Mindbaz(mindbaz::Auth::Bearer(Secret::new(env("MINDBAZ_TOKEN")?)))
+        }
+        Vendor::Eloqua => Credentials::Eloqua(eloqua::Auth::Basic {
+            company: env("ELOQUA_COMPANY")?,
+            username: env("ELOQUA_USERNAME")?,
+            password: Secret::new(env("ELOQUA_PASSWORD")?),
+        }),
+        other => return Err(unsupported(other)),
+    })
+}
+
+fn unsupported(vendor: Vendor) -> Usage {
+    Usage(format!("{vendor} is not supported by this command line"))
+}
+
+/// `--site`: the Mindbaz site id, required.
+pub fn site(site: Option<i32>) -> Result<i32, Usage> {
+    let site = site.ok_or_else(|| Usage("mindbaz needs --site ID".into()))?;
+    if site < 1 {
+        return Err(Usage(format!(
+            "--site {site}: give the Mindbaz site id (a number from 1)"
+        )));
+    }
+    Ok(site)
+}
+
 /// `COLUMN=FIELD` pairs, each FIELD checked against the vendor's field syntax.
 fn column_map(vendor: Vendor, pairs: &[String]) -> Result<BTreeMap<String, String>, Usage> {
     let mut map = BTreeMap::new();
@@ -168,7 +211,7 @@ fn url(flag: &str, url: &str, config: &HttpConfig) -> Result<String, Usage> {
 
 /// The settings of the HTTP clients: `--request-timeout`, `--allow-insecure-http` and the
 /// `--ca-cert` files (read and checked here, before any request).
-fn http_config(args: &ImportArgs) -> Result<HttpConfig, Usage> {
+pub fn http_config(args: &Connection) -> Result<HttpConfig, Usage> {
     let mut config = HttpConfig::default()
         .with_request_timeout(seconds("--request-timeout", args.request_timeout)?)
         .with_allow_insecure_http(args.allow_insecure_http);
@@ -181,7 +224,20 @@ fn http_config(args: &ImportArgs) -> Result<HttpConfig, Usage> {
     Ok(config)
 }
 
-fn seconds(flag: &str, value: f64) -> Result<Duration, Usage> {
+/// Where the vendor's API is: `--base-url`, or the vendor's production URL; for Eloqua without
+/// `--base-url`, the `--login-url` its pod is discovered through (after everything is checked,
+/// so that bad input sends nothing).
+pub fn location(args: &Connection, vendor: Vendor, config: &HttpConfig) -> Result<Location, Usage> {
+    Ok(match &args.base_url {
+        Some(given) => Location::BaseUrl(url("--base-url", given, config)?),
+        None if vendor == Vendor::Eloqua => {
+            Location::EloquaLogin(url("--login-url", &args.login_url, config)?)
+        }
+        None => Location::Production,
+    })
+}
+
+pub fn seconds(flag: &str, value: f64) -> Result<Duration, Usage> {
     Duration::try_from_secs_f64(value)
         .ok()
         .filter(|d| !d.is_zero())
@@ -189,42 +245,29 @@ fn seconds(flag: &str, value: f64) -> Result<Duration, Usage> {
 }
 
 /// The vendor's credentials (from the environment) and its part of the options (from its
-/// flags); for Eloqua without `--base-url`, the login service its pod is discovered through.
+/// flags).
 fn vendor_settings(
     args: &ImportArgs,
     vendor: Vendor,
-    config: &HttpConfig,
-    location: &mut Location,
 ) -> Result<(Credentials, VendorImport), Usage> {
     Ok(match vendor {
-        Vendor::Mailperformance => {
-            let key = Secret::new(env("MAILPERFORMANCE_XKEY")?);
-            (
-                Credentials::Mailperformance(mailperformance::Auth::XKey(key)),
-                VendorImport::Mailperformance(mailperformance::Np6Import::default()),
-            )
-        }
+        Vendor::Mailperformance => (
+            credentials(vendor)?,
+            VendorImport::Mailperformance(mailperformance::Np6Import::default()),
+        ),
         Vendor::Copernica => {
             let database = args
                 .database
                 .clone()
                 .ok_or_else(|| Usage("copernica needs --database ID".into()))?;
-            let token = Secret::new(env("COPERNICA_ACCESS_TOKEN")?);
             (
-                Credentials::Copernica(copernica::Auth::AccessToken(token)),
+                credentials(vendor)?,
                 VendorImport::Copernica(copernica::CopernicaImport::new(database)),
             )
         }
         Vendor::Mindbaz => {
-            let site = args
-                .site
-                .ok_or_else(|| Usage("mindbaz needs --site ID".into()))?;
-            if site < 1 {
-                return Err(Usage(format!(
-                    "--site {site}: give the Mindbaz site id (a number from 1)"
-                )));
-            }
-            let token = Secret::new(env("MINDBAZ_TOKEN")?);
+            let site = site(args.site)?;
+            let token = credentials(vendor)?;
             let mut mindbaz_options = mindbaz::MindbazImport::new(site, args.notify.clone());
             mindbaz_options.delete_file = args.sftp_delete_after_import;
             match (&args.remote_file, &args.sftp_host) {
@@ -270,35 +313,15 @@ fn vendor_settings(
                     ))
                 }
             }
-            (
-                Credentials::Mindbaz(mindbaz::Auth::Bearer(token)),
-                VendorImport::Mindbaz(mindbaz_options),
-            )
+            (token, VendorImport::Mindbaz(mindbaz_options))
         }
         Vendor::Eloqua => {
-            let auth = eloqua::Auth::Basic {
-                company: env("ELOQUA_COMPANY")?,
-                username: env("ELOQUA_USERNAME")?,
-                password: Secret::new(env("ELOQUA_PASSWORD")?),
-            };
+            let auth = credentials(vendor)?;
             let mut eloqua_options = eloqua::EloquaImport::default();
             eloqua_options.chunk_cap = args.chunk_size;
-            // Without --base-url, the pod is discovered through the login service (after
-            // everything is checked, so that bad input sends nothing).
-            if *location == Location::Production {
-                let login = url("--login-url", &args.login_url, config)?;
-                *location = Location::EloquaLogin(login);
-            }
-            (
-                Credentials::Eloqua(auth),
-                VendorImport::Eloqua(eloqua_options),
-            )
+            (auth, VendorImport::Eloqua(eloqua_options))
         }
-        other => {
-            return Err(Usage(format!(
-                "{other} is not supported by this command line"
-            )))
-        }
+        other => return Err(unsupported(other)),
     })
 }
 
@@ -323,14 +346,10 @@ async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
     options.no_wait = args.no_wait;
     options.progress = output::progress(!args.json);
     options.cancel = Some(cancel_on_signals());
-    let config = http_config(&args)?;
-    // The base URL given, or the vendor's production URL (for Eloqua, see below).
-    let mut location = match &args.base_url {
-        Some(given) => Location::BaseUrl(url("--base-url", given, &config)?),
-        None => Location::Production,
-    };
+    let config = http_config(&args.connection)?;
+    let location = location(&args.connection, vendor, &config)?;
 
-    let (credentials, vendor_options) = vendor_settings(&args, vendor, &config, &mut location)?;
+    let (credentials, vendor_options) = vendor_settings(&args, vendor)?;
     let importer = Importer::new(credentials, location, &config)?;
     // Only Mindbaz has SFTP settings, named by their flags.
     importer

@@ -1,11 +1,12 @@
-//! The `esp-imports` command line: `import`, `demo`, `sandbox` and `spec` (parsing, logging,
-//! and the exit codes here).
+//! The `esp-imports` command line: `import`, `status`, `demo`, `sandbox` and `spec` (parsing,
+//! logging, and the exit codes here).
 #![forbid(unsafe_code)]
 
 mod demo;
 mod import;
 mod output;
 mod sample;
+mod status;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -14,7 +15,8 @@ use esp_imports::{Error, Mode, Vendor};
 
 /// Exit codes (also in the README).
 pub mod exit {
-    /// Completed, completed with errors, or submitted with `--no-wait`.
+    /// Completed, completed with errors, or submitted with `--no-wait` (`status`: still
+    /// running).
     pub const OK: u8 = 0;
     /// The import failed at the vendor.
     pub const FAILED: u8 = 1;
@@ -59,6 +61,9 @@ enum Command {
     },
     /// Import a CSV file into a vendor.
     Import(Box<ImportArgs>),
+    /// Read an import's state at the vendor from its id (`--no-wait`, or interrupted), and
+    /// report it as `import` does; `--wait` follows it to its end.
+    Status(Box<StatusArgs>),
     /// Print the bundled OpenAPI spec of a vendor.
     Spec {
         /// The vendor.
@@ -119,17 +124,8 @@ pub struct ImportArgs {
     /// The CSV file (UTF-8, with a header line).
     #[arg(long)]
     pub file: PathBuf,
-    /// The API base URL, prefix included (default: the vendor's production URL; for Eloqua,
-    /// discovered through login.eloqua.com/id).
-    #[arg(long)]
-    pub base_url: Option<String>,
-    /// Allow a plain-http base URL to a host other than loopback.
-    #[arg(long)]
-    pub allow_insecure_http: bool,
-    /// Also trust the certificate authorities of this PEM file (a corporate TLS proxy's),
-    /// besides the system's. Repeat it for several files.
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Vec<PathBuf>,
+    #[command(flatten)]
+    pub connection: Connection,
     /// The column that identifies a contact (it must be mapped).
     #[arg(long = "key")]
     pub key: String,
@@ -158,10 +154,6 @@ pub struct ImportArgs {
     /// The longest the whole import may take, in seconds (requests in flight included).
     #[arg(long, default_value_t = 3600.0)]
     pub timeout: f64,
-    /// The longest one request may take, upload and answer included, in seconds. A request
-    /// that does not create anything is sent again after it.
-    #[arg(long, default_value_t = 600.0)]
-    pub request_timeout: f64,
     /// Return once the vendor has the data and the import is started.
     #[arg(long)]
     pub no_wait: bool,
@@ -212,12 +204,59 @@ pub struct ImportArgs {
     /// Mindbaz: addresses that receive the import report.
     #[arg(long, default_value = "")]
     pub notify: String,
-    /// Eloqua: the login service used to discover the pod.
-    #[arg(long, default_value = esp_imports::eloqua::LOGIN_URL)]
-    pub login_url: String,
     /// Eloqua: the largest staging request, in bytes.
     #[arg(long, default_value_t = esp_imports::eloqua::MAX_CHUNK)]
     pub chunk_size: u64,
+}
+
+/// `esp-imports status`.
+#[derive(Args)]
+pub struct StatusArgs {
+    /// The vendor.
+    pub vendor: VendorArg,
+    /// The import's id, as `import` reported it (`import_id`): a number, or for Eloqua the
+    /// sync's URI `/syncs/N`.
+    pub id: String,
+    /// Follow the import until it ends, with the progress display of `import`.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print one JSON object with the report on stdout (the shape of `import --json`).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Seconds between two status polls (with --wait).
+    #[arg(long, default_value_t = 2.0)]
+    pub poll_interval: f64,
+    /// The longest the whole command may take, in seconds (requests in flight included).
+    #[arg(long, default_value_t = 3600.0)]
+    pub timeout: f64,
+    /// Mindbaz: the site id the import was started on.
+    #[arg(long)]
+    pub site: Option<i32>,
+}
+
+/// What `import` and `status` share: where the vendor's API is, and how it is reached.
+#[derive(Args)]
+pub struct Connection {
+    /// The API base URL, prefix included (default: the vendor's production URL; for Eloqua,
+    /// discovered through login.eloqua.com/id).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Allow a plain-http base URL to a host other than loopback.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+    /// Also trust the certificate authorities of this PEM file (a corporate TLS proxy's),
+    /// besides the system's. Repeat it for several files.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// The longest one request may take, upload and answer included, in seconds. A request
+    /// that does not create anything is sent again after it.
+    #[arg(long, default_value_t = 600.0)]
+    pub request_timeout: f64,
+    /// Eloqua: the login service used to discover the pod.
+    #[arg(long, default_value = esp_imports::eloqua::LOGIN_URL)]
+    pub login_url: String,
 }
 
 /// A problem found before any request: printed, exit 2.
@@ -325,6 +364,7 @@ fn main() -> ExitCode {
             Command::Sandbox { listen } => demo::sandbox(listen).await,
             Command::Demo { rows } => demo::demo(rows).await,
             Command::Import(args) => import::run(*args).await,
+            Command::Status(args) => status::run(*args).await,
         }
     });
     ExitCode::from(code)

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use super::{types, Client};
 use crate::{
     error::call,
-    workflow::{drive, inspect, Deadline, Ledger, Poll, Steps},
-    CsvFile, Error, ImportOptions, ImportReport, LineEnding, Mode, Progress, Status, Vendor,
+    workflow::{drive, follow, id_number, inspect, Deadline, Ledger, Poll, Steps},
+    CsvFile, Error, ImportOptions, ImportReport, LineEnding, Mode, Progress, Status, StatusOptions,
+    Vendor,
 };
 
 const VENDOR: Vendor = Vendor::Copernica;
@@ -197,6 +198,25 @@ impl Client {
         )
         .await
     }
+
+    /// The report of the import `import_id` (the number an import's report gave, with
+    /// `no_wait` or in an [`Error::Interrupted`]), read from `GET /import/{id}` as
+    /// [`Client::import`] reads its polls: once, or following it to its end with
+    /// `options.wait`. Still running, it is [`Status::Submitted`] with its processed lines in
+    /// the messages; ended, it is reported as an import is, without the file's row count. An
+    /// id that is not a number from 1 is an [`Error::InvalidConfig`], before any request.
+    pub async fn status(
+        &self,
+        import_id: &str,
+        options: &StatusOptions,
+    ) -> Result<ImportReport, Error> {
+        let copernica = CopernicaImport::default();
+        let steps = Copernica {
+            client: self,
+            copernica: &copernica,
+        };
+        follow(&steps, import_id, options).await
+    }
 }
 
 /// Copernica's steps of an import.
@@ -312,6 +332,14 @@ impl Steps for Copernica<'_> {
 
         let report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
         Ok((report, import_id))
+    }
+
+    fn resume(&self, import_id: &str) -> Result<(String, i64), Error> {
+        id_number(
+            import_id,
+            import_id,
+            "a Copernica import id is a number from 1",
+        )
     }
 
     async fn poll(&self, &import_id: &i64) -> Result<Poll<Self::Ended>, Error> {

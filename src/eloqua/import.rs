@@ -10,9 +10,9 @@ use super::{types, Auth, Client, BULK_PATH};
 use crate::{
     error::{call, call_raw},
     retry::{outcome_of, Decision},
-    workflow::{drive, inspect, Deadline, Ledger, Poll, Steps},
+    workflow::{drive, follow, id_number, inspect, Deadline, Ledger, Poll, Steps},
     CsvFile, Error, HttpConfig, ImportOptions, ImportReport, Mode, Progress, Reject, Status,
-    Vendor,
+    StatusOptions, Vendor,
 };
 
 const VENDOR: Vendor = Vendor::Eloqua;
@@ -223,51 +223,96 @@ impl Client {
         let steps = Eloqua {
             client: self,
             eloqua,
-            checked: &checked,
+            checked: Some(&checked),
         };
         drive(&steps, options).await
     }
+
+    /// The report of the sync `import_id` (the URI `/syncs/N` an import's report gave, with
+    /// `no_wait` or in an [`Error::Interrupted`]), read from `GET /syncs/{id}` as
+    /// [`Client::import`] reads its polls: once, or following it to its end with
+    /// `options.wait`. Still running, it is [`Status::Submitted`]; ended, it is reported as an
+    /// import is (logs and rejects), without the file's row count, so with no imported count;
+    /// then the cleanup of `eloqua` (what the import was started with) is done as an import
+    /// does it: the staged data of the sync's definition, and the definition itself, deleted
+    /// (what is already deleted is left as it is, so reading an ended sync twice is
+    /// harmless). An id that is not `/syncs/` and a number from 1 is an
+    /// [`Error::InvalidConfig`], before any request.
+    pub async fn status(
+        &self,
+        import_id: &str,
+        options: &StatusOptions,
+        eloqua: &EloquaImport,
+    ) -> Result<ImportReport, Error> {
+        let steps = Eloqua {
+            client: self,
+            eloqua,
+            checked: None,
+        };
+        follow(&steps, import_id, options).await
+    }
 }
 
-/// Eloqua's steps of an import, for a file already checked.
+/// The sync id of the URI `/syncs/N` an import's report gave, and the URI as Eloqua writes it;
+/// an [`Error::InvalidConfig`] otherwise.
+pub(crate) fn sync_id(import_id: &str) -> Result<(String, i64), Error> {
+    let expected = "an Eloqua import id is the sync's URI, `/syncs/` and a number from 1";
+    let number = import_id
+        .trim()
+        .strip_prefix("/syncs/")
+        .ok_or_else(|| Error::InvalidConfig {
+            setting: "import id",
+            reason: format!("`{import_id}`: {expected} (the `import_id` of the import's report)"),
+        })?;
+    let (number, id) = id_number(import_id, number, expected)?;
+    Ok((format!("/syncs/{number}"), id))
+}
+
+/// Eloqua's steps of an import, for a file already checked (none when a sync is read from its
+/// id).
 struct Eloqua<'a> {
     client: &'a Client,
     eloqua: &'a EloquaImport,
-    checked: &'a Checked,
+    checked: Option<&'a Checked>,
 }
 
-/// The sync started: its id and URI, and its definition's URI and id.
+/// The sync started: its id and URI, the rows staged (unknown for a sync read from its id),
+/// and its definition's URI and id (read from the sync when not known).
 struct Sync {
     id: i64,
     uri: String,
-    definition_uri: String,
-    definition_id: i64,
+    rows: Option<u64>,
+    definition: Option<(String, i64)>,
 }
 
-impl Steps for Eloqua<'_> {
-    const VENDOR: Vendor = VENDOR;
-    /// Nothing: the file was checked before (by [`EloquaImport::check`]).
-    type Checked = ();
-    type Submitted = Sync;
-    /// The sync's final status.
-    type Ended = String;
+/// How a sync ended: its final status, and the definition it synced.
+struct SyncEnd {
+    status: String,
+    synced_instance_uri: Option<String>,
+}
 
-    fn check(&self, _: &ImportOptions) -> Result<(), Error> {
-        Ok(())
+impl<'a> Steps for Eloqua<'a> {
+    const VENDOR: Vendor = VENDOR;
+    /// The file, checked before (by [`EloquaImport::check`]).
+    type Checked = &'a Checked;
+    type Submitted = Sync;
+    type Ended = SyncEnd;
+
+    fn check(&self, _: &ImportOptions) -> Result<&'a Checked, Error> {
+        self.checked.ok_or_else(|| Error::InvalidConfig {
+            setting: "file",
+            reason: "no file was checked for this import".into(),
+        })
     }
 
     async fn submit(
         &self,
         options: &ImportOptions,
-        (): (),
+        Checked { csv, chunks }: &'a Checked,
         ledger: &Ledger,
         deadline: &Deadline,
     ) -> Result<(ImportReport, Sync), Error> {
-        let Self {
-            client,
-            eloqua,
-            checked: Checked { csv, chunks },
-        } = *self;
+        let Self { client, eloqua, .. } = *self;
         let name = options.import_name();
         let (definition_uri, definition_id, notes) = client
             .define_and_stage(
@@ -316,38 +361,52 @@ impl Steps for Eloqua<'_> {
         let sync = Sync {
             id: sync_id,
             uri: sync_uri,
-            definition_uri,
-            definition_id,
+            rows: Some(csv.rows),
+            definition: Some((definition_uri, definition_id)),
         };
         Ok((report, sync))
     }
 
-    async fn poll(&self, sync: &Sync) -> Result<Poll<String>, Error> {
+    fn resume(&self, import_id: &str) -> Result<(String, Sync), Error> {
+        let (uri, id) = sync_id(import_id)?;
+        let sync = Sync {
+            id,
+            uri: uri.clone(),
+            rows: None,
+            definition: None,
+        };
+        Ok((uri, sync))
+    }
+
+    async fn poll(&self, sync: &Sync) -> Result<Poll<SyncEnd>, Error> {
         let answer = call(VENDOR, "getSync", self.client.get_sync().id(sync.id).send())
             .await?
             .into_inner();
         let status = answer.status.unwrap_or_default();
         let ended = matches!(status.as_str(), "success" | "warning" | "error" | "errored");
-        Ok(Poll::state(status.clone(), ended.then_some(status)))
+        let end = ended.then(|| SyncEnd {
+            status: status.clone(),
+            synced_instance_uri: answer.synced_instance_uri,
+        });
+        Ok(Poll::state(status, end))
     }
 
     async fn finish(
         &self,
         sync: Sync,
-        status: String,
+        SyncEnd {
+            status,
+            synced_instance_uri,
+        }: SyncEnd,
         mut report: ImportReport,
         ledger: &Ledger,
     ) -> Result<ImportReport, Error> {
-        let Self {
-            client,
-            eloqua,
-            checked: Checked { csv, .. },
-        } = *self;
+        let Self { client, eloqua, .. } = *self;
         let Sync {
             id: sync_id,
             uri: sync_uri,
-            definition_uri,
-            definition_id,
+            rows,
+            definition,
         } = sync;
         ledger.record(
             sync_uri.clone(),
@@ -363,22 +422,41 @@ impl Steps for Eloqua<'_> {
         };
         if report.status != Status::Completed {
             report.messages.extend(client.sync_messages(sync_id).await?);
-            report.rejects = client.rejects(sync_id, csv.rows).await?;
+            report.rejects = client.rejects(sync_id, rows).await?;
         }
         if report.status != Status::Failed {
             let rejected = report.rejects.len() as u64;
             report.rows_rejected = Some(rejected);
-            report.rows_imported = Some(csv.rows.saturating_sub(rejected));
+            report.rows_imported = rows.map(|rows| rows.saturating_sub(rejected));
         }
 
-        // Cleanup: the import is done and reported whatever happens here.
+        // Cleanup: the import is done and reported whatever happens here. Something already
+        // deleted (404: by an earlier reading of this ended sync) is left as it is.
+        let definition = definition.or_else(|| {
+            let uri = synced_instance_uri?;
+            let id = uri.strip_prefix("/contacts/imports/")?.parse().ok()?;
+            Some((uri, id))
+        });
+        let cleanup = eloqua.delete_staged_data || eloqua.delete_definition;
+        let Some((definition_uri, definition_id)) = definition.filter(|_| cleanup) else {
+            if cleanup {
+                report.messages.push(format!(
+                    "the sync does not name a contact import definition (GET {sync_uri}): its \
+                     staged data and definition were not deleted"
+                ));
+            }
+            return Ok(report);
+        };
+        let gone = |e: &Error| e.status() == Some(404);
         if eloqua.delete_staged_data {
             let deleted = call::<()>(
                 VENDOR,
                 "deleteContactImportData",
                 client.delete_contact_import_data().id(definition_id).send(),
             )
-            .await;
+            .await
+            .map(drop)
+            .or_else(|e| if gone(&e) { Ok(()) } else { Err(e) });
             if let Err(e) = deleted {
                 tracing::warn!(error = %e.report(), "the staged data was not deleted");
                 report.messages.push(format!(
@@ -393,7 +471,9 @@ impl Steps for Eloqua<'_> {
                 "deleteContactImport",
                 client.delete_contact_import().id(definition_id).send(),
             )
-            .await;
+            .await
+            .map(drop)
+            .or_else(|e| if gone(&e) { Ok(()) } else { Err(e) });
             if let Err(e) = deleted {
                 tracing::warn!(error = %e.report(), "the import definition was not deleted");
                 report.messages.push(format!(
@@ -732,8 +812,9 @@ impl Client {
     }
 
     /// Every reject of the sync, page by page. `recordIndex` counts the staged records from 1,
-    /// so the file line is one more (the header is line 1).
-    async fn rejects(&self, sync_id: i64, rows: u64) -> Result<Vec<Reject>, Error> {
+    /// so the file line is one more (the header is line 1). No more than the `rows` staged
+    /// (when known) or the `totalResults` Eloqua tells are read.
+    async fn rejects(&self, sync_id: i64, rows: Option<u64>) -> Result<Vec<Reject>, Error> {
         let mut rejects = Vec::new();
         let mut offset = 0;
         loop {
@@ -746,6 +827,7 @@ impl Client {
                 .await?
                 .into_inner();
             let count = page.items.len() as i32;
+            let most = rows.or(page.total_results.and_then(|t| u64::try_from(t).ok()));
             for item in page.items {
                 let mut reason = item.message.unwrap_or_else(|| "rejected".into());
                 if let Some(code) = item.status_code {
@@ -763,9 +845,10 @@ impl Client {
                     reason,
                 });
             }
-            // There cannot be more rejects than staged rows: a server that says `hasMore`
-            // forever is not followed past them.
-            if count == 0 || page.has_more != Some(true) || rejects.len() as u64 >= rows {
+            // There cannot be more rejects than staged rows (or than Eloqua counts): a server
+            // that says `hasMore` forever is not followed past them (nor past the timeout).
+            let all = most.is_some_and(|most| rejects.len() as u64 >= most);
+            if count == 0 || page.has_more != Some(true) || all {
                 return Ok(rejects);
             }
             offset += count;
@@ -831,5 +914,30 @@ mod tests {
         assert_eq!(id_of("/contacts/imports/384", "x").unwrap(), 384);
         assert_eq!(id_of("/syncs/1234", "x").unwrap(), 1234);
         assert!(id_of("/syncs/", "x").is_err());
+    }
+
+    #[test]
+    fn a_sync_is_read_from_its_uri() {
+        assert_eq!(
+            sync_id("/syncs/1200").unwrap(),
+            ("/syncs/1200".into(), 1200)
+        );
+        assert_eq!(sync_id(" /syncs/007 ").unwrap(), ("/syncs/7".into(), 7));
+        for bad in [
+            "1200",
+            "/syncs/0",
+            "/syncs/-3",
+            "/syncs/",
+            "/contacts/imports/3",
+            "",
+        ] {
+            match sync_id(bad) {
+                Err(Error::InvalidConfig { setting, reason }) => {
+                    assert_eq!(setting, "import id");
+                    assert!(reason.starts_with(&format!("`{bad}`: ")), "{reason}");
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 }

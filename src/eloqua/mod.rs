@@ -4,6 +4,7 @@
 generated_client!("eloqua");
 
 mod import;
+pub(crate) use import::sync_id;
 pub use import::{field_statement, Checked, EloquaImport, MAX_CHUNK, MAX_FIELDS};
 
 use base64::Engine as _;

@@ -7,8 +7,8 @@ use super::{types, Client};
 use crate::{
     error::{call, call_keeping_retry_after},
     retry::{outcome_of, Decision},
-    workflow::{drive, inspect, Deadline, Ledger, Poll, Steps},
-    CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Status, Vendor,
+    workflow::{drive, follow, id_number, inspect, Deadline, Ledger, Poll, Steps},
+    CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Status, StatusOptions, Vendor,
 };
 
 const VENDOR: Vendor = Vendor::Mailperformance;
@@ -85,6 +85,29 @@ impl Client {
         np6: &Np6Import,
     ) -> Result<ImportReport, Error> {
         drive(&Np6 { client: self, np6 }, options).await
+    }
+
+    /// The report of the import `import_id` (the number an import's report gave, with
+    /// `no_wait` or in an [`Error::Interrupted`]), read from its execution's state: once, or
+    /// following it to its end with `options.wait`. Still running, it is
+    /// [`Status::Submitted`]; ended, it is reported as [`Client::import`] reports it, without
+    /// the file's row count. An id that is not a number from 1 is an
+    /// [`Error::InvalidConfig`], before any request.
+    pub async fn status(
+        &self,
+        import_id: &str,
+        options: &StatusOptions,
+    ) -> Result<ImportReport, Error> {
+        let np6 = Np6Import::default();
+        follow(
+            &Np6 {
+                client: self,
+                np6: &np6,
+            },
+            import_id,
+            options,
+        )
+        .await
     }
 }
 
@@ -213,6 +236,10 @@ impl Steps for Np6<'_> {
         let mut report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
         report.messages.extend(binding_note);
         Ok((report, import_id))
+    }
+
+    fn resume(&self, import_id: &str) -> Result<(String, i32), Error> {
+        id_number(import_id, import_id, "an NP6 import id is a number from 1")
     }
 
     async fn poll(&self, &import_id: &i32) -> Result<Poll<Status>, Error> {

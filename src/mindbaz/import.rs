@@ -6,8 +6,9 @@ use std::time::Duration;
 use super::{sftp, types, Client, SftpConfig};
 use crate::{
     error::call,
-    workflow::{drive, inspect, Deadline, Ledger, Poll, Steps},
-    ApiError, CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Reject, Status, Vendor,
+    workflow::{drive, follow, id_number, inspect, Deadline, Ledger, Poll, Steps},
+    ApiError, CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Reject, Status,
+    StatusOptions, Vendor,
 };
 
 const VENDOR: Vendor = Vendor::Mindbaz;
@@ -217,6 +218,32 @@ impl Client {
         )
         .await
     }
+
+    /// The report of the import `import_id` of `site` (the number an import's report gave,
+    /// with `no_wait` or in an [`Error::Interrupted`]), read from `GET imports/{idImport}` as
+    /// [`Client::import`] reads its polls: once, or following it to its end with
+    /// `options.wait`. Still running, it is [`Status::Submitted`]; ended, it is reported from
+    /// its execution log as an import is, without the file's row count. A site or an id that
+    /// is not a number from 1 is an [`Error::InvalidConfig`], before any request.
+    pub async fn status(
+        &self,
+        site: i32,
+        import_id: &str,
+        options: &StatusOptions,
+    ) -> Result<ImportReport, Error> {
+        if site < 1 {
+            return Err(Error::InvalidConfig {
+                setting: "site",
+                reason: format!("{site}: a Mindbaz site id is a number from 1"),
+            });
+        }
+        let mindbaz = MindbazImport::new(site, "");
+        let steps = Mindbaz {
+            client: self,
+            mindbaz: &mindbaz,
+        };
+        follow(&steps, import_id, options).await
+    }
 }
 
 /// Mindbaz's steps of an import.
@@ -406,6 +433,14 @@ impl<'a> Steps for Mindbaz<'a> {
 
         let report = ImportReport::submitted(VENDOR, import_id.to_string(), csv.rows);
         Ok((report, import_id))
+    }
+
+    fn resume(&self, import_id: &str) -> Result<(String, i32), Error> {
+        id_number(
+            import_id,
+            import_id,
+            "a Mindbaz import id is a number from 1",
+        )
     }
 
     async fn poll(&self, &import_id: &i32) -> Result<Poll<types::Import>, Error> {

@@ -17,7 +17,7 @@ use esp_imports::{
 use esp_imports_sandbox::{Sandbox, SandboxConfig};
 
 /// The sandbox's credentials for `vendor`.
-fn credentials(vendor: Vendor) -> Credentials {
+pub(crate) fn credentials(vendor: Vendor) -> Credentials {
     let c = esp_imports_sandbox::Credentials::default();
     match vendor {
         Vendor::Mailperformance => {
@@ -36,7 +36,7 @@ fn credentials(vendor: Vendor) -> Credentials {
 }
 
 /// The sample's column → the sandbox's field, per vendor.
-fn columns(vendor: Vendor) -> [(&'static str, &'static str); 2] {
+pub(crate) fn columns(vendor: Vendor) -> [(&'static str, &'static str); 2] {
     match vendor {
         Vendor::Mailperformance => [("email", "1234"), ("city", "5678")],
         Vendor::Copernica => [("email", "email"), ("city", "city")],
@@ -48,7 +48,7 @@ fn columns(vendor: Vendor) -> [(&'static str, &'static str); 2] {
 
 /// The vendor's part of the options: the defaults, Copernica's database 1, and Mindbaz's file
 /// already on the sandbox's SFTP directory as `remote`.
-fn vendor_options(vendor: Vendor, remote: &str) -> VendorImport {
+pub(crate) fn vendor_options(vendor: Vendor, remote: &str) -> VendorImport {
     match vendor {
         Vendor::Mailperformance => mailperformance::Np6Import::default().into(),
         Vendor::Copernica => copernica::CopernicaImport::new("1").into(),
@@ -62,7 +62,7 @@ fn vendor_options(vendor: Vendor, remote: &str) -> VendorImport {
     }
 }
 
-const CSV: &str =
+pub(crate) const CSV: &str =
     "email;city\r\na@example.com;Lille\r\nbroken-address;Lens\r\nc@example.com;Arras\r\n";
 
 /// A sandbox, and the sample in a temporary directory (kept while the guard lives).

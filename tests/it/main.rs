@@ -7,6 +7,7 @@ mod sshd;
 mod fixtures;
 mod generated;
 mod importer;
+mod importer_status;
 mod layer_copernica;
 mod layer_eloqua;
 mod layer_mailperformance;

@@ -20,7 +20,8 @@ async fn run(args: &[&str], env: &[(&str, String)]) -> Output {
     crate::common::output(command, &[]).await
 }
 
-fn json(output: &Output) -> Value {
+/// The one JSON object on stdout.
+pub(crate) fn json(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut lines = stdout.lines().filter(|l| !l.trim().is_empty());
     let object = lines

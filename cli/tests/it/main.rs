@@ -14,3 +14,4 @@ mod cli_sftp;
 mod cli_signals;
 mod fault_matrix;
 mod file_changed;
+mod status;
