@@ -316,16 +316,21 @@ pub(crate) async fn drive<S: Steps>(
             if options.no_wait {
                 return Ok(report);
             }
-            let mut states = States::default();
-            let ended = loop {
-                let poll = steps.poll(&submitted).await?;
-                states.observe(|e| options.emit(e), poll.state, poll.processed, poll.total);
-                match poll.ended {
-                    Some(ended) => break ended,
-                    None => deadline.pause(options.poll_interval).await?,
-                }
-            };
-            steps.finish(submitted, ended, report, ledger).await
+            let emit = |e| options.emit(e);
+            let polled = until_ended(
+                steps,
+                &submitted,
+                &deadline,
+                options.poll_interval,
+                true,
+                emit,
+                |_| {},
+            )
+            .await?;
+            match polled {
+                Ok(ended) => steps.finish(submitted, ended, report, ledger).await,
+                Err(_) => unreachable!("waited until it ended"),
+            }
         },
     )
     .await
@@ -349,25 +354,28 @@ pub(crate) async fn follow<S: Steps>(
         async |ledger| {
             let (import_id, submitted) = steps.resume(import_id)?;
             let deadline = Deadline::new(S::VENDOR, options.timeout);
-            let mut states = States::default();
-            loop {
-                let poll = steps.poll(&submitted).await?;
-                let running = running(S::VENDOR, &poll);
-                states.observe(|e| options.emit(e), poll.state, poll.processed, poll.total);
-                let report = ImportReport::read(S::VENDOR, import_id.clone());
-                match poll.ended {
-                    Some(ended) => return steps.finish(submitted, ended, report, ledger).await,
-                    None if !options.wait => {
-                        return Ok(ImportReport {
-                            messages: vec![running],
-                            ..report
-                        })
-                    }
-                    None => {
-                        ledger.record(import_id.clone(), running);
-                        deadline.pause(options.poll_interval).await?;
-                    }
-                }
+            // While it is followed, a timeout or a cancel says where it stood.
+            let record = |poll: &Poll<S::Ended>| {
+                ledger.record(import_id.clone(), running(S::VENDOR, poll));
+            };
+            let emit = |e| options.emit(e);
+            let polled = until_ended(
+                steps,
+                &submitted,
+                &deadline,
+                options.poll_interval,
+                options.wait,
+                emit,
+                record,
+            )
+            .await?;
+            let report = ImportReport::read(S::VENDOR, import_id.clone());
+            match polled {
+                Ok(ended) => steps.finish(submitted, ended, report, ledger).await,
+                Err(poll) => Ok(ImportReport {
+                    messages: vec![running(S::VENDOR, &poll)],
+                    ..report
+                }),
             }
         },
     )
@@ -392,6 +400,34 @@ pub(crate) fn id_number<T: std::str::FromStr + Default + PartialOrd + std::fmt::
 }
 
 /// What a poll says of an import that still runs.
+/// The one status poll loop: polls the import, each poll a progress event, until it ends
+/// (pausing `interval` between polls, within the deadline, each running poll told to
+/// `running_poll` first), or only once unless `wait`. Gives what the last poll said of the
+/// ended import, or (`Err`) the poll of one still running.
+async fn until_ended<S: Steps>(
+    steps: &S,
+    submitted: &S::Submitted,
+    deadline: &Deadline,
+    interval: Duration,
+    wait: bool,
+    emit: impl Fn(Progress),
+    mut running_poll: impl FnMut(&Poll<S::Ended>),
+) -> Result<Result<S::Ended, Poll<S::Ended>>, Error> {
+    let mut states = States::default();
+    loop {
+        let mut poll = steps.poll(submitted).await?;
+        states.observe(&emit, poll.state.clone(), poll.processed, poll.total);
+        if let Some(ended) = poll.ended.take() {
+            return Ok(Ok(ended));
+        }
+        if !wait {
+            return Ok(Err(poll));
+        }
+        running_poll(&poll);
+        deadline.pause(interval).await?;
+    }
+}
+
 fn running<E>(vendor: Vendor, poll: &Poll<E>) -> String {
     let lines = match (poll.processed, poll.total) {
         (Some(p), Some(t)) => format!(", {p} of {t} lines processed"),
