@@ -1330,15 +1330,17 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_are_found_whatever_their_distance_in_the_prefetch_window() {
-        // Bloom::BATCH keys are pending at any time: duplicates next to each other, across the
-        // window's edge, and on the last row (set only by the flush) must all be found.
+    fn duplicates_are_found_whatever_their_distance_in_the_batches() {
+        // Keys go to the filter's thread KeyFilter::BATCH at a time, and up to Bloom::BATCH are
+        // pending there: duplicates next to each other, across either batch's edge, and on the
+        // last row (set only by the flush) must all be found.
         for distance in [
             1,
             Bloom::BATCH - 1,
             Bloom::BATCH,
             Bloom::BATCH + 1,
             3 * Bloom::BATCH,
+            KeyFilter::BATCH + 1,
         ] {
             for filler in [0, 100] {
                 let mut content = b"email\n".to_vec();
