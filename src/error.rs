@@ -253,12 +253,10 @@ impl fmt::Display for Error {
                 operation,
                 source,
             } => {
-                let what = if source.is_redirect() {
-                    "redirect refused"
-                } else if too_large(source).is_some() {
-                    "answer too large"
-                } else {
-                    "no answer"
+                let what = match Failure::of(source) {
+                    Failure::Redirect => "redirect refused",
+                    Failure::TooLarge(_) => "answer too large",
+                    Failure::NoAnswer => "no answer",
                 };
                 write!(f, "{vendor} {operation}: {what}")
             }
@@ -312,6 +310,25 @@ impl fmt::Display for Error {
     }
 }
 
+/// What a [`Error::Transport`] came to.
+enum Failure<'a> {
+    /// A redirect the client refused (it leaves the origin).
+    Redirect,
+    /// An answer past [`HttpConfig::max_response_bytes`](crate::HttpConfig::max_response_bytes).
+    TooLarge(&'a crate::http::ResponseTooLarge),
+    /// No answer at all.
+    NoAnswer,
+}
+
+impl<'a> Failure<'a> {
+    fn of(e: &'a reqwest::Error) -> Self {
+        if e.is_redirect() {
+            return Failure::Redirect;
+        }
+        too_large(e).map_or(Failure::NoAnswer, Failure::TooLarge)
+    }
+}
+
 /// An [`Error`] with its causes, on one line: see [`Error::report`].
 #[derive(Debug)]
 pub struct Report<'a>(&'a Error);
@@ -323,10 +340,12 @@ impl fmt::Display for Report<'_> {
                 vendor,
                 operation,
                 source,
-            } => match too_large(source) {
-                Some(limit) if !source.is_redirect() => write!(f, "{vendor} {operation}: {limit}"),
-                _ if source.is_redirect() => write!(f, "{vendor} {operation}: {}", Chain(source)),
-                _ => write!(f, "{vendor} {operation}: no answer: {}", Chain(source)),
+            } => match Failure::of(source) {
+                Failure::Redirect => write!(f, "{vendor} {operation}: {}", Chain(source)),
+                Failure::TooLarge(limit) => write!(f, "{vendor} {operation}: {limit}"),
+                Failure::NoAnswer => {
+                    write!(f, "{vendor} {operation}: no answer: {}", Chain(source))
+                }
             },
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Client(e) => write!(f, "cannot build the HTTP client: {}", Chain(e)),
