@@ -285,6 +285,15 @@ struct Sync {
     definition: Option<(String, i64)>,
 }
 
+/// What of a contact import definition is deleted.
+#[derive(Clone, Copy)]
+enum Part {
+    /// Its staged data (`DELETE /contacts/imports/{id}/data`).
+    StagedData,
+    /// The definition itself.
+    Definition,
+}
+
 /// How a sync ended: its final status, and the definition it synced.
 struct SyncEnd {
     status: String,
@@ -433,8 +442,8 @@ impl<'a> Steps for Eloqua<'a> {
         // Cleanup: the import is done and reported whatever happens here. Something already
         // deleted (404: by an earlier reading of this ended sync) is left as it is.
         let definition = definition.or_else(|| {
-            let uri = synced_instance_uri?;
-            let id = uri.strip_prefix("/contacts/imports/")?.parse().ok()?;
+            let uri = synced_instance_uri.filter(|uri| uri.starts_with("/contacts/imports/"))?;
+            let id = id_of(&uri, "getSync").ok()?;
             Some((uri, id))
         });
         let cleanup = eloqua.delete_staged_data || eloqua.delete_definition;
@@ -447,37 +456,28 @@ impl<'a> Steps for Eloqua<'a> {
             }
             return Ok(report);
         };
-        let gone = |e: &Error| e.status() == Some(404);
-        if eloqua.delete_staged_data {
-            let deleted = call::<()>(
-                VENDOR,
-                "deleteContactImportData",
-                client.delete_contact_import_data().id(definition_id).send(),
-            )
-            .await
-            .map(drop)
-            .or_else(|e| if gone(&e) { Ok(()) } else { Err(e) });
-            if let Err(e) = deleted {
-                tracing::warn!(error = %e.report(), "the staged data was not deleted");
-                report.messages.push(format!(
-                    "the staged data was not deleted (DELETE {definition_uri}/data): {}",
-                    e.report()
-                ));
+        let parts = [
+            (
+                eloqua.delete_staged_data,
+                Part::StagedData,
+                "the staged data",
+                "/data",
+            ),
+            (
+                eloqua.delete_definition,
+                Part::Definition,
+                "the import definition",
+                "",
+            ),
+        ];
+        for (wanted, part, what, path) in parts {
+            if !wanted {
+                continue;
             }
-        }
-        if eloqua.delete_definition {
-            let deleted = call::<()>(
-                VENDOR,
-                "deleteContactImport",
-                client.delete_contact_import().id(definition_id).send(),
-            )
-            .await
-            .map(drop)
-            .or_else(|e| if gone(&e) { Ok(()) } else { Err(e) });
-            if let Err(e) = deleted {
-                tracing::warn!(error = %e.report(), "the import definition was not deleted");
+            if let Err(e) = client.delete_if_there(part, definition_id).await {
+                tracing::warn!(error = %e.report(), "{what} was not deleted");
                 report.messages.push(format!(
-                    "the import definition was not deleted (DELETE {definition_uri}): {}",
+                    "{what} was not deleted (DELETE {definition_uri}{path}): {}",
                     e.report()
                 ));
             }
@@ -633,19 +633,32 @@ impl Client {
 
     /// Deletes a definition that will never be synced, its staged data first.
     async fn discard(&self, definition_id: i64) -> Result<(), Error> {
-        call::<()>(
-            VENDOR,
-            "deleteContactImportData",
-            self.delete_contact_import_data().id(definition_id).send(),
-        )
-        .await?;
-        call::<()>(
-            VENDOR,
-            "deleteContactImport",
-            self.delete_contact_import().id(definition_id).send(),
-        )
-        .await?;
-        Ok(())
+        self.delete(Part::StagedData, definition_id).await?;
+        self.delete(Part::Definition, definition_id).await
+    }
+
+    /// Deletes a part of a definition.
+    async fn delete(&self, part: Part, definition_id: i64) -> Result<(), Error> {
+        let deleted = match part {
+            Part::StagedData => {
+                let request = self.delete_contact_import_data().id(definition_id);
+                call::<()>(VENDOR, "deleteContactImportData", request.send()).await
+            }
+            Part::Definition => {
+                let request = self.delete_contact_import().id(definition_id);
+                call::<()>(VENDOR, "deleteContactImport", request.send()).await
+            }
+        };
+        deleted.map(drop)
+    }
+
+    /// [`Client::delete`], where what is already gone (404: an earlier reading of this ended
+    /// sync deleted it) counts as deleted.
+    async fn delete_if_there(&self, part: Part, definition_id: i64) -> Result<(), Error> {
+        match self.delete(part, definition_id).await {
+            Err(e) if e.status() == Some(404) => Ok(()),
+            other => other,
+        }
     }
 
     /// Posts each chunk (header line + rows) as `text/csv`, counting those staged. A chunk is
