@@ -151,7 +151,8 @@ pub fn credentials(vendor: Vendor) -> Result<Credentials, Usage> {
     })
 }
 
-fn unsupported(vendor: Vendor) -> Usage {
+/// A vendor of a newer library than this command line.
+pub fn unsupported(vendor: Vendor) -> Usage {
     Usage(format!("{vendor} is not supported by this command line"))
 }
 

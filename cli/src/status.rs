@@ -33,9 +33,7 @@ async fn status(args: StatusArgs) -> Result<ImportReport, Failure> {
             VendorImport::Mindbaz(mindbaz::MindbazImport::new(import::site(args.site)?, ""))
         }
         Vendor::Eloqua => VendorImport::Eloqua(eloqua::EloquaImport::default()),
-        other => {
-            return Err(Usage(format!("{other} is not supported by this command line")).into())
-        }
+        other => return Err(import::unsupported(other).into()),
     };
     if args.site.is_some() && vendor != Vendor::Mindbaz {
         return Err(Usage(format!("--site is for mindbaz, not {}", vendor.slug())).into());
