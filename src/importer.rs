@@ -11,7 +11,7 @@ use crate::eloqua;
 use crate::mailperformance;
 #[cfg(feature = "mindbaz")]
 use crate::mindbaz;
-use crate::{Error, HttpConfig, ImportOptions, ImportReport, StatusOptions, Vendor};
+use crate::{Error, Fields, HttpConfig, ImportOptions, ImportReport, StatusOptions, Vendor};
 
 /// An enum with one variant per vendor (each behind its vendor's feature, named as in
 /// [`Vendor`]), its `vendor()`, and a `From` for each variant's type.
@@ -325,6 +325,34 @@ impl Importer {
                 eloqua::sync_id(import_id)?;
                 let client = pod.client().await?;
                 client.status(import_id, options, eloqua).await
+            }
+            // Another vendor's options (none, when only one vendor is built).
+            #[allow(unreachable_patterns)]
+            _ => Err(self.other_vendor(vendor_options)),
+        }
+    }
+
+    /// The vendor's contact fields, as its `Client::fields` reads them (see each vendor's):
+    /// what a column map names, by id or name ([`Fields::resolve`], [`Fields::auto_map`]).
+    /// `vendor_options` say where: Copernica's database, Mindbaz's site (NP6 and Eloqua read
+    /// nothing of them). Only reads.
+    pub async fn fields(&self, vendor_options: &VendorImport) -> Result<Fields, Error> {
+        match (&self.client, vendor_options) {
+            #[cfg(feature = "mailperformance")]
+            (VendorClient::Mailperformance(client), VendorImport::Mailperformance(_)) => {
+                client.fields().await
+            }
+            #[cfg(feature = "copernica")]
+            (VendorClient::Copernica(client), VendorImport::Copernica(copernica)) => {
+                client.fields(&copernica.database).await
+            }
+            #[cfg(feature = "mindbaz")]
+            (VendorClient::Mindbaz(client), VendorImport::Mindbaz(mindbaz)) => {
+                client.fields(mindbaz.site).await
+            }
+            #[cfg(feature = "eloqua")]
+            (VendorClient::Eloqua(pod), VendorImport::Eloqua(_)) => {
+                pod.client().await?.fields().await
             }
             // Another vendor's options (none, when only one vendor is built).
             #[allow(unreachable_patterns)]

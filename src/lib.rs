@@ -32,6 +32,7 @@ macro_rules! generated_client {
 
 mod csv_input;
 mod error;
+mod fields;
 mod http;
 mod import;
 #[cfg(any(
@@ -47,6 +48,7 @@ mod workflow;
 
 pub use csv_input::{CsvFile, Expectations, LineEnding, DEFAULT_MAX_ROW_BYTES};
 pub use error::{call, ApiError, Error, InputError, Report};
+pub use fields::{AutoMap, Field, FieldKind, Fields, Unresolved};
 pub use http::{HttpConfig, MAX_RESPONSE_BYTES};
 pub use import::{
     Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, StatusOptions,

@@ -30,8 +30,8 @@ fn columns(vendor: Vendor) -> Vec<(&'static str, &'static str)> {
         ],
         Vendor::Mindbaz => vec![
             ("email", "fld1"),
-            ("first_name", "fld2"),
-            ("last_name", "fld3"),
+            ("first_name", "fld15"),
+            ("last_name", "fld14"),
             ("city", "fld4"),
         ],
         Vendor::Eloqua => vec![

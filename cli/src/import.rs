@@ -38,28 +38,32 @@ pub fn report(result: Result<ImportReport, Failure>, json: bool, creates: bool) 
                 _ => exit::OK,
             }
         }
-        Err(failure) => {
-            let (message, code, state) = match &failure {
-                Failure::Usage(Usage(message)) => (format!("error: {message}"), exit::USAGE, None),
-                Failure::Import(e) => {
-                    let state = e.import_state().or_else(|| {
-                        (creates && nothing_created(e)).then_some(("", output::NOTHING_CREATED))
-                    });
-                    // An interrupted import's error tells its state itself.
-                    let untold = state.filter(|_| !matches!(e, Error::Interrupted { .. }));
-                    (output::error_line(e, untold), exit_code(e), state)
-                }
-            };
-            eprintln!("{message}");
-            if json {
-                println!(
-                    "{}",
-                    output::error_json(message.trim_start_matches("error: "), code, state)
-                );
-            }
-            code
-        }
+        Err(failure) => fail(failure, json, creates),
     }
+}
+
+/// Prints why a command failed (and its JSON with `json`) and returns the exit code.
+/// `creates`: as in [`report`].
+pub fn fail(failure: Failure, json: bool, creates: bool) -> u8 {
+    let (message, code, state) = match &failure {
+        Failure::Usage(Usage(message)) => (format!("error: {message}"), exit::USAGE, None),
+        Failure::Import(e) => {
+            let state = e.import_state().or_else(|| {
+                (creates && nothing_created(e)).then_some(("", output::NOTHING_CREATED))
+            });
+            // An interrupted import's error tells its state itself.
+            let untold = state.filter(|_| !matches!(e, Error::Interrupted { .. }));
+            (output::error_line(e, untold), exit_code(e), state)
+        }
+    };
+    eprintln!("{message}");
+    if json {
+        println!(
+            "{}",
+            output::error_json(message.trim_start_matches("error: "), code, state)
+        );
+    }
+    code
 }
 
 /// Whether the vendor refused, or did not answer, before the import was created: the library
@@ -154,6 +158,40 @@ pub fn credentials(vendor: Vendor) -> Result<Credentials, Usage> {
 /// A vendor of a newer library than this command line.
 pub fn unsupported(vendor: Vendor) -> Usage {
     Usage(format!("{vendor} is not supported by this command line"))
+}
+
+/// The vendor's part of the options where only its place is read (`status`, `fields`):
+/// Copernica's `--database` (when given), Mindbaz's `--site` (required), the defaults
+/// otherwise. A flag of another vendor is refused.
+pub fn vendor_place(
+    vendor: Vendor,
+    database: Option<&str>,
+    site_id: Option<i32>,
+) -> Result<VendorImport, Usage> {
+    if site_id.is_some() && vendor != Vendor::Mindbaz {
+        return Err(Usage(format!(
+            "--site is for mindbaz, not {}",
+            vendor.slug()
+        )));
+    }
+    if database.is_some() && vendor != Vendor::Copernica {
+        return Err(Usage(format!(
+            "--database is for copernica, not {}",
+            vendor.slug()
+        )));
+    }
+    Ok(match vendor {
+        Vendor::Mailperformance => {
+            VendorImport::Mailperformance(mailperformance::Np6Import::default())
+        }
+        Vendor::Copernica => VendorImport::Copernica(copernica::CopernicaImport::new(
+            database.unwrap_or_default(),
+        )),
+        // Its report address is not read.
+        Vendor::Mindbaz => VendorImport::Mindbaz(mindbaz::MindbazImport::new(site(site_id)?, "")),
+        Vendor::Eloqua => VendorImport::Eloqua(eloqua::EloquaImport::default()),
+        other => return Err(unsupported(other)),
+    })
 }
 
 /// `--site`: the Mindbaz site id, required.

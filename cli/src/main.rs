@@ -1,8 +1,9 @@
-//! The `esp-imports` command line: `import`, `status`, `demo`, `sandbox` and `spec` (parsing,
+//! The `esp-imports` command line: `import`, `status`, `fields`, `demo`, `sandbox` and `spec` (parsing,
 //! logging, and the exit codes here).
 #![forbid(unsafe_code)]
 
 mod demo;
+mod fields;
 mod import;
 mod output;
 mod sample;
@@ -64,6 +65,8 @@ enum Command {
     /// Read an import's state at the vendor from its id (`--no-wait`, or interrupted), and
     /// report it as `import` does; `--wait` follows it to its end.
     Status(Box<StatusArgs>),
+    /// List the vendor's contact fields, which `import --map` names (by id or name).
+    Fields(Box<FieldsArgs>),
     /// Print the bundled OpenAPI spec of a vendor.
     Spec {
         /// The vendor.
@@ -236,7 +239,25 @@ pub struct StatusArgs {
     pub site: Option<i32>,
 }
 
-/// What `import` and `status` share: where the vendor's API is, and how it is reached.
+/// `esp-imports fields`.
+#[derive(Args)]
+pub struct FieldsArgs {
+    /// The vendor.
+    pub vendor: VendorArg,
+    /// Print one JSON object with the fields on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Copernica: the database (id or name).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Mindbaz: the site id.
+    #[arg(long)]
+    pub site: Option<i32>,
+}
+
+/// What `import`, `status` and `fields` share: where the vendor's API is, and how it is reached.
 #[derive(Args)]
 pub struct Connection {
     /// The API base URL, prefix included (default: the vendor's production URL; for Eloqua,
@@ -365,6 +386,7 @@ fn main() -> ExitCode {
             Command::Demo { rows } => demo::demo(rows).await,
             Command::Import(args) => import::run(*args).await,
             Command::Status(args) => status::run(*args).await,
+            Command::Fields(args) => fields::run(*args).await,
         }
     });
     ExitCode::from(code)

@@ -1,12 +1,9 @@
 //! `esp-imports status <VENDOR> <ID>`: an import's state read from the vendor, reported as
 //! `import` reports it (the same flags, credentials, printing and exit codes).
 
-use esp_imports::{
-    copernica, eloqua, mailperformance, mindbaz, ImportReport, Importer, StatusOptions, Vendor,
-    VendorImport,
-};
+use esp_imports::{ImportReport, Importer, StatusOptions, Vendor};
 
-use crate::{import, output, Failure, StatusArgs, Usage};
+use crate::{import, output, Failure, StatusArgs};
 
 /// Runs the command; returns the exit code.
 pub async fn run(args: StatusArgs) -> u8 {
@@ -24,20 +21,7 @@ async fn status(args: StatusArgs) -> Result<ImportReport, Failure> {
     let location = import::location(&args.connection, vendor, &config)?;
     // What the library reads of the import's options: Mindbaz's site; Eloqua's cleanup once
     // the sync has ended, as `import` does it (its defaults: the staged data deleted).
-    let vendor_options = match vendor {
-        Vendor::Mailperformance => {
-            VendorImport::Mailperformance(mailperformance::Np6Import::default())
-        }
-        Vendor::Copernica => VendorImport::Copernica(copernica::CopernicaImport::default()),
-        Vendor::Mindbaz => {
-            VendorImport::Mindbaz(mindbaz::MindbazImport::new(import::site(args.site)?, ""))
-        }
-        Vendor::Eloqua => VendorImport::Eloqua(eloqua::EloquaImport::default()),
-        other => return Err(import::unsupported(other).into()),
-    };
-    if args.site.is_some() && vendor != Vendor::Mindbaz {
-        return Err(Usage(format!("--site is for mindbaz, not {}", vendor.slug())).into());
-    }
+    let vendor_options = import::vendor_place(vendor, None, args.site)?;
     let credentials = import::credentials(vendor)?;
     let importer = Importer::new(credentials, location, &config)?;
     // The id is checked by the library before any request.

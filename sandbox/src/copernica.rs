@@ -64,7 +64,18 @@ const PROFILE_FIELDS: &[FieldDef] = &[
     (104, "city", "text", 255),
     (105, "name", "text", 255),
     (106, "Contactpersoon", "text", 255),
+    (107, "birthdate", "empty_date", 0),
+    (108, "children", "integer", 0),
+    (109, "gender", "select", 0),
 ];
+
+/// The choices of the `select` fields (their `value`, one per line).
+fn choices(name: &str) -> &'static str {
+    match name {
+        "gender" => "male\nfemale\nother",
+        _ => "",
+    }
+}
 
 /// The fields of collection 201 `Order`.
 const ORDER_FIELDS: &[FieldDef] = &[(211, "OrderID", "text", 50), (212, "Status", "text", 50)];
@@ -241,7 +252,7 @@ fn field_json(&(id, name, kind, length): &FieldDef) -> Value {
         "ID": id.to_string(),
         "name": name,
         "type": kind,
-        "value": "",
+        "value": choices(name),
         "displayed": true,
         "ordered": false,
         "length": length.to_string(),

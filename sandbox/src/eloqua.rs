@@ -515,6 +515,8 @@ const FIELDS: &[Field] = &[
     field("C_Lead_Score", "Lead Score", "number"),
     field("C_Birthdate", "Birthdate", "date"),
     field("C_Is_Customer", "Is Customer", "boolean"),
+    // A custom copy of a system field's name, but for case, as instances collect them.
+    field("C_Date_Created1", "Date created", "date"),
     Field {
         read_only: true,
         ..field("C_DateCreated", "Date Created", "date")

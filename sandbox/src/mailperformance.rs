@@ -100,6 +100,39 @@ pub(crate) const FIELDS: &[FieldDef] = &[
         mandatory: false,
         max_len: None,
     },
+    FieldDef {
+        id: 5680,
+        kind: "date",
+        name: "Date de naissance",
+        unicity: false,
+        mandatory: false,
+        max_len: None,
+    },
+    // An older text copy of the date, as accounts collect them: the same name but for case.
+    FieldDef {
+        id: 5681,
+        kind: "textField",
+        name: "Date de Naissance",
+        unicity: false,
+        mandatory: false,
+        max_len: Some(10),
+    },
+    FieldDef {
+        id: 5682,
+        kind: "singleSelectList",
+        name: "Civilité",
+        unicity: false,
+        mandatory: false,
+        max_len: None,
+    },
+    FieldDef {
+        id: 5683,
+        kind: "numeric",
+        name: "Nombre d'enfants",
+        unicity: false,
+        mandatory: false,
+        max_len: None,
+    },
 ];
 
 impl FieldDef {
@@ -112,6 +145,9 @@ impl FieldDef {
             "isMandatory": self.mandatory,
             "isCriterion": true,
         });
+        if self.kind.ends_with("SelectList") {
+            field["valueListId"] = json!(12);
+        }
         if let Some(len) = self.max_len {
             // Operator 4: smaller than or equal.
             field["constraint"] = json!({"operator": 4, "value": len.to_string()});

@@ -55,6 +55,7 @@ pub(super) fn router(shared: Shared) -> Router {
     Router::new()
         .route("/api/{idsite}/imports/scheduleNow", post(schedule_now))
         .route("/api/{idsite}/imports/{id_import}", get(get_import))
+        .route("/api/{idsite}/fields/list", get(list_fields))
         .route_layer(middleware::from_fn_with_state(
             emulator.clone(),
             authenticate,
@@ -206,6 +207,85 @@ fn envelope(import: Value) -> Response {
 fn failure(status: StatusCode, message: impl Into<String>) -> Response {
     let body = json!({"success": false, "data": null, "error": message.into(), "typeName": null});
     (status, Json(body)).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The subscriber table's fields
+
+/// Field types (`fieldType`): 1 Text, 2 Integer, 3 Date, 4 List, 5 Boolean.
+const TEXT: i32 = 1;
+const INTEGER: i32 = 2;
+const DATE: i32 = 3;
+const LIST: i32 = 4;
+const BOOLEAN: i32 = 5;
+
+/// A field of the subscriber table: id (`fldN`), name, type, length, list values.
+type FieldDef = (i32, &'static str, i32, Option<i32>, &'static [&'static str]);
+
+/// The sandbox's subscriber table. The ids Mindbaz documents: `fld0` subscriber id, `fld1`
+/// e-mail, `fld2` first registration date, `fld7` subscriber state, `fld14` last name and
+/// `fld15` first name (its hashing example), `fld43` customer id, and `fld157`/`fld158` (its
+/// import example). The others are the sandbox's own; two differ only by case.
+const FIELDS: &[FieldDef] = &[
+    (0, "Id abonné", INTEGER, None, &[]),
+    (1, "Email", TEXT, Some(255), &[]),
+    (2, "Date de première inscription", DATE, None, &[]),
+    (3, "Source", TEXT, Some(50), &[]),
+    (4, "Ville", TEXT, Some(50), &[]),
+    (
+        7,
+        "Etat abonné",
+        LIST,
+        None,
+        &["Actif", "Désinscrit", "NPAI"],
+    ),
+    (9, "Téléphone", TEXT, Some(20), &[]),
+    (14, "Nom", TEXT, Some(50), &[]),
+    (15, "Prénom", TEXT, Some(50), &[]),
+    (16, "Civilité", LIST, None, &["M.", "Mme"]),
+    (43, "Id client", TEXT, Some(50), &[]),
+    (150, "Prénom saisi", TEXT, Some(100), &[]),
+    (151, "Ville saisie", TEXT, Some(100), &[]),
+    (157, "animal_nom", TEXT, Some(100), &[]),
+    (158, "animal_date_naissance", DATE, None, &[]),
+    (159, "Optin partenaires", BOOLEAN, None, &[]),
+    (160, "Code postal", TEXT, Some(10), &[]),
+    (161, "Code Postal", TEXT, Some(5), &[]),
+];
+
+/// `GET /api/{idsite}/fields/list[?type=N]`: the fields, in the envelope.
+async fn list_fields(
+    UrlPath(site): UrlPath<String>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let kind = match query.get("type").map(|t| t.parse::<i32>()) {
+        None => None,
+        Some(Ok(kind)) => Some(kind),
+        Some(Err(_)) => return failure(StatusCode::BAD_REQUEST, "Error, invalid type"),
+    };
+    if site.parse::<i32>().is_err() {
+        return failure(StatusCode::BAD_REQUEST, "Error, invalid idsite");
+    }
+    let data: Vec<Value> = FIELDS
+        .iter()
+        .filter(|(_, _, t, _, _)| kind.is_none_or(|k| k == 0 || k == *t))
+        .map(|&(id, name, field_type, length, list)| {
+            let list: Vec<Value> = list
+                .iter()
+                .enumerate()
+                .map(|(key, value)| json!({"key": key + 1, "value": value}))
+                .collect();
+            json!({
+                "id": id,
+                "name": name,
+                "length": length,
+                "list": if list.is_empty() { Value::Null } else { Value::Array(list) },
+                "fieldType": field_type,
+                "description": null,
+            })
+        })
+        .collect();
+    Json(json!({"success": true, "data": data, "error": null, "typeName": "Field"})).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------

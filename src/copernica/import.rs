@@ -16,9 +16,6 @@ const VENDOR: Vendor = Vendor::Copernica;
 /// The delimiters Copernica accepts for CSV data.
 const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
 
-/// Databases asked for per page when a database is given by name (the API's largest page).
-const DATABASES_PAGE: i32 = 1000;
-
 /// Copernica's part of an import's options.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -261,13 +258,10 @@ impl Steps for Copernica<'_> {
         let Self { client, copernica } = *self;
         let database = copernica.database.trim();
         let key_field = options.columns[&options.key_column].clone();
-        let database_id = match database.parse::<i64>() {
-            Ok(id) => id,
-            Err(_) => {
-                options.emit(Progress::Step("find database"));
-                client.database_id(database).await?
-            }
-        };
+        if database.parse::<i64>().is_err() {
+            options.emit(Progress::Step("find database"));
+        }
+        let database_id = client.database_id(database).await?;
 
         options.emit(Progress::Step("create import"));
         let action = match options.mode {
@@ -388,56 +382,6 @@ impl Steps for Copernica<'_> {
         }
         report.messages.extend(last_error(&status));
         Ok(report)
-    }
-}
-
-impl Client {
-    /// The id of the database called `name`, paging through `GET /databases`.
-    async fn database_id(&self, name: &str) -> Result<i64, Error> {
-        let mut start = 0;
-        let mut names = Vec::new();
-        loop {
-            let request = self
-                .list_databases()
-                .start(start)
-                .limit(DATABASES_PAGE)
-                .total(false);
-            let page = call(VENDOR, "listDatabases", request.send())
-                .await?
-                .into_inner();
-            let count = page.data.len() as i32;
-            for database in page.data {
-                let this = database.name.as_deref().unwrap_or_default();
-                if this == name {
-                    let id = database.id.as_deref().unwrap_or_default();
-                    return id.trim().parse().map_err(|_| Error::Decode {
-                        vendor: VENDOR,
-                        operation: "listDatabases",
-                        path: "data[].ID".into(),
-                        reason: format!("database `{name}` has no numeric id (`{id}`)"),
-                        excerpt: String::new(),
-                    });
-                }
-                names.push(this.to_owned());
-            }
-            let listed = match page.total {
-                Some(types::ListTotal::Int64(total)) => i64::from(start + count) >= total,
-                _ => false,
-            };
-            // A short page is the last; a server that ignores `start` is not followed forever.
-            if listed || count == 0 || count < page.limit.min(DATABASES_PAGE) || page.start != start
-            {
-                break;
-            }
-            start += count;
-        }
-        Err(Error::InvalidConfig {
-            setting: "database",
-            reason: format!(
-                "Copernica has no database named `{name}` (it has: {})",
-                names.join(", ")
-            ),
-        })
     }
 }
 

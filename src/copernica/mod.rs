@@ -8,6 +8,7 @@
 generated_client!("copernica");
 
 mod import;
+mod lookups;
 pub use import::CopernicaImport;
 
 use crate::{http, HttpConfig, Secret};

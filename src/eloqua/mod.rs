@@ -3,6 +3,7 @@
 
 generated_client!("eloqua");
 
+mod fields;
 mod import;
 pub(crate) use import::sync_id;
 pub use import::{field_statement, Checked, EloquaImport, MAX_CHUNK, MAX_FIELDS};

@@ -8,6 +8,7 @@
 
 generated_client!("mailperformance");
 
+mod fields;
 mod import;
 pub use import::{binding_name, DuplicateRule, Np6Import, IGNORED_COLUMN, START_AT};
 

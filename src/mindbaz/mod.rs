@@ -4,6 +4,7 @@
 
 generated_client!("mindbaz");
 
+mod fields;
 mod import;
 mod sftp;
 pub use import::{MindbazImport, CODEPAGE_UTF8};

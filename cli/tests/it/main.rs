@@ -13,5 +13,6 @@ mod cli_net;
 mod cli_sftp;
 mod cli_signals;
 mod fault_matrix;
+mod fields;
 mod file_changed;
 mod status;

@@ -107,7 +107,7 @@ pub fn import_args(vendor: esp_imports::Vendor, file: &str, base_url: &str) -> V
             &["--database", "1"],
         ),
         Vendor::Mindbaz => (
-            &["email=fld1", "first_name=fld2"],
+            &["email=fld1", "first_name=fld15"],
             &[
                 "--site",
                 "7",
