@@ -150,12 +150,12 @@ impl fmt::Display for Unresolved {
             }
             Unresolved::Unknown { closest } => write!(
                 f,
-                "no field has this name or id; the closest: {}",
+                "no field has this name or id (the closest: {})",
                 closest.join(", ")
             ),
             Unresolved::Ambiguous { candidates } => write!(
                 f,
-                "several fields have this name: {}; name one by its id",
+                "several fields have this name ({}): name one by its id",
                 candidates.join(", ")
             ),
         }
@@ -206,7 +206,8 @@ impl Fields {
     }
 
     /// `columns` (file column → a field's id or name) with every field named by its id, each
-    /// found with [`Fields::find`]. A name that is unknown or ambiguous is an
+    /// found with [`Fields::find`] (an Eloqua statement that names no contact field, such as
+    /// `{{Contact.Id}}`, is kept as it is). A name that is unknown or ambiguous is an
     /// [`Error::InvalidConfig`] that names the column and lists the candidates.
     pub fn resolve(
         &self,
@@ -215,10 +216,16 @@ impl Fields {
         columns
             .iter()
             .map(|(column, field)| match self.find(field) {
+                _ if self.vendor == Vendor::Eloqua
+                    && field.trim().starts_with("{{")
+                    && !field.trim().starts_with("{{Contact.Field(") =>
+                {
+                    Ok((column.clone(), field.trim().to_owned()))
+                }
                 Ok(found) => Ok((column.clone(), found.id.clone())),
                 Err(why) => Err(Error::InvalidConfig {
                     setting: "column map",
-                    reason: format!("`{column}={field}`: {why} among {}'s fields", self.vendor),
+                    reason: format!("`{column}={field}`: {}: {why}", self.vendor),
                 }),
             })
             .collect()
@@ -286,7 +293,7 @@ impl Fields {
 }
 
 /// `text` without case, accents or surrounding spaces.
-fn fold(text: &str) -> String {
+pub(crate) fn fold(text: &str) -> String {
     text.trim()
         .nfd()
         .filter(|c| !is_combining_mark(*c))

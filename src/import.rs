@@ -132,6 +132,75 @@ pub struct ImportOptions {
     /// [`crate::Error::Cancelled`], inside an [`crate::Error::Interrupted`] saying what exists at the vendor
     /// when anything does.
     pub cancel: Option<Cancel>,
+    /// What the pre-flight does with rows that do not fit the vendor's fields (read with one
+    /// GET before anything is created): report them (the default), leave them out, refuse the
+    /// file, or skip the pre-flight.
+    pub preflight: Preflight,
+    /// Map every header that names one vendor field (by id or name, without case or
+    /// accents) to it, besides the columns of [`ImportOptions::columns`]. A header that names
+    /// several fields is refused, not guessed.
+    pub auto_map: bool,
+    /// Run every check, the field list included, and report the plan
+    /// ([`Status::DryRun`]): nothing is created at the vendor (only reads).
+    pub dry_run: bool,
+}
+
+/// What an import's pre-flight does: the vendor's field list read (one GET) before anything
+/// is created, the column map checked against it (every field exists, the key column goes to
+/// the vendor's unique field where it has one) and every value against its field (e-mails,
+/// the vendor's date formats, numbers, booleans, list values, lengths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Preflight {
+    /// Every row is sent; what does not fit is in [`ImportReport::warnings`] (the vendor
+    /// stays the authority on its own rules).
+    #[default]
+    Warn,
+    /// The rows that do not fit are left out, and reported as rejected before sending
+    /// ([`Reject::before_sending`]).
+    SkipInvalid,
+    /// Any finding refuses the whole file ([`crate::Error::InvalidInput`]): nothing is created.
+    Strict,
+    /// No field list is read unless names must be resolved ([`ImportOptions::auto_map`], a
+    /// field named by its name), and no value is checked.
+    Off,
+}
+
+/// Something the pre-flight found: a value that does not fit its field (with its line and
+/// column), or a remark on the file as a whole (no line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Finding {
+    /// The 1-based line of the input file (the header is line 1); `None` for the whole file.
+    pub row: Option<u64>,
+    /// The file column.
+    pub column: Option<String>,
+    /// What does not fit, and why.
+    pub reason: String,
+}
+
+impl Finding {
+    /// A finding at `row` (1-based, the header is line 1) and `column`, or on the whole file.
+    pub fn new(row: Option<u64>, column: Option<String>, reason: impl Into<String>) -> Self {
+        Self {
+            row,
+            column,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.row, &self.column) {
+            (Some(row), Some(column)) => write!(f, "line {row}, column `{column}`: "),
+            (Some(row), None) => write!(f, "line {row}: "),
+            (None, Some(column)) => write!(f, "column `{column}`: "),
+            (None, None) => Ok(()),
+        }?;
+        f.write_str(&self.reason)
+    }
 }
 
 /// How to read an import's state later, from its id (each vendor's `Client::status`,
@@ -254,6 +323,9 @@ impl ImportOptions {
             no_wait: false,
             progress: None,
             cancel: None,
+            preflight: Preflight::Warn,
+            auto_map: false,
+            dry_run: false,
         }
     }
 
@@ -297,6 +369,9 @@ impl fmt::Debug for ImportOptions {
             .field("timeout", &self.timeout)
             .field("no_wait", &self.no_wait)
             .field("progress", &self.progress.as_ref().map(|_| "callback"))
+            .field("preflight", &self.preflight)
+            .field("auto_map", &self.auto_map)
+            .field("dry_run", &self.dry_run)
             .finish()
     }
 }
@@ -346,16 +421,20 @@ pub enum Status {
     /// The vendor has the data and the import started; it was not followed to its end
     /// (`no_wait`, or its state read while it still runs).
     Submitted,
+    /// A dry run ([`ImportOptions::dry_run`]): everything was checked and nothing created;
+    /// the plan is in the messages.
+    DryRun,
 }
 
 impl fmt::Display for Status {
-    /// In words: `completed`, `completed with errors`, `failed`, `submitted`.
+    /// In words: `completed`, `completed with errors`, `failed`, `submitted`, `dry run`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Status::Completed => "completed",
             Status::CompletedWithErrors => "completed with errors",
             Status::Failed => "failed",
             Status::Submitted => "submitted",
+            Status::DryRun => "dry run",
         })
     }
 }
@@ -366,8 +445,11 @@ impl fmt::Display for Status {
 pub struct Reject {
     /// The 1-based line of the input file (the header is line 1), where the vendor tells.
     pub row: Option<u64>,
-    /// The vendor's reason.
+    /// The vendor's reason (or the pre-flight's).
     pub reason: String,
+    /// The row was left out before sending ([`Preflight::SkipInvalid`]), not rejected by the
+    /// vendor.
+    pub before_sending: bool,
 }
 
 impl Reject {
@@ -376,6 +458,7 @@ impl Reject {
         Self {
             row,
             reason: reason.into(),
+            before_sending: false,
         }
     }
 }
@@ -393,6 +476,10 @@ impl ImportReport {
             rows_rejected: None,
             rejects: Vec::new(),
             messages: Vec::new(),
+            rows_not_sent: 0,
+            mapping: Vec::new(),
+            warnings: Vec::new(),
+            warnings_total: 0,
         }
     }
 }
@@ -431,6 +518,30 @@ pub struct ImportReport {
     /// Copernica error messages, notes on what was done), for people. A failed import always
     /// has at least one: why it failed, or that the vendor gave no reason.
     pub messages: Vec<String>,
+    /// Rows left out before sending ([`Preflight::SkipInvalid`]), each also in `rejects` (the
+    /// first [`MAX_DETAILS`](crate::MAX_DETAILS) of them): `rows_total` is the rows imported,
+    /// rejected by the vendor, and these.
+    pub rows_not_sent: u64,
+    /// The column map as sent: each file column with its vendor field's id and name (empty
+    /// when the field list was not read).
+    pub mapping: Vec<Mapped>,
+    /// What the pre-flight found that the vendor may refuse (the first
+    /// [`MAX_DETAILS`](crate::MAX_DETAILS)).
+    pub warnings: Vec<Finding>,
+    /// How many findings there were in all.
+    pub warnings_total: u64,
+}
+
+/// A file column and the vendor field it goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Mapped {
+    /// The file column.
+    pub column: String,
+    /// The field's id, as sent to the vendor.
+    pub field: String,
+    /// The field's name.
+    pub name: String,
 }
 
 #[cfg(test)]

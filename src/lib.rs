@@ -42,6 +42,7 @@ mod import;
     feature = "eloqua"
 ))]
 mod importer;
+mod preflight;
 pub mod retry;
 mod secret;
 mod workflow;
@@ -51,8 +52,8 @@ pub use error::{call, ApiError, Error, InputError, Report};
 pub use fields::{AutoMap, Field, FieldKind, Fields, Unresolved};
 pub use http::{HttpConfig, MAX_RESPONSE_BYTES};
 pub use import::{
-    Cancel, ImportOptions, ImportReport, Mode, Progress, ProgressFn, Reject, Status, StatusOptions,
-    Vendor,
+    Cancel, Finding, ImportOptions, ImportReport, Mapped, Mode, Preflight, Progress, ProgressFn,
+    Reject, Status, StatusOptions, Vendor,
 };
 #[cfg(any(
     feature = "mailperformance",
@@ -61,6 +62,7 @@ pub use import::{
     feature = "eloqua"
 ))]
 pub use importer::{Credentials, Importer, Location, VendorImport};
+pub use preflight::MAX_DETAILS;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 

@@ -12,8 +12,8 @@ use std::{
 };
 
 use crate::{
-    Cancel, CsvFile, Error, Expectations, ImportOptions, ImportReport, Progress, Status,
-    StatusOptions, Vendor,
+    preflight, Cancel, CsvFile, Error, Expectations, Fields, ImportOptions, ImportReport, Progress,
+    Status, StatusOptions, Vendor,
 };
 
 /// What an import has left at the vendor so far, so that an error half-way says it: the
@@ -260,6 +260,15 @@ pub(crate) trait Steps {
     /// Checks the options and the file: no request.
     fn check(&self, options: &ImportOptions) -> Result<Self::Checked, Error>;
 
+    /// The file [`Steps::check`] found.
+    fn csv(checked: &Self::Checked) -> &CsvFile;
+
+    /// The vendor's contact fields (one GET), for the pre-flight.
+    async fn fields(&self) -> Result<Fields, Error>;
+
+    /// What [`Steps::submit`] would create at the vendor, in words, for a dry run.
+    fn plan(&self, options: &ImportOptions, checked: &Self::Checked) -> Vec<String>;
+
     /// Everything up to the import running at the vendor (what it creates goes through the
     /// ledger): the `submitted` report, and what the polls need.
     async fn submit(
@@ -297,14 +306,6 @@ pub(crate) async fn drive<S: Steps>(
     steps: &S,
     options: &ImportOptions,
 ) -> Result<ImportReport, Error> {
-    for (column, field) in &options.columns {
-        S::VENDOR
-            .check_field(field.trim())
-            .map_err(|why| Error::InvalidConfig {
-                setting: "column map",
-                reason: format!("`{column}={field}`: {why}"),
-            })?;
-    }
     bounded(
         S::VENDOR,
         options.timeout,
@@ -312,9 +313,21 @@ pub(crate) async fn drive<S: Steps>(
         async |ledger| {
             let checked = steps.check(options)?;
             let deadline = Deadline::new(S::VENDOR, options.timeout);
+            let plan =
+                preflight::plan(S::VENDOR, options, S::csv(&checked), steps.fields()).await?;
+            // The copy without the rows left out is what is checked and sent.
+            let checked = if plan.copied() {
+                steps.check(&plan.options)?
+            } else {
+                checked
+            };
+            if options.dry_run {
+                return Ok(plan.dry_run(S::VENDOR, steps.plan(&plan.options, &checked)));
+            }
+            let options = &plan.options;
             let (report, submitted) = steps.submit(options, checked, ledger, &deadline).await?;
             if options.no_wait {
-                return Ok(report);
+                return Ok(plan.annotate(report));
             }
             let emit = |e| options.emit(e);
             let polled = until_ended(
@@ -328,7 +341,9 @@ pub(crate) async fn drive<S: Steps>(
             )
             .await?;
             match polled {
-                Ok(ended) => steps.finish(submitted, ended, report, ledger).await,
+                Ok(ended) => {
+                    Ok(plan.annotate(steps.finish(submitted, ended, report, ledger).await?))
+                }
                 Err(_) => unreachable!("waited until it ended"),
             }
         },
@@ -522,13 +537,13 @@ fn normal_field(field: &str) -> String {
 /// Checks the options against the file (before any request) and returns the file's format:
 /// a map with columns, the key among them, no field mapped twice, then the file.
 pub(crate) fn inspect(options: &ImportOptions) -> Result<CsvFile, Error> {
-    if options.columns.is_empty() {
+    if options.columns.is_empty() && !options.auto_map {
         return Err(Error::InvalidConfig {
             setting: "column map",
             reason: "map at least one column to a vendor field".into(),
         });
     }
-    if !options.columns.contains_key(&options.key_column) {
+    if !options.auto_map && !options.columns.contains_key(&options.key_column) {
         return Err(Error::InvalidConfig {
             setting: "key column",
             reason: format!(
@@ -551,7 +566,12 @@ pub(crate) fn inspect(options: &ImportOptions) -> Result<CsvFile, Error> {
     CsvFile::inspect(
         &options.file,
         &Expectations {
-            columns: options.columns.keys().map(String::as_str).collect(),
+            columns: options
+                .columns
+                .keys()
+                .chain(options.auto_map.then_some(&options.key_column))
+                .map(String::as_str)
+                .collect(),
             key: Some(&options.key_column),
             delimiter: options.delimiter,
             max_row_bytes: Some(options.max_row_bytes),

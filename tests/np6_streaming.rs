@@ -1,6 +1,6 @@
 //! A 200 MB NP6 import is streamed from disk: the process's peak memory grows by far less than
-//! the file while the whole workflow runs against a loopback server that reads the upload
-//! incrementally and keeps none of it. (Its own test binary, so no other test moves the peak.)
+//! the file while the whole workflow (the pre-flight's check of every value included) runs
+//! against a loopback server that reads the upload incrementally and keeps none of it. (Its own test binary, so no other test moves the peak.)
 #![cfg(all(feature = "mailperformance", target_os = "linux"))]
 
 use std::{
@@ -90,6 +90,10 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
                         r#"{"startDate":"2026-11-24T10:00:00Z","state":0}"#
                     }
                     "GET /imports/42/executions" => r#"{"state":1}"#,
+                    // The pre-flight's field list: every value of the file is checked too.
+                    "GET /fields" => {
+                        r#"[{"type":"email","id":1,"name":"Email","isUnicity":true,"isMandatory":true},{"type":"textField","id":7,"name":"City","isUnicity":false,"isMandatory":false,"constraint":{"operator":4,"value":"50"}}]"#
+                    }
                     other => panic!("unexpected request {other}"),
                 };
                 let answer = format!(
@@ -142,6 +146,7 @@ async fn a_200_mb_upload_is_streamed_in_bounded_memory() {
     let grown = peak_rss().saturating_sub(before);
 
     assert_eq!(report.status, Status::Completed);
+    assert_eq!(report.warnings_total, 0, "{:?}", report.warnings);
     assert_eq!(upload.bytes.load(Ordering::SeqCst), size);
     assert_eq!(upload.content_length.load(Ordering::SeqCst), size);
     assert!(

@@ -4,7 +4,8 @@ use std::{collections::BTreeMap, time::Duration};
 
 use esp_imports::{
     copernica, eloqua, mailperformance, mindbaz, Cancel, Credentials, Error, HttpConfig,
-    ImportOptions, ImportReport, Importer, Location, Secret, Status, Vendor, VendorImport,
+    ImportOptions, ImportReport, Importer, Location, Preflight, Secret, Status, Vendor,
+    VendorImport,
 };
 
 use crate::{exit, exit_code, output, Connection, Failure, ImportArgs, Usage};
@@ -205,8 +206,9 @@ pub fn site(site: Option<i32>) -> Result<i32, Usage> {
     Ok(site)
 }
 
-/// `COLUMN=FIELD` pairs, each FIELD checked against the vendor's field syntax.
-fn column_map(vendor: Vendor, pairs: &[String]) -> Result<BTreeMap<String, String>, Usage> {
+/// `COLUMN=FIELD` pairs: each FIELD a field's id or name, resolved by the library against the
+/// vendor's field list.
+fn column_map(pairs: &[String]) -> Result<BTreeMap<String, String>, Usage> {
     let mut map = BTreeMap::new();
     for pair in pairs {
         let bad = |why: &str| Usage(format!("--map `{pair}`: {why}"));
@@ -217,7 +219,6 @@ fn column_map(vendor: Vendor, pairs: &[String]) -> Result<BTreeMap<String, Strin
         if column.is_empty() || field.is_empty() {
             return Err(bad("expected COLUMN=FIELD"));
         }
-        vendor.check_field(field).map_err(bad)?;
         if map.insert(column.to_owned(), field.to_owned()).is_some() {
             return Err(bad("this column is mapped twice"));
         }
@@ -366,8 +367,16 @@ fn vendor_settings(
 
 async fn import(args: ImportArgs) -> Result<ImportReport, Failure> {
     let vendor = Vendor::from(args.vendor);
-    let columns = column_map(vendor, &args.map)?;
+    let columns = column_map(&args.map)?;
     let mut options = ImportOptions::new(&args.file, columns, args.key.clone());
+    options.auto_map = args.map_auto;
+    options.dry_run = args.dry_run;
+    options.preflight = match (args.skip_invalid, args.strict, args.no_preflight) {
+        (true, _, _) => Preflight::SkipInvalid,
+        (_, true, _) => Preflight::Strict,
+        (_, _, true) => Preflight::Off,
+        _ => Preflight::Warn,
+    };
     options.mode = args.mode.into();
     options.delimiter = delimiter(&args.delimiter)?;
     if args.max_row_bytes == 0 {
@@ -402,26 +411,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn maps_are_checked_per_vendor() {
-        let map = |vendor, pairs: &[&str]| {
-            column_map(
-                vendor,
-                &pairs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            )
-        };
-        assert!(map(Vendor::Mailperformance, &["email=1234"]).is_ok());
-        assert!(map(Vendor::Mailperformance, &["email=C_Email"]).is_err());
-        assert!(map(Vendor::Mailperformance, &["email=-10"]).is_err());
-        assert!(map(Vendor::Mailperformance, &["email=0"]).is_err());
-        assert!(map(Vendor::Mindbaz, &["email=fld1"]).is_ok());
-        assert!(map(Vendor::Mindbaz, &["email=email"]).is_err());
-        assert!(map(Vendor::Eloqua, &["email=C_EmailAddress"]).is_ok());
-        assert!(map(Vendor::Eloqua, &["email=C Email"]).is_err());
-        assert!(map(Vendor::Copernica, &["email=email", "x=Orders.OrderID"]).is_ok());
-        assert!(map(Vendor::Copernica, &["x=Orders. Order ID"]).is_err());
-        let e = map(Vendor::Copernica, &["email"]).unwrap_err();
-        assert_eq!(e.0, "--map `email`: expected COLUMN=FIELD");
-        assert!(map(Vendor::Copernica, &["a=x", "a=y"]).is_err());
+    fn maps_are_column_equals_field() {
+        let map =
+            |pairs: &[&str]| column_map(&pairs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            map(&["email=1234", " first name = Prénom "]).unwrap(),
+            BTreeMap::from([
+                ("email".to_owned(), "1234".to_owned()),
+                ("first name".to_owned(), "Prénom".to_owned())
+            ])
+        );
+        assert_eq!(
+            map(&["email"]).unwrap_err().0,
+            "--map `email`: expected COLUMN=FIELD"
+        );
+        assert!(map(&["email="]).is_err());
+        assert!(map(&["a=x", "a=y"]).is_err());
     }
 
     #[test]

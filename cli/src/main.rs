@@ -132,9 +132,32 @@ pub struct ImportArgs {
     /// The column that identifies a contact (it must be mapped).
     #[arg(long = "key")]
     pub key: String,
-    /// COLUMN=FIELD: a file column and the vendor field it goes to (repeat it).
-    #[arg(long = "map", value_name = "COLUMN=FIELD", required = true)]
+    /// COLUMN=FIELD: a file column and the vendor field it goes to, by its id or its name as
+    /// `fields` lists them (repeat it).
+    #[arg(
+        long = "map",
+        value_name = "COLUMN=FIELD",
+        required_unless_present = "map_auto"
+    )]
     pub map: Vec<String>,
+    /// Map every column whose header is a vendor field's id or name (case and accents
+    /// aside), besides the --map ones; a header that names several fields is refused.
+    #[arg(long)]
+    pub map_auto: bool,
+    /// Leave out the rows whose values do not fit the vendor's fields (the pre-flight), and
+    /// report them as rejected before sending.
+    #[arg(long, conflicts_with = "strict")]
+    pub skip_invalid: bool,
+    /// Refuse the whole file (exit 2, nothing created) if the pre-flight finds anything.
+    #[arg(long)]
+    pub strict: bool,
+    /// Do not read the vendor's fields to check the values (names in --map still need them).
+    #[arg(long, conflicts_with_all = ["strict", "skip_invalid"])]
+    pub no_preflight: bool,
+    /// Run every check, the vendor's field list included, and print the plan: nothing is
+    /// created at the vendor (only reads).
+    #[arg(long)]
+    pub dry_run: bool,
     /// What happens to new and existing contacts.
     #[arg(long, value_enum, default_value = "upsert")]
     pub mode: ModeArg,

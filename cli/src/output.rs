@@ -60,34 +60,72 @@ fn count(n: Option<u64>) -> String {
     n.map(|n| n.to_string()).unwrap_or_else(|| "n/a".into())
 }
 
-/// A readable summary of one report.
+/// A readable summary of one report: its figures, the column map, the pre-flight's findings
+/// (the first 20), the rejected rows (the first 20) and the messages.
 pub fn summary(report: &ImportReport) -> String {
+    let id = if report.import_id.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", report.import_id)
+    };
     let mut out = format!(
-        "{}: import {} {}\n  rows: {} in the file, {} imported, {} rejected\n",
+        "{}: import{id} {}\n  rows: {} in the file, {} imported, {} rejected",
         report.vendor,
-        report.import_id,
         report.status,
         count(report.rows_total),
         count(report.rows_imported),
         count(report.rows_rejected),
     );
-    for reject in report.rejects.iter().take(20) {
-        let row = reject
-            .row
-            .map(|r| format!("line {r}"))
-            .unwrap_or_else(|| "a row".into());
-        out.push_str(&format!("  rejected {row}: {}\n", reject.reason));
+    if report.rows_not_sent > 0 {
+        out.push_str(&format!(", {} not sent", report.rows_not_sent));
     }
-    if report.rejects.len() > 20 {
-        out.push_str(&format!(
-            "  … and {} more rejected rows\n",
-            report.rejects.len() - 20
-        ));
+    out.push('\n');
+    if !report.mapping.is_empty() {
+        let map: Vec<String> = report
+            .mapping
+            .iter()
+            .map(|m| match m.name.as_str() {
+                "" => format!("{} → {}", m.column, m.field),
+                name if name == m.field => format!("{} → {}", m.column, m.field),
+                name => format!("{} → {name} ({})", m.column, m.field),
+            })
+            .collect();
+        out.push_str(&format!("  map: {}\n", map.join(", ")));
     }
+    list(
+        &mut out,
+        report.warnings.iter().map(|w| format!("warning: {w}")),
+        report.warnings_total,
+        "warnings",
+    );
+    list(
+        &mut out,
+        report.rejects.iter().map(|reject| {
+            let row = reject
+                .row
+                .map(|r| format!("line {r}"))
+                .unwrap_or_else(|| "a row".into());
+            format!("rejected {row}: {}", reject.reason)
+        }),
+        (report.rejects.len() as u64).max(report.rows_not_sent),
+        "rejected rows",
+    );
     for message in &report.messages {
         out.push_str(&format!("  {message}\n"));
     }
     out
+}
+
+/// The first 20 `lines`, then how many more of the `total` there are.
+fn list(out: &mut String, lines: impl Iterator<Item = String>, total: u64, what: &str) {
+    let mut shown = 0;
+    for line in lines.take(20) {
+        out.push_str(&format!("  {line}\n"));
+        shown += 1;
+    }
+    if total > shown {
+        out.push_str(&format!("  … and {} more {what}\n", total - shown));
+    }
 }
 
 /// One line on why an import failed, for stderr.

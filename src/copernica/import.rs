@@ -7,8 +7,8 @@ use super::{types, Client};
 use crate::{
     error::call,
     workflow::{drive, follow, id_number, inspect, Deadline, Ledger, Poll, Steps},
-    CsvFile, Error, ImportOptions, ImportReport, LineEnding, Mode, Progress, Status, StatusOptions,
-    Vendor,
+    CsvFile, Error, Fields, ImportOptions, ImportReport, LineEnding, Mode, Progress, Status,
+    StatusOptions, Vendor,
 };
 
 const VENDOR: Vendor = Vendor::Copernica;
@@ -222,18 +222,15 @@ struct Copernica<'a> {
     copernica: &'a CopernicaImport,
 }
 
-/// The checked file, and its source for Copernica with its delimiter.
-type Source = (CsvFile, String, u8);
-
 impl Steps for Copernica<'_> {
     const VENDOR: Vendor = VENDOR;
-    type Checked = Source;
+    type Checked = CsvFile;
     /// The import's id.
     type Submitted = i64;
     /// The last poll, with its status.
     type Ended = (types::ImportStatus, Status);
 
-    fn check(&self, options: &ImportOptions) -> Result<Source, Error> {
+    fn check(&self, options: &ImportOptions) -> Result<CsvFile, Error> {
         let database = self.copernica.database.trim();
         if database.is_empty() {
             return Err(Error::InvalidConfig {
@@ -241,17 +238,39 @@ impl Steps for Copernica<'_> {
                 reason: "give the Copernica database's id or name".into(),
             });
         }
-        let csv = inspect(options)?;
-        let (source, delimiter) = csv_source(&csv, &options.columns)?;
-        // The source, read after the check, is what is sent: from the file as it was checked.
-        csv.unchanged()?;
-        Ok((csv, source, delimiter))
+        inspect(options)
+    }
+
+    fn csv(csv: &CsvFile) -> &CsvFile {
+        csv
+    }
+
+    async fn fields(&self) -> Result<Fields, Error> {
+        self.client.fields(&self.copernica.database).await
+    }
+
+    fn plan(&self, options: &ImportOptions, csv: &CsvFile) -> Vec<String> {
+        let fields: Vec<String> = options
+            .columns
+            .iter()
+            .map(|(column, field)| format!("`{column}` → {field}"))
+            .collect();
+        vec![format!(
+            "an import `{}` into database `{}`, started at once ({}), keyed by {}: the {} \
+             rows inline, re-encoded with the field names as header ({})",
+            options.import_name(),
+            self.copernica.database.trim(),
+            action(options.mode).1,
+            options.columns[&options.key_column],
+            csv.rows,
+            fields.join(", ")
+        )]
     }
 
     async fn submit(
         &self,
         options: &ImportOptions,
-        (csv, source, delimiter): Source,
+        csv: CsvFile,
         ledger: &Ledger,
         _: &Deadline,
     ) -> Result<(ImportReport, i64), Error> {
@@ -263,12 +282,11 @@ impl Steps for Copernica<'_> {
         }
         let database_id = client.database_id(database).await?;
 
+        // The source, read after the check, is what is sent: from the file as it was checked.
+        csv.unchanged()?;
+        let (source, delimiter) = csv_source(&csv, &options.columns)?;
         options.emit(Progress::Step("create import"));
-        let action = match options.mode {
-            Mode::Upsert => types::ImportAction::UpdateOrAdd,
-            Mode::InsertOnly => types::ImportAction::IgnoreOrAdd,
-            Mode::UpdateOnly => types::ImportAction::Update,
-        };
+        let (action, _) = action(options.mode);
         let request = client.create_import().body(types::ImportRequest {
             action: Some(action),
             autostart: Some(true),
@@ -382,6 +400,15 @@ impl Steps for Copernica<'_> {
         }
         report.messages.extend(last_error(&status));
         Ok(report)
+    }
+}
+
+/// The import's `action` for `mode`, and its wording.
+fn action(mode: Mode) -> (types::ImportAction, &'static str) {
+    match mode {
+        Mode::Upsert => (types::ImportAction::UpdateOrAdd, "update or add"),
+        Mode::InsertOnly => (types::ImportAction::IgnoreOrAdd, "ignore or add"),
+        Mode::UpdateOnly => (types::ImportAction::Update, "update"),
     }
 }
 

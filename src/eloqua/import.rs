@@ -1,6 +1,7 @@
 //! A whole Eloqua contact import: definition → staged CSV chunks → one sync → follow → rejects.
 
 use std::{
+    borrow::Cow,
     collections::{BTreeMap, HashMap},
     io::{Read, Seek, SeekFrom},
     sync::{Mutex, OnceLock},
@@ -11,8 +12,8 @@ use crate::{
     error::{call, call_raw},
     retry::{outcome_of, Decision},
     workflow::{drive, follow, id_number, inspect, Deadline, Ledger, Poll, Steps},
-    CsvFile, Error, HttpConfig, ImportOptions, ImportReport, Mode, Progress, Reject, Status,
-    StatusOptions, Vendor,
+    CsvFile, Error, Fields, HttpConfig, ImportOptions, ImportReport, Mode, Progress, Reject,
+    Status, StatusOptions, Vendor,
 };
 
 const VENDOR: Vendor = Vendor::Eloqua;
@@ -85,13 +86,7 @@ impl EloquaImport {
     /// so that bad input sends nothing.
     pub fn check(&self, options: &ImportOptions) -> Result<Checked, Error> {
         if options.columns.len() > MAX_FIELDS {
-            return Err(Error::InvalidConfig {
-                setting: "column map",
-                reason: format!(
-                    "{} columns mapped; an Eloqua import definition takes at most {MAX_FIELDS}",
-                    options.columns.len()
-                ),
-            });
+            return Err(too_many_fields(options.columns.len()));
         }
         if self.chunk_cap == 0 || self.chunk_cap > MAX_CHUNK {
             return Err(Error::InvalidConfig {
@@ -112,6 +107,16 @@ impl EloquaImport {
         };
         let chunks = csv.chunks(plan_cap)?;
         Ok(Checked { csv, chunks })
+    }
+}
+
+/// More columns mapped than a definition takes.
+fn too_many_fields(mapped: usize) -> Error {
+    Error::InvalidConfig {
+        setting: "column map",
+        reason: format!(
+            "{mapped} columns mapped; an Eloqua import definition takes at most {MAX_FIELDS}"
+        ),
     }
 }
 
@@ -302,26 +307,62 @@ struct SyncEnd {
 
 impl<'a> Steps for Eloqua<'a> {
     const VENDOR: Vendor = VENDOR;
-    /// The file, checked before (by [`EloquaImport::check`]).
-    type Checked = &'a Checked;
+    /// The file, checked before (by [`EloquaImport::check`]), or checked here when it is
+    /// another (the pre-flight's copy without the rows left out).
+    type Checked = Cow<'a, Checked>;
     type Submitted = Sync;
     type Ended = SyncEnd;
 
-    fn check(&self, _: &ImportOptions) -> Result<&'a Checked, Error> {
-        self.checked.ok_or_else(|| Error::InvalidConfig {
-            setting: "file",
-            reason: "no file was checked for this import".into(),
-        })
+    fn check(&self, options: &ImportOptions) -> Result<Cow<'a, Checked>, Error> {
+        match self.checked {
+            Some(checked) if checked.csv.path == options.file => Ok(Cow::Borrowed(checked)),
+            _ => Ok(Cow::Owned(self.eloqua.check(options)?)),
+        }
+    }
+
+    fn csv<'c>(checked: &'c Cow<'a, Checked>) -> &'c CsvFile {
+        &checked.csv
+    }
+
+    async fn fields(&self) -> Result<Fields, Error> {
+        self.client.fields().await
+    }
+
+    fn plan(&self, options: &ImportOptions, checked: &Cow<'a, Checked>) -> Vec<String> {
+        let fields: Vec<String> = options
+            .columns
+            .iter()
+            .map(|(column, field)| format!("`{column}` → {}", field_statement(field)))
+            .collect();
+        vec![
+            format!(
+                "a contact import definition `{}`, identified by {}: {}",
+                options.import_name(),
+                options.columns[&options.key_column],
+                fields.join(", ")
+            ),
+            format!(
+                "its data staged: {} rows in {} request(s) of at most {} bytes",
+                checked.csv.rows,
+                checked.chunks.len(),
+                self.eloqua.chunk_cap
+            ),
+            "a sync of the definition".into(),
+        ]
     }
 
     async fn submit(
         &self,
         options: &ImportOptions,
-        Checked { csv, chunks }: &'a Checked,
+        checked: Cow<'a, Checked>,
         ledger: &Ledger,
         deadline: &Deadline,
     ) -> Result<(ImportReport, Sync), Error> {
         let Self { client, eloqua, .. } = *self;
+        let Checked { csv, chunks } = &*checked;
+        if options.columns.len() > MAX_FIELDS {
+            return Err(too_many_fields(options.columns.len()));
+        }
         let name = options.import_name();
         let (definition_uri, definition_id, notes) = client
             .define_and_stage(
@@ -849,14 +890,12 @@ impl Client {
                 if !item.invalid_fields.is_empty() {
                     reason = format!("{reason}; invalid: {}", item.invalid_fields.join(", "));
                 }
-                rejects.push(Reject {
-                    // A negative or out-of-range index names no line.
-                    row: item
-                        .record_index
-                        .and_then(|i| u64::try_from(i).ok())
-                        .and_then(|i| i.checked_add(1)),
-                    reason,
-                });
+                // A negative or out-of-range index names no line.
+                let row = item
+                    .record_index
+                    .and_then(|i| u64::try_from(i).ok())
+                    .and_then(|i| i.checked_add(1));
+                rejects.push(Reject::new(row, reason));
             }
             // There cannot be more rejects than staged rows (or than Eloqua counts): a server
             // that says `hasMore` forever is not followed past them (nor past the timeout).

@@ -8,7 +8,8 @@ use crate::{
     error::{call, call_keeping_retry_after},
     retry::{outcome_of, Decision},
     workflow::{drive, follow, id_number, inspect, Deadline, Ledger, Poll, Steps},
-    CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Status, StatusOptions, Vendor,
+    CsvFile, Error, Fields, ImportOptions, ImportReport, Mode, Progress, Status, StatusOptions,
+    Vendor,
 };
 
 const VENDOR: Vendor = Vendor::Mailperformance;
@@ -151,6 +152,48 @@ impl Steps for Np6<'_> {
         Ok((csv, update_existing))
     }
 
+    fn csv((csv, _): &(CsvFile, bool)) -> &CsvFile {
+        csv
+    }
+
+    async fn fields(&self) -> Result<Fields, Error> {
+        self.client.fields().await
+    }
+
+    fn plan(
+        &self,
+        options: &ImportOptions,
+        (csv, update_existing): &(CsvFile, bool),
+    ) -> Vec<String> {
+        let binds: Vec<String> = csv
+            .header
+            .iter()
+            .enumerate()
+            .filter_map(|(i, column)| {
+                let field = options.columns.get(column)?;
+                Some(format!("column {i} `{column}` → field {field}"))
+            })
+            .collect();
+        vec![
+            format!(
+                "an import format (binding), separator `{}`, first line {START_AT}: {}",
+                char::from(csv.delimiter),
+                binds.join(", ")
+            ),
+            format!(
+                "an import `{}` (existing contacts {})",
+                options.import_name(),
+                if *update_existing {
+                    "updated"
+                } else {
+                    "left as they are"
+                }
+            ),
+            format!("its file uploaded: {} bytes, {} rows", csv.size, csv.rows),
+            "an execution of the import".into(),
+        ]
+    }
+
     async fn submit(
         &self,
         options: &ImportOptions,
@@ -159,7 +202,7 @@ impl Steps for Np6<'_> {
         _: &Deadline,
     ) -> Result<(ImportReport, i32), Error> {
         let Self { client, np6 } = *self;
-        // Numeric ids from 1: checked by `Vendor::check_field` before the import started.
+        // Numeric ids from 1: resolved, or checked by `Vendor::check_field`, by the pre-flight.
         let field_ids: std::collections::BTreeMap<&str, i32> = options
             .columns
             .iter()

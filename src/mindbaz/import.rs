@@ -7,8 +7,8 @@ use super::{sftp, types, Client, SftpConfig};
 use crate::{
     error::call,
     workflow::{drive, follow, id_number, inspect, Deadline, Ledger, Poll, Steps},
-    ApiError, CsvFile, Error, ImportOptions, ImportReport, Mode, Progress, Reject, Status,
-    StatusOptions, Vendor,
+    ApiError, CsvFile, Error, Fields, ImportOptions, ImportReport, Mode, Preflight, Progress,
+    Reject, Status, StatusOptions, Vendor,
 };
 
 const VENDOR: Vendor = Vendor::Mindbaz;
@@ -175,10 +175,7 @@ fn read_log(report: &mut ImportReport, log: &types::ImportLog) {
         .map(row_numbers)
         .unwrap_or_default()
         .into_iter()
-        .map(|row| Reject {
-            row: Some(row),
-            reason: "bad format".into(),
-        })
+        .map(|row| Reject::new(Some(row), "bad format"))
         .collect();
     if let Some(message) = log.error_message.as_deref().map(str::trim) {
         if !message.is_empty() {
@@ -310,8 +307,62 @@ impl<'a> Steps for Mindbaz<'a> {
                 })
             }
         };
+        if options.preflight == Preflight::SkipInvalid && matches!(target, Target::Remote(_)) {
+            return Err(Error::InvalidConfig {
+                setting: "pre-flight",
+                reason: "rows can be left out only of a file that is uploaded (the SFTP account), \
+                         not of a file already on the Mindbaz SFTP"
+                    .into(),
+            });
+        }
         let csv = inspect(options)?;
         Ok((csv, target, insert_enabled, started))
+    }
+
+    fn csv<'c>((csv, ..): &'c Checked<'a>) -> &'c CsvFile {
+        csv
+    }
+
+    async fn fields(&self) -> Result<Fields, Error> {
+        self.client.fields(self.mindbaz.site).await
+    }
+
+    fn plan(
+        &self,
+        options: &ImportOptions,
+        (csv, target, insert_enabled, _): &Checked<'a>,
+    ) -> Vec<String> {
+        let file = match target {
+            Target::Remote(name) => format!("`{name}`, already on the Mindbaz SFTP"),
+            Target::Upload(config) => format!(
+                "`{}` uploaded to {}@{}:{} ({} bytes)",
+                csv.path.file_name().unwrap_or_default().to_string_lossy(),
+                config.username,
+                config.host,
+                config.remote_dir,
+                csv.size
+            ),
+        };
+        let mapping: Vec<String> = options
+            .columns
+            .iter()
+            .map(|(column, field)| format!("`{column}` → {field}"))
+            .collect();
+        vec![
+            format!("the file {file}"),
+            format!(
+                "an import of site {} scheduled now, keyed by {} (inserts {}), {} rows: {}",
+                self.mindbaz.site,
+                options.columns[&options.key_column],
+                if *insert_enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                },
+                csv.rows,
+                mapping.join(", ")
+            ),
+        ]
     }
 
     async fn submit(

@@ -6,7 +6,7 @@
 use std::{io::Write as _, time::Duration};
 
 use esp_imports::eloqua::{self, Auth, Client, EloquaImport};
-use esp_imports::{Error, HttpConfig, ImportOptions, Mode, RetryPolicy, Secret, Status};
+use esp_imports::{Error, HttpConfig, ImportOptions, Mode, Preflight, RetryPolicy, Secret, Status};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -57,6 +57,8 @@ fn options(file: &tempfile::NamedTempFile) -> ImportOptions {
     );
     options.poll_interval = Duration::from_millis(10);
     options.timeout = Duration::from_secs(20);
+    // The vendor's protocol alone: the pre-flight's field list is tested in preflight.rs.
+    options.preflight = Preflight::Off;
     options
 }
 

@@ -15,7 +15,9 @@ use std::{
 };
 
 use esp_imports::mindbaz::{Auth, Client, MindbazImport, SftpAuth, SftpConfig};
-use esp_imports::{Error, HttpConfig, ImportOptions, Mode, Progress, Reject, Secret, Status};
+use esp_imports::{
+    Error, HttpConfig, ImportOptions, Mode, Preflight, Progress, Reject, Secret, Status,
+};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -76,6 +78,8 @@ fn options(file: &Path) -> (ImportOptions, Events) {
         ImportOptions::new(file, [("email", "fld1"), ("firstname", "fld14")], "email");
     options.poll_interval = Duration::from_millis(10);
     options.timeout = Duration::from_secs(30);
+    // The vendor's protocol alone: the pre-flight's field list is tested in preflight.rs.
+    options.preflight = Preflight::Off;
     let events: Events = Default::default();
     let sink = events.clone();
     options.progress = Some(Arc::new(move |p: &Progress| {
@@ -406,7 +410,8 @@ async fn a_success_false_envelope_is_an_api_error_and_insert_only_is_refused() {
     );
     assert!(server.received_requests().await.unwrap().is_empty());
 
-    // A field not written as Mindbaz names them (the library checks it, not only the CLI).
+    // A field named by its name, not its `fldN`: it is looked up in the field list, which
+    // this server does not serve (404), so the import stops there, before creating anything.
     let mut named = options.clone();
     named.mode = Mode::Upsert;
     named
@@ -415,10 +420,15 @@ async fn a_success_false_envelope_is_an_api_error_and_insert_only_is_refused() {
     let e = client(&server).import(&named, &mindbaz).await.unwrap_err();
     assert!(
         matches!(&e, Error::InvalidConfig { setting: "column map", reason }
-            if reason.contains("`firstname=First name`: Mindbaz fields are written fldN")),
+            if reason.contains("`firstname=First name` (a field name, not an id): Mindbaz's field list")),
         "{e:?}"
     );
-    assert!(server.received_requests().await.unwrap().is_empty());
+    let requests = server.received_requests().await.unwrap();
+    let routes: Vec<String> = requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert_eq!(routes, ["GET /api/7/fields/list"]);
 
     options.mode = Mode::Upsert;
     let e = client(&server)

@@ -894,7 +894,7 @@ async fn copernica_databases_collections_and_fields_are_paged() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((fields.start, fields.limit, fields.count), (0, 100, 6));
+    assert_eq!((fields.start, fields.limit, fields.count), (0, 100, 9));
     let email = fields
         .data
         .iter()
@@ -913,7 +913,7 @@ async fn copernica_databases_collections_and_fields_are_paged() {
         .into_inner();
     assert_eq!(
         (page.start, page.limit, page.count, page.data.len()),
-        (4, 5, 2, 2)
+        (4, 5, 5, 5)
     );
     assert_eq!(serde_json::to_value(&page).unwrap()["total"], json!(false));
     let collections = client

@@ -161,19 +161,29 @@ const HTML_502: &str =
 /// Each vendor's routes on a fault-free run of the file (`polls_per_state` 1).
 fn happy_hits(vendor: Vendor) -> BTreeMap<String, i64> {
     let routes: &[(&str, i64)] = match vendor {
+        // Each import reads the vendor's field list first (the pre-flight).
         Vendor::Mailperformance => &[
+            ("GET /fields", 1),
             ("POST /importFormats", 1),
             ("POST /imports", 1),
             ("PUT /imports/{id}/source", 1),
             ("POST /imports/{id}/executions", 1),
             ("GET /imports/{id}/executions", 2),
         ],
-        Vendor::Copernica => &[("POST /v3/imports", 1), ("GET /v3/import/{id}", 3)],
+        Vendor::Copernica => &[
+            ("GET /v3/database/{id}/fields", 1),
+            ("GET /v3/database/{id}/collections", 1),
+            ("GET /v3/collection/{id}/fields", 1),
+            ("POST /v3/imports", 1),
+            ("GET /v3/import/{id}", 3),
+        ],
         Vendor::Mindbaz => &[
+            ("GET /api/{id}/fields/list", 1),
             ("POST /api/{id}/imports/scheduleNow", 1),
             ("GET /api/{id}/imports/{id}", 3),
         ],
         Vendor::Eloqua => &[
+            ("GET /api/bulk/2.0/contacts/fields", 1),
             ("POST /api/bulk/2.0/contacts/imports", 1),
             ("POST /api/bulk/2.0/contacts/imports/{id}/data", 1),
             ("POST /api/bulk/2.0/syncs", 1),

@@ -10,13 +10,11 @@ use serde_json::Value;
 
 use crate::{
     cli::json,
-    common::{code, credentials_env, stderr},
+    common::{code, stderr},
 };
 
 async fn run(args: &[String]) -> Output {
-    let mut command = crate::common::command(args);
-    command.envs(credentials_env());
-    crate::common::output(command, &[]).await
+    crate::common::run_as_user(args).await
 }
 
 /// `esp-imports fields VENDOR` at the sandbox, with its place and `more` flags.

@@ -12,7 +12,7 @@ use std::{
 
 use esp_imports::eloqua::{Auth, EloquaImport};
 use esp_imports::mailperformance::{self, Np6Import};
-use esp_imports::{eloqua, Error, HttpConfig, ImportOptions, RetryPolicy, Secret};
+use esp_imports::{eloqua, Error, HttpConfig, ImportOptions, Preflight, RetryPolicy, Secret};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -124,6 +124,8 @@ async fn np6_import(server: &MockServer, file: &tempfile::NamedTempFile) -> Erro
     )
     .unwrap();
     let mut options = ImportOptions::new(file.path(), [("email", "1234")], "email");
+    // The requests of the import itself: no field list.
+    options.preflight = Preflight::Off;
     options.poll_interval = Duration::from_millis(10);
     options.timeout = Duration::from_secs(20);
     client
@@ -211,6 +213,7 @@ async fn eloqua_stops_staging_when_the_file_changes_between_chunks() {
     let client =
         eloqua::Client::with_auth(&format!("{}{API}", server.uri()), &auth, &config()).unwrap();
     let mut options = ImportOptions::new(file.path(), [("email", "C_EmailAddress")], "email");
+    options.preflight = Preflight::Off;
     options.timeout = Duration::from_secs(20);
     let mut eloqua = EloquaImport::default();
     eloqua.chunk_cap = 300; // about ten rows a chunk: four chunks

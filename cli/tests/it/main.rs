@@ -15,4 +15,5 @@ mod cli_signals;
 mod fault_matrix;
 mod fields;
 mod file_changed;
+mod preflight;
 mod status;

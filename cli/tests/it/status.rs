@@ -12,13 +12,11 @@ use serde_json::Value;
 
 use crate::{
     cli::json,
-    common::{code, credentials_env, import_args, stderr},
+    common::{code, import_args, stderr},
 };
 
 async fn run(args: &[String]) -> Output {
-    let mut command = crate::common::command(args);
-    command.envs(credentials_env());
-    crate::common::output(command, &[]).await
+    crate::common::run_as_user(args).await
 }
 
 /// `esp-imports status VENDOR ID` at the sandbox, with `more` flags.

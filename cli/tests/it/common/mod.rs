@@ -70,6 +70,14 @@ pub async fn output(
     output
 }
 
+/// Runs the binary with `args` and the sandbox's credentials in its environment, checking
+/// that none of them is printed.
+pub async fn run_as_user<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    let mut command = command(args);
+    command.envs(credentials_env());
+    output(command, &[]).await
+}
+
 /// The exit code.
 pub fn code(output: &std::process::Output) -> i32 {
     output.status.code().expect("an exit code")

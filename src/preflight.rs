@@ -1,0 +1,718 @@
+//! An import's pre-flight, between the file's checks and the first request that creates
+//! anything: the vendor's field list (one GET), the column map resolved against it (names,
+//! [`ImportOptions::auto_map`]), then every value checked against its field, and what
+//! [`ImportOptions::preflight`] says to do with the rows that do not fit: report them, leave
+//! them out of a copy of the file, or refuse the file. [`Plan::annotate`] then accounts for
+//! every row in the report.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::{Read, Seek, SeekFrom, Write},
+    ops::Range,
+    path::{Path, PathBuf},
+};
+
+use crate::{
+    CsvFile, Error, Field, FieldKind, Fields, Finding, ImportOptions, ImportReport, InputError,
+    Mapped, Preflight, Reject, Vendor,
+};
+
+/// The most findings, and rows left out, a report lists one by one (all are counted).
+pub const MAX_DETAILS: usize = 1000;
+
+/// What the pre-flight decided: the options to send with (columns by field id, the file or
+/// its copy without the rows left out), and what the report must say.
+pub(crate) struct Plan {
+    pub(crate) options: ImportOptions,
+    /// The copy without the rows left out, removed when the plan is dropped.
+    copy: Option<Copy>,
+    /// The runs of rows left out, in file order.
+    left_out: Vec<Run>,
+    rows_total: u64,
+    rows_not_sent: u64,
+    not_sent: Vec<Reject>,
+    mapping: Vec<Mapped>,
+    findings: Vec<Finding>,
+    findings_total: u64,
+    notes: Vec<String>,
+}
+
+/// Rows in a row of the file (one or more) that do not fit.
+#[derive(Debug, Clone, PartialEq)]
+struct Run {
+    bytes: Range<u64>,
+    first_line: u64,
+    lines: u64,
+}
+
+/// A copy of the file in a directory of its own under the system's temporary directory, with
+/// the file's name (Mindbaz's SFTP upload keeps the name).
+struct Copy {
+    dir: PathBuf,
+}
+
+impl Drop for Copy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Plan {
+    /// Whether the file sent is a copy (the vendor's checks must read it again).
+    pub(crate) fn copied(&self) -> bool {
+        self.copy.is_some()
+    }
+
+    /// The report with what the pre-flight knows: every row of the file counted (imported,
+    /// rejected by the vendor, or left out), the vendor's reject lines read as lines of the
+    /// file (not of the copy), the map, the findings and notes.
+    pub(crate) fn annotate(&self, mut report: ImportReport) -> ImportReport {
+        if report.rows_total.is_some() {
+            report.rows_total = Some(self.rows_total);
+        }
+        for reject in &mut report.rejects {
+            reject.row = reject.row.map(|line| self.original_line(line));
+        }
+        report.rows_not_sent = self.rows_not_sent;
+        report.rejects.splice(0..0, self.not_sent.iter().cloned());
+        report.mapping.clone_from(&self.mapping);
+        report.warnings.clone_from(&self.findings);
+        report.warnings_total = self.findings_total;
+        report.messages.splice(0..0, self.notes.iter().cloned());
+        report
+    }
+
+    /// The report of a dry run: the plan's lines (`creates`: what the vendor's import would
+    /// create), and what [`Plan::annotate`] adds.
+    pub(crate) fn dry_run(&self, vendor: Vendor, creates: Vec<String>) -> ImportReport {
+        let mut report = ImportReport::submitted(vendor, "", self.rows_total);
+        report.status = crate::Status::DryRun;
+        let sent = self.rows_total - self.rows_not_sent;
+        report.messages = creates;
+        report.messages.push(format!(
+            "{sent} rows would be sent, {} left out; nothing was created (dry run)",
+            self.rows_not_sent
+        ));
+        self.annotate(report)
+    }
+
+    /// The line of the file that line `line` of the copy sent is.
+    fn original_line(&self, mut line: u64) -> u64 {
+        for run in &self.left_out {
+            if run.first_line <= line {
+                line += run.lines;
+            } else {
+                break;
+            }
+        }
+        line
+    }
+}
+
+/// Reads the fields when the import needs them (`fields`: the vendor's GET), resolves the map,
+/// checks the values of `csv` (the file as the vendor's checks found it), and applies
+/// `options.preflight`.
+pub(crate) async fn plan(
+    vendor: Vendor,
+    options: &ImportOptions,
+    csv: &CsvFile,
+    fields: impl std::future::Future<Output = Result<Fields, Error>>,
+) -> Result<Plan, Error> {
+    let named = options
+        .columns
+        .values()
+        .any(|field| vendor.check_field(field.trim()).is_err());
+    let needed = named || options.auto_map;
+    let mut plan = Plan {
+        options: options.clone(),
+        copy: None,
+        left_out: Vec::new(),
+        rows_total: csv.rows,
+        rows_not_sent: 0,
+        not_sent: Vec::new(),
+        mapping: Vec::new(),
+        findings: Vec::new(),
+        findings_total: 0,
+        notes: Vec::new(),
+    };
+    if options.preflight == Preflight::Off && !needed {
+        check_syntax(vendor, &options.columns)?;
+        return Ok(plan);
+    }
+    let fields = match fields.await {
+        Ok(fields) => fields,
+        // A vendor may answer the list with an error or a shape never seen (an account
+        // without the right, an API that lacks it): without names to resolve, the import goes
+        // on. What would fail every request (credentials, network, TLS) stops it here.
+        Err(e) if !needed && matches!(e, Error::Api(_) | Error::Decode { .. }) => {
+            check_syntax(vendor, &options.columns)?;
+            plan.findings.push(Finding::new(
+                None,
+                None,
+                format!(
+                    "the values were not checked: {vendor}'s field list could not be read ({})",
+                    e.report()
+                ),
+            ));
+            plan.findings_total = 1;
+            return Ok(plan);
+        }
+        // A name cannot be found without the list.
+        Err(Error::Api(e)) => {
+            let names: Vec<String> = options
+                .columns
+                .iter()
+                .filter(|(_, field)| vendor.check_field(field.trim()).is_err())
+                .map(|(column, field)| format!("`{column}={field}`"))
+                .collect();
+            let what = match names.is_empty() {
+                true => "the columns to map by their headers".to_owned(),
+                false => format!("{} (a field name, not an id)", names.join(", ")),
+            };
+            return Err(Error::InvalidConfig {
+                setting: "column map",
+                reason: format!(
+                    "{what}: {vendor}'s field list, which names are found in, could not be \
+                     read ({}); name the fields by their ids",
+                    Error::Api(e).report()
+                ),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let columns = resolve(vendor, options, csv, &fields, &mut plan.notes)?;
+    plan.mapping = columns
+        .iter()
+        .map(|(column, id)| Mapped {
+            column: column.clone(),
+            field: id.clone(),
+            name: fields
+                .by_id(id)
+                .map_or_else(String::new, |f| f.name.clone()),
+        })
+        .collect();
+    let mut findings = Findings::default();
+    file_findings(vendor, options, &columns, &fields, &mut findings);
+    let checks: Vec<(usize, &str, &Field)> = csv
+        .header
+        .iter()
+        .enumerate()
+        .filter_map(|(i, column)| {
+            let field = fields.by_id(columns.get(column)?)?;
+            Some((i, column.as_str(), field))
+        })
+        .collect();
+    let runs = if options.preflight == Preflight::Off {
+        Vec::new()
+    } else {
+        check_values(vendor, csv, &checks, &mut findings)?
+    };
+    plan.options.columns = columns;
+    plan.findings_total = findings.total;
+    plan.findings = findings.listed;
+    match options.preflight {
+        Preflight::Strict if plan.findings_total > 0 => {
+            let first = &plan.findings[0];
+            return Err(Error::InvalidInput(InputError {
+                file: csv.path.clone(),
+                row: first.row,
+                column: first.column.clone(),
+                reason: format!(
+                    "{} (and {} more finding(s) of the pre-flight); nothing was sent \
+                     (strict)",
+                    first.reason,
+                    plan.findings_total - 1
+                ),
+            }));
+        }
+        Preflight::SkipInvalid if !runs.is_empty() => {
+            plan.rows_not_sent = findings.bad_rows;
+            if plan.rows_not_sent == csv.rows {
+                return Err(Error::InvalidInput(InputError {
+                    file: csv.path.clone(),
+                    row: None,
+                    column: None,
+                    reason: format!(
+                        "none of its {} rows fits {vendor}'s fields: nothing to send",
+                        csv.rows
+                    ),
+                }));
+            }
+            plan.not_sent = findings.rejects;
+            let (copy, path) = copy_without(csv, &runs)?;
+            plan.copy = Some(copy);
+            plan.options.file = path;
+            plan.left_out = runs;
+            // The rows left out are rejects now, not warnings.
+            plan.findings.retain(|f| f.row.is_none());
+            plan.findings_total = plan.findings.len() as u64;
+        }
+        _ => {}
+    }
+    Ok(plan)
+}
+
+/// Each field written as the vendor names fields (no field list to resolve names with).
+fn check_syntax(vendor: Vendor, columns: &BTreeMap<String, String>) -> Result<(), Error> {
+    for (column, field) in columns {
+        vendor
+            .check_field(field.trim())
+            .map_err(|why| Error::InvalidConfig {
+                setting: "column map",
+                reason: format!("`{column}={field}`: {why}"),
+            })?;
+    }
+    Ok(())
+}
+
+/// The column map by field id: each field of `options.columns` found by id or name, then
+/// (with `auto_map`) every other header that names one field; each field mapped once, the key
+/// column among them.
+fn resolve(
+    vendor: Vendor,
+    options: &ImportOptions,
+    csv: &CsvFile,
+    fields: &Fields,
+    notes: &mut Vec<String>,
+) -> Result<BTreeMap<String, String>, Error> {
+    let invalid = |reason: String| Error::InvalidConfig {
+        setting: "column map",
+        reason,
+    };
+    let mut columns = fields.resolve(&options.columns)?;
+    if options.auto_map {
+        let rest = csv
+            .header
+            .iter()
+            .map(String::as_str)
+            .filter(|h| !options.columns.contains_key(*h));
+        let auto = fields.auto_map(rest);
+        if !auto.ambiguous.is_empty() {
+            let which: Vec<String> = auto
+                .ambiguous
+                .iter()
+                .map(|(column, candidates)| format!("`{column}` ({})", candidates.join(", ")))
+                .collect();
+            return Err(invalid(format!(
+                "auto-mapping does not guess: several {vendor} fields have the name of {}; \
+                 map these columns to a field id",
+                which.join("; ")
+            )));
+        }
+        if !auto.unmatched.is_empty() {
+            notes.push(format!(
+                "not imported (no {vendor} field has their name): {}",
+                auto.unmatched
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        columns.extend(auto.columns);
+    }
+    if !columns.contains_key(&options.key_column) {
+        return Err(Error::InvalidConfig {
+            setting: "key column",
+            reason: format!(
+                "`{}` is not mapped, and no {vendor} field has its name: map it to the field \
+                 that identifies contacts",
+                options.key_column
+            ),
+        });
+    }
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for (column, id) in &columns {
+        if let Some(first) = seen.insert(id, column) {
+            return Err(invalid(format!(
+                "`{first}` and `{column}` both go to {vendor}'s field `{id}`: map each field once"
+            )));
+        }
+    }
+    Ok(columns)
+}
+
+/// What the pre-flight found, the first [`MAX_DETAILS`] listed, and the rows left out if
+/// they are to be.
+#[derive(Default)]
+struct Findings {
+    listed: Vec<Finding>,
+    total: u64,
+    bad_rows: u64,
+    rejects: Vec<Reject>,
+}
+
+impl Findings {
+    fn push(&mut self, finding: Finding) {
+        self.total += 1;
+        if self.listed.len() < MAX_DETAILS {
+            self.listed.push(finding);
+        }
+    }
+}
+
+/// The findings on the file as a whole: the key column's field and the read-only fields.
+fn file_findings(
+    vendor: Vendor,
+    options: &ImportOptions,
+    columns: &BTreeMap<String, String>,
+    fields: &Fields,
+    findings: &mut Findings,
+) {
+    let unique: Vec<&Field> = fields.fields.iter().filter(|f| f.unique).collect();
+    let key = fields.by_id(&columns[&options.key_column]);
+    if let Some(key) = key.filter(|k| !k.unique && !unique.is_empty()) {
+        let names: Vec<String> = unique
+            .iter()
+            .map(|f| format!("{} ({})", f.name, f.id))
+            .collect();
+        findings.push(Finding::new(
+            None,
+            Some(options.key_column.clone()),
+            format!(
+                "the key column goes to {} ({}), which is not a field {vendor} identifies \
+                 contacts by: {}",
+                key.name,
+                key.id,
+                names.join(", ")
+            ),
+        ));
+    }
+    for (column, id) in columns {
+        if let Some(field) = fields.by_id(id).filter(|f| f.read_only) {
+            findings.push(Finding::new(
+                None,
+                Some(column.clone()),
+                format!(
+                    "{} ({}) is read-only at {vendor}: its values will not be written",
+                    field.name, field.id
+                ),
+            ));
+        }
+    }
+}
+
+/// Reads every data row of `csv` and checks the value of each column of `checks` against its
+/// field; returns the runs of rows with a value that does not fit.
+fn check_values(
+    vendor: Vendor,
+    csv: &CsvFile,
+    checks: &[(usize, &str, &Field)],
+    findings: &mut Findings,
+) -> Result<Vec<Run>, Error> {
+    let mut runs: Vec<Run> = Vec::new();
+    if checks.is_empty() {
+        return Ok(runs);
+    }
+    let mut file = std::fs::File::open(&csv.path).map_err(|e| Error::io(&csv.path, e))?;
+    file.seek(SeekFrom::Start(csv.data_start))
+        .map_err(|e| Error::io(&csv.path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(csv.delimiter)
+        .quote(csv.quote)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::BufReader::with_capacity(1 << 16, file));
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let start = reader.position().clone();
+        let read = reader.read_byte_record(&mut record).map_err(|e| {
+            Error::InvalidInput(InputError {
+                file: csv.path.clone(),
+                row: e.position().map(|p| p.line() + 1),
+                column: None,
+                reason: format!("cannot be read: {e}"),
+            })
+        })?;
+        if !read {
+            break;
+        }
+        // The header is line 1; lines of this reader count from the data's first.
+        let line = start.line() + 1;
+        let mut bad = false;
+        for &(i, column, field) in checks {
+            let value = String::from_utf8_lossy(record.get(i).unwrap_or_default());
+            if let Some(why) = misfit(vendor, field, value.trim()) {
+                bad = true;
+                findings.push(Finding::new(Some(line), Some(column.to_owned()), why));
+            }
+        }
+        if !bad {
+            continue;
+        }
+        findings.bad_rows += 1;
+        let end = reader.position();
+        let run = Run {
+            bytes: csv.data_start + start.byte()..csv.data_start + end.byte(),
+            first_line: line,
+            lines: (end.line() - start.line()).max(1),
+        };
+        if findings.rejects.len() < MAX_DETAILS {
+            let reasons: Vec<String> = findings
+                .listed
+                .iter()
+                .rev()
+                .take_while(|f| f.row == Some(line))
+                .map(|f| format!("`{}`: {}", f.column.as_deref().unwrap_or(""), f.reason))
+                .collect();
+            let mut reject = Reject::new(
+                Some(line),
+                format!(
+                    "not sent: {}",
+                    reasons.into_iter().rev().collect::<Vec<_>>().join("; ")
+                ),
+            );
+            reject.before_sending = true;
+            findings.rejects.push(reject);
+        }
+        match runs.last_mut() {
+            Some(last) if last.bytes.end == run.bytes.start => {
+                last.bytes.end = run.bytes.end;
+                last.lines += run.lines;
+            }
+            _ => runs.push(run),
+        }
+    }
+    Ok(runs)
+}
+
+/// Why `value` does not fit `field` (`None`: it fits, or it is not checked). An empty value
+/// fits but in a mandatory field.
+fn misfit(vendor: Vendor, field: &Field, value: &str) -> Option<String> {
+    let name = || format!("{} ({})", field.name, field.id);
+    if value.is_empty() {
+        return field
+            .mandatory
+            .then(|| format!("empty, and {} is mandatory", name()));
+    }
+    if let Some(max) = field.max_length {
+        let length = value.chars().count();
+        if length > max as usize {
+            return Some(format!(
+                "{length} characters, longer than the {max} of {}",
+                name()
+            ));
+        }
+    }
+    let fits = match field.kind {
+        FieldKind::Email => is_email(value),
+        FieldKind::Integer => value.parse::<i64>().is_ok(),
+        FieldKind::Number => is_number(value),
+        FieldKind::Date | FieldKind::DateTime => is_date(vendor, value),
+        FieldKind::Boolean => BOOLEANS.contains(&value.to_lowercase().as_str()),
+        FieldKind::List if !field.values.is_empty() => {
+            let folded = crate::fields::fold(value);
+            field.values.iter().any(|v| crate::fields::fold(v) == folded)
+                // Mindbaz reads a list value as its label or its key (the mapping's `format`
+                // "VALUE" or "ID"); the keys are not kept here.
+                || vendor == Vendor::Mindbaz && value.parse::<i64>().is_ok()
+        }
+        _ => true,
+    };
+    if fits {
+        return None;
+    }
+    Some(match field.kind {
+        FieldKind::Email => format!("`{value}` is not an e-mail address ({})", name()),
+        FieldKind::Integer => format!("`{value}` is not a whole number ({})", name()),
+        FieldKind::Number => format!("`{value}` is not a number ({})", name()),
+        FieldKind::Date | FieldKind::DateTime => format!(
+            "`{value}` is not a date as {vendor} reads them ({}; {})",
+            date_formats(vendor)
+                .iter()
+                .map(|f| f
+                    .replace("%Y", "YYYY")
+                    .replace("%m", "MM")
+                    .replace("%d", "DD"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            name()
+        ),
+        FieldKind::Boolean => format!("`{value}` is not true or false ({})", name()),
+        _ => format!(
+            "`{value}` is not one of the values of {}: {}",
+            name(),
+            field.values.join(", ")
+        ),
+    })
+}
+
+const BOOLEANS: &[&str] = &[
+    "true", "false", "1", "0", "yes", "no", "y", "n", "oui", "non",
+];
+
+/// One `@`, a local part of at most 64 characters, a domain with a dot, no space: what every
+/// vendor's own check refuses at the least (RFC 5321's lengths).
+fn is_email(value: &str) -> bool {
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && value.len() <= 254
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && !value.contains(|c: char| c.is_whitespace() || c.is_control() || c == ',')
+        && domain.contains('.')
+        && domain.split('.').all(label_ok)
+}
+
+/// A decimal number, with `.` or (without a `.`) `,` as the decimal separator.
+fn is_number(value: &str) -> bool {
+    let value = if value.contains('.') {
+        value.to_owned()
+    } else {
+        value.replacen(',', ".", 1)
+    };
+    value.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// The date formats each vendor is taken to read (strftime), each also with a time of day
+/// (` HH:MM[:SS]`). Inferred: NP6 and Eloqua do not document the formats of an import file;
+/// Copernica stores dates as `YYYY-MM-DD`; Mindbaz's mapping examples are `dd/MM/yyyy` and
+/// `yyyy-MM-dd`. ISO 8601 with a `T` is read for every vendor.
+fn date_formats(vendor: Vendor) -> &'static [&'static str] {
+    match vendor {
+        Vendor::Mailperformance | Vendor::Mindbaz => &["%Y-%m-%d", "%d/%m/%Y"],
+        Vendor::Eloqua => &["%Y-%m-%d", "%m/%d/%Y"],
+        _ => &["%Y-%m-%d"],
+    }
+}
+
+fn is_date(vendor: Vendor, value: &str) -> bool {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    if DateTime::parse_from_rfc3339(value).is_ok()
+        || NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+    {
+        return true;
+    }
+    date_formats(vendor).iter().any(|format| {
+        NaiveDate::parse_from_str(value, format).is_ok()
+            || [" %H:%M:%S", " %H:%M"].iter().any(|time| {
+                NaiveDateTime::parse_from_str(value, &format!("{format}{time}")).is_ok()
+            })
+    })
+}
+
+/// A copy of `csv` without the bytes of `runs`, in a new directory under the system's
+/// temporary directory, with the file's name.
+fn copy_without(csv: &CsvFile, runs: &[Run]) -> Result<(Copy, PathBuf), Error> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("esp-imports-{}-{stamp}", std::process::id()));
+    std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    let copy = Copy { dir };
+    let name = csv
+        .path
+        .file_name()
+        .map_or_else(|| "contacts.csv".into(), |n| n.to_os_string());
+    let path = copy.dir.join(name);
+    write_without(&csv.path, &path, csv.size, runs).map_err(|e| Error::io(&path, e))?;
+    Ok((copy, path))
+}
+
+fn write_without(from: &Path, to: &Path, size: u64, runs: &[Run]) -> std::io::Result<()> {
+    let mut input = std::fs::File::open(from)?;
+    let mut output = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(to)?,
+    );
+    let mut at = 0;
+    for run in runs.iter().chain(std::iter::once(&Run {
+        bytes: size..size,
+        first_line: 0,
+        lines: 0,
+    })) {
+        input.seek(SeekFrom::Start(at))?;
+        std::io::copy(&mut (&mut input).take(run.bytes.start - at), &mut output)?;
+        at = run.bytes.end;
+    }
+    output.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_read_as_the_vendor_reads_them() {
+        assert!(is_email("ada@example.com"));
+        assert!(is_email("ada.lovelace+news@mail.example.co.uk"));
+        for bad in [
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "ada @example.com",
+            "ada@@example.com",
+            "ada@ex_ample.com",
+            ".ada@example.com",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+        assert!(is_date(Vendor::Mindbaz, "24/12/1990"));
+        assert!(is_date(Vendor::Mindbaz, "1990-12-24 10:30:00"));
+        assert!(!is_date(Vendor::Mindbaz, "12/24/1990"));
+        assert!(is_date(Vendor::Eloqua, "12/24/1990"));
+        assert!(is_date(Vendor::Copernica, "1990-12-24T10:30:00Z"));
+        assert!(!is_date(Vendor::Copernica, "31/02/1990"));
+        assert!(!is_date(Vendor::Copernica, "1990-02-31"));
+        assert!(is_number("3,5") && is_number("-2") && !is_number("1,5.2") && !is_number("NaN"));
+    }
+
+    #[test]
+    fn misfits_say_why() {
+        let mut city = Field::new("1235", "City", FieldKind::Text, "textField");
+        city.max_length = Some(5);
+        assert_eq!(misfit(Vendor::Mailperformance, &city, "Lille"), None);
+        assert_eq!(
+            misfit(Vendor::Mailperformance, &city, "Roubaix").as_deref(),
+            Some("7 characters, longer than the 5 of City (1235)")
+        );
+        let mut civility = Field::new("fld16", "Civilité", FieldKind::List, "4");
+        civility.values = vec!["M.".into(), "Mme".into()];
+        assert_eq!(misfit(Vendor::Mindbaz, &civility, "mme"), None);
+        assert_eq!(misfit(Vendor::Mindbaz, &civility, "2"), None);
+        assert!(misfit(Vendor::Mindbaz, &civility, "Dr").is_some());
+        let mut email = Field::new("1234", "Email", FieldKind::Email, "email");
+        email.mandatory = true;
+        assert!(misfit(Vendor::Mailperformance, &email, "").is_some());
+        assert_eq!(misfit(Vendor::Mailperformance, &email, "a@b.fr"), None);
+    }
+
+    #[test]
+    fn lines_of_the_copy_are_read_as_lines_of_the_file() {
+        let plan = |left_out: Vec<Run>| Plan {
+            options: ImportOptions::new("x.csv", [("a", "b")], "a"),
+            copy: None,
+            left_out,
+            rows_total: 10,
+            rows_not_sent: 0,
+            not_sent: vec![],
+            mapping: vec![],
+            findings: vec![],
+            findings_total: 0,
+            notes: vec![],
+        };
+        let run = |first_line, lines| Run {
+            bytes: 0..0,
+            first_line,
+            lines,
+        };
+        // Lines 3 and 6-7 (one row on two lines) left out: the copy's line 3 is line 4...
+        let plan = plan(vec![run(3, 1), run(6, 2)]);
+        let lines: Vec<u64> = (1..=6).map(|l| plan.original_line(l)).collect();
+        assert_eq!(lines, [1, 2, 4, 5, 8, 9]);
+    }
+}
