@@ -6,6 +6,7 @@
 #[path = "../sshd/mod.rs"]
 mod sshd;
 
+mod fields;
 mod fixtures;
 mod generated;
 mod importer;

@@ -415,3 +415,51 @@ async fn ctrl_c_during_the_upload_removes_the_partial_file() {
     assert!(!s.uploaded(), "nothing under the final name");
     assert!(s.sandbox.contacts(Vendor::Mindbaz).is_empty());
 }
+
+/// `--skip-invalid` with an upload: the copy without the rows that do not fit Mindbaz's fields
+/// is what lands on the SFTP, under the file's own name, and the rows left out are reported
+/// with their lines; the sandbox imports only the others.
+#[tokio::test]
+async fn skip_invalid_uploads_the_file_without_the_rows_left_out() {
+    let s = setup().await;
+    std::fs::create_dir_all(s.known_hosts().parent().unwrap()).unwrap();
+    std::fs::write(s.known_hosts(), s.sshd.known_hosts_line("hostkey.pub")).unwrap();
+    // Line 3: not an e-mail; line 4: longer than fld4's 50 characters.
+    std::fs::write(
+        &s.file,
+        format!(
+            "email,city\nada@example.com,Lille\nbob@example,Lens\neve@example.com,{}\n\
+             dan@example.com,Arras\n",
+            "Villeneuve-d'Ascq ".repeat(4)
+        ),
+    )
+    .unwrap();
+    let key = s.key();
+    let output = s
+        .run(
+            &s.args(&["--sftp-key", &key, "--json", "--skip-invalid"]),
+            &[],
+        )
+        .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim()).unwrap();
+    assert_eq!(report["rows_total"], 4, "{report}");
+    assert_eq!(report["rows_not_sent"], 2, "{report}");
+    let left_out: Vec<u64> = report["rejects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["before_sending"] == true)
+        .map(|r| r["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(left_out, [3, 4], "{report}");
+    let uploaded = std::fs::read_to_string(s.sshd.path("sftproot/contacts.csv")).unwrap();
+    assert_eq!(
+        uploaded,
+        "email,city\nada@example.com,Lille\ndan@example.com,Arras\n"
+    );
+    let contacts = s.sandbox.contacts(Vendor::Mindbaz);
+    let keys: Vec<&String> = contacts.keys().collect();
+    assert_eq!(keys, ["ada@example.com", "dan@example.com"], "{contacts:?}");
+}
