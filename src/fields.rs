@@ -106,7 +106,7 @@ impl Field {
     }
 
     /// `name (id)`, or the id alone when they are the same.
-    fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         if fold(&self.name) == fold(&self.id) {
             self.id.clone()
         } else {

@@ -362,18 +362,14 @@ fn file_findings(
     let unique: Vec<&Field> = fields.fields.iter().filter(|f| f.unique).collect();
     let key = fields.by_id(&columns[&options.key_column]);
     if let Some(key) = key.filter(|k| !k.unique && !unique.is_empty()) {
-        let names: Vec<String> = unique
-            .iter()
-            .map(|f| format!("{} ({})", f.name, f.id))
-            .collect();
+        let names: Vec<String> = unique.iter().map(|f| f.label()).collect();
         findings.push(Finding::new(
             None,
             Some(options.key_column.clone()),
             format!(
-                "the key column goes to {} ({}), which is not a field {vendor} identifies \
-                 contacts by: {}",
-                key.name,
-                key.id,
+                "the key column goes to {}, which is not a field {vendor} identifies contacts \
+                 by: {}",
+                key.label(),
                 names.join(", ")
             ),
         ));
@@ -384,8 +380,8 @@ fn file_findings(
                 None,
                 Some(column.clone()),
                 format!(
-                    "{} ({}) is read-only at {vendor}: its values will not be written",
-                    field.name, field.id
+                    "{} is read-only at {vendor}: its values will not be written",
+                    field.label()
                 ),
             ));
         }
@@ -479,7 +475,7 @@ fn check_values(
 /// Why `value` does not fit `field` (`None`: it fits, or it is not checked). An empty value
 /// fits but in a mandatory field.
 fn misfit(vendor: Vendor, field: &Field, value: &str) -> Option<String> {
-    let name = || format!("{} ({})", field.name, field.id);
+    let name = || field.label();
     if value.is_empty() {
         return field
             .mandatory
