@@ -26,8 +26,9 @@ pub(crate) struct Plan {
     pub(crate) options: ImportOptions,
     /// The copy without the rows left out, removed when the plan is dropped.
     copy: Option<Copy>,
-    /// The runs of rows left out, in file order.
-    left_out: Vec<Run>,
+    /// Where the rows left out were, as lines of the copy: each run's line in the copy, and
+    /// the lines left out up to it, that one included.
+    left_out: Vec<(u64, u64)>,
     rows_total: u64,
     rows_not_sent: u64,
     not_sent: Vec<Reject>,
@@ -49,6 +50,7 @@ struct Run {
 /// the file's name (Mindbaz's SFTP upload keeps the name).
 struct Copy {
     dir: PathBuf,
+    file: PathBuf,
 }
 
 impl Drop for Copy {
@@ -97,15 +99,20 @@ impl Plan {
     }
 
     /// The line of the file that line `line` of the copy sent is.
-    fn original_line(&self, mut line: u64) -> u64 {
-        for run in &self.left_out {
-            if run.first_line <= line {
-                line += run.lines;
-            } else {
-                break;
-            }
-        }
-        line
+    fn original_line(&self, line: u64) -> u64 {
+        let before = self.left_out.partition_point(|&(at, _)| at <= line);
+        line + before.checked_sub(1).map_or(0, |i| self.left_out[i].1)
+    }
+}
+
+/// Whether an error of the field list's GET says only that this list cannot be read, not that
+/// every request would fail: an error answer (a 403 too: a key without the right to read
+/// fields may still import), or an answer of a shape never seen.
+fn list_unreadable(e: &Error) -> bool {
+    match e {
+        Error::Api(_) | Error::Decode { .. } => true,
+        Error::AuthRejected(answer) => answer.status == 403,
+        _ => false,
     }
 }
 
@@ -118,11 +125,13 @@ pub(crate) async fn plan(
     csv: &CsvFile,
     fields: impl std::future::Future<Output = Result<Fields, Error>>,
 ) -> Result<Plan, Error> {
-    let named = options
+    let names: Vec<String> = options
         .columns
-        .values()
-        .any(|field| vendor.check_field(field.trim()).is_err());
-    let needed = named || options.auto_map;
+        .iter()
+        .filter(|(_, field)| vendor.check_field(field.trim()).is_err())
+        .map(|(column, field)| format!("`{column}={field}`"))
+        .collect();
+    let needed = !names.is_empty() || options.auto_map;
     let mut plan = Plan {
         options: options.clone(),
         copy: None,
@@ -143,8 +152,8 @@ pub(crate) async fn plan(
         Ok(fields) => fields,
         // A vendor may answer the list with an error or a shape never seen (an account
         // without the right, an API that lacks it): without names to resolve, the import goes
-        // on. What would fail every request (credentials, network, TLS) stops it here.
-        Err(e) if !needed && matches!(e, Error::Api(_) | Error::Decode { .. }) => {
+        // on, unchecked. What would fail every request (credentials, network, TLS) stops it.
+        Err(e) if list_unreadable(&e) && !needed && options.preflight != Preflight::Strict => {
             check_syntax(vendor, &options.columns)?;
             plan.findings.push(Finding::new(
                 None,
@@ -157,24 +166,17 @@ pub(crate) async fn plan(
             plan.findings_total = 1;
             return Ok(plan);
         }
-        // A name cannot be found without the list.
-        Err(Error::Api(e)) => {
-            let names: Vec<String> = options
-                .columns
-                .iter()
-                .filter(|(_, field)| vendor.check_field(field.trim()).is_err())
-                .map(|(column, field)| format!("`{column}={field}`"))
-                .collect();
-            let what = match names.is_empty() {
-                true => "the columns to map by their headers".to_owned(),
-                false => format!("{} (a field name, not an id)", names.join(", ")),
+        Err(e) if list_unreadable(&e) => {
+            let what = match (names.is_empty(), options.auto_map) {
+                (false, _) => format!("{} (a field name, not an id)", names.join(", ")),
+                (true, true) => "the columns to map by their headers".to_owned(),
+                (true, false) => "the values, which strict checking requires,".to_owned(),
             };
             return Err(Error::InvalidConfig {
                 setting: "column map",
                 reason: format!(
-                    "{what}: {vendor}'s field list, which names are found in, could not be \
-                     read ({}); name the fields by their ids",
-                    Error::Api(e).report()
+                    "{what} cannot be checked: {vendor}'s field list could not be read ({})",
+                    e.report()
                 ),
             });
         }
@@ -193,21 +195,41 @@ pub(crate) async fn plan(
         .collect();
     let mut findings = Findings::default();
     file_findings(vendor, options, &columns, &fields, &mut findings);
-    let checks: Vec<(usize, &str, &Field)> = csv
+    let checks: Vec<(usize, String, Field)> = csv
         .header
         .iter()
         .enumerate()
         .filter_map(|(i, column)| {
             let field = fields.by_id(columns.get(column)?)?;
-            Some((i, column.as_str(), field))
+            Some((i, column.clone(), field.clone()))
         })
         .collect();
-    let runs = if options.preflight == Preflight::Off {
-        Vec::new()
-    } else {
-        check_values(vendor, csv, &checks, &mut findings)?
-    };
     plan.options.columns = columns;
+    if options.preflight != Preflight::Off {
+        // The file is read (and copied) off the async threads: a timeout or a cancel is not
+        // held up by it.
+        let (csv, skip) = (csv.clone(), options.preflight == Preflight::SkipInvalid);
+        let checked = tokio::task::spawn_blocking(move || {
+            let checks: Vec<(usize, &str, &Field)> =
+                checks.iter().map(|(i, c, f)| (*i, c.as_str(), f)).collect();
+            let runs = check_values(vendor, &csv, &checks, &mut findings, skip)?;
+            // What was read is what is sent, or copied.
+            csv.unchanged()?;
+            let copy = match skip && !runs.is_empty() && findings.bad_rows < csv.rows {
+                true => Some(copy_without(&csv, &runs)?),
+                false => None,
+            };
+            Ok::<_, Error>((findings, runs, copy))
+        })
+        .await
+        .expect("the value checks do not panic")?;
+        let runs;
+        (findings, runs, plan.copy) = checked;
+        if let Some(copy) = &plan.copy {
+            plan.options.file = copy.file.clone();
+            plan.left_out = shifts(&runs);
+        }
+    }
     plan.findings_total = findings.total;
     plan.findings = findings.listed;
     match options.preflight {
@@ -225,9 +247,8 @@ pub(crate) async fn plan(
                 ),
             }));
         }
-        Preflight::SkipInvalid if !runs.is_empty() => {
-            plan.rows_not_sent = findings.bad_rows;
-            if plan.rows_not_sent == csv.rows {
+        Preflight::SkipInvalid if findings.bad_rows > 0 => {
+            if findings.bad_rows == csv.rows {
                 return Err(Error::InvalidInput(InputError {
                     file: csv.path.clone(),
                     row: None,
@@ -238,11 +259,8 @@ pub(crate) async fn plan(
                     ),
                 }));
             }
+            plan.rows_not_sent = findings.bad_rows;
             plan.not_sent = findings.rejects;
-            let (copy, path) = copy_without(csv, &runs)?;
-            plan.copy = Some(copy);
-            plan.options.file = path;
-            plan.left_out = runs;
             // The rows left out are rejects now, not warnings.
             plan.findings.retain(|f| f.row.is_none());
             plan.findings_total = plan.findings.len() as u64;
@@ -349,6 +367,24 @@ impl Findings {
             self.listed.push(finding);
         }
     }
+
+    /// Adds the findings of a range of the file, whose lines follow `lines_before` lines.
+    fn absorb(&mut self, range: Findings, lines_before: u64) {
+        let room = MAX_DETAILS.saturating_sub(self.listed.len());
+        self.listed
+            .extend(range.listed.into_iter().take(room).map(|mut finding| {
+                finding.row = finding.row.map(|line| line + lines_before);
+                finding
+            }));
+        let room = MAX_DETAILS.saturating_sub(self.rejects.len());
+        self.rejects
+            .extend(range.rejects.into_iter().take(room).map(|mut reject| {
+                reject.row = reject.row.map(|line| line + lines_before);
+                reject
+            }));
+        self.total += range.total;
+        self.bad_rows += range.bad_rows;
+    }
 }
 
 /// The findings on the file as a whole: the key column's field and the read-only fields.
@@ -389,33 +425,146 @@ fn file_findings(
 }
 
 /// Reads every data row of `csv` and checks the value of each column of `checks` against its
-/// field; returns the runs of rows with a value that does not fit.
+/// field; returns the runs of rows with a value that does not fit (with `runs_wanted`: they
+/// are only needed to leave the rows out, and at most [`MAX_RUNS`] are kept). A file with no line break
+/// inside quotes (every line a row) is cut at line breaks into one range per core, read at the
+/// same time; the lines of each range are counted to number the next one's.
 fn check_values(
     vendor: Vendor,
     csv: &CsvFile,
     checks: &[(usize, &str, &Field)],
     findings: &mut Findings,
+    runs_wanted: bool,
 ) -> Result<Vec<Run>, Error> {
-    let mut runs: Vec<Run> = Vec::new();
     if checks.is_empty() {
-        return Ok(runs);
+        return Ok(Vec::new());
     }
+    let ranges = split(csv).map_err(|e| Error::io(&csv.path, e))?;
+    let parts: Vec<Result<Part, Error>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = ranges
+            .into_iter()
+            .map(|range| scope.spawn(move || check_range(vendor, csv, checks, range, runs_wanted)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("a value-check thread panicked"))
+            .collect()
+    });
+    let mut runs: Vec<Run> = Vec::new();
+    // The header is line 1.
+    let mut lines_before = 1;
+    for part in parts {
+        let part = part?;
+        findings.absorb(part.findings, lines_before);
+        for mut run in part.runs {
+            run.first_line += lines_before;
+            extend(&mut runs, run);
+        }
+        lines_before += part.lines;
+    }
+    Ok(runs)
+}
+
+/// What one range of the file holds that does not fit, its lines numbered from 1.
+struct Part {
+    findings: Findings,
+    runs: Vec<Run>,
+    /// The line breaks read.
+    lines: u64,
+}
+
+/// Adds `run` to `runs`, as part of the last run when it follows it.
+fn extend(runs: &mut Vec<Run>, run: Run) {
+    match runs.last_mut() {
+        Some(last) if last.bytes.end == run.bytes.start => {
+            last.bytes.end = run.bytes.end;
+            last.lines += run.lines;
+        }
+        _ => runs.push(run),
+    }
+}
+
+/// Below this many bytes a range is not cut further.
+const MIN_RANGE: u64 = 4 << 20;
+
+/// The data rows of `csv` as byte ranges that start and end on row boundaries: one per core
+/// (at most 4) for a file whose line breaks all end rows, one otherwise.
+fn split(csv: &CsvFile) -> std::io::Result<Vec<Range<u64>>> {
+    let data = csv.data_start..csv.size;
+    let cores = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4) as u64;
+    let wanted = cores.min((data.end - data.start) / MIN_RANGE).max(1);
+    if wanted == 1 || csv.quoted_line_break.is_some() {
+        return Ok(vec![data]);
+    }
+    let mut file = std::fs::File::open(&csv.path)?;
+    let mut cuts = vec![data.start];
+    let mut buffer = vec![0; 64 << 10];
+    for i in 1..wanted {
+        let mut at = data.start + (data.end - data.start) * i / wanted;
+        // The byte after the next line break.
+        let cut = loop {
+            file.seek(SeekFrom::Start(at))?;
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break data.end;
+            }
+            if let Some(i) = buffer[..n].iter().position(|&b| b == b'\n') {
+                break at + i as u64 + 1;
+            }
+            at += n as u64;
+        };
+        if cut > *cuts.last().expect("a first cut") && cut < data.end {
+            cuts.push(cut);
+        }
+    }
+    cuts.push(data.end);
+    Ok(cuts.windows(2).map(|w| w[0]..w[1]).collect())
+}
+
+/// The most runs of rows left out (about 32 MiB of them): leaving out more separate rows is
+/// refused, as a map or a file gone wrong.
+const MAX_RUNS: usize = 1 << 20;
+
+/// Checks the rows of one range; its lines are numbered from 1.
+fn check_range(
+    vendor: Vendor,
+    csv: &CsvFile,
+    checks: &[(usize, &str, &Field)],
+    range: Range<u64>,
+    runs_wanted: bool,
+) -> Result<Part, Error> {
     let mut file = std::fs::File::open(&csv.path).map_err(|e| Error::io(&csv.path, e))?;
-    file.seek(SeekFrom::Start(csv.data_start))
+    file.seek(SeekFrom::Start(range.start))
         .map_err(|e| Error::io(&csv.path, e))?;
+    // Rows end at `\n` (`CsvFile` refuses lone CRs): with csv's default terminator, a CRLF's
+    // `\n` would be read as the next row's first byte, and its line and offset one short. A
+    // CRLF row's `\r` stays on its last value, which is trimmed.
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(csv.delimiter)
         .quote(csv.quote)
+        .terminator(csv::Terminator::Any(b'\n'))
         .has_headers(false)
         .flexible(true)
-        .from_reader(std::io::BufReader::with_capacity(1 << 16, file));
+        .from_reader(std::io::BufReader::with_capacity(
+            1 << 16,
+            file.take(range.end - range.start),
+        ));
+    let mut part = Part {
+        findings: Findings::default(),
+        runs: Vec::new(),
+        lines: 0,
+    };
     let mut record = csv::ByteRecord::new();
+    let mut reasons: Vec<String> = Vec::new();
+    // The bad row just read: its first byte and line (it ends where the next row starts).
+    let mut open: Option<(u64, u64)> = None;
     loop {
-        let start = reader.position().clone();
         let read = reader.read_byte_record(&mut record).map_err(|e| {
             Error::InvalidInput(InputError {
                 file: csv.path.clone(),
-                row: e.position().map(|p| p.line() + 1),
+                row: None,
                 column: None,
                 reason: format!("cannot be read: {e}"),
             })
@@ -423,53 +572,64 @@ fn check_values(
         if !read {
             break;
         }
-        // The header is line 1; lines of this reader count from the data's first.
-        let line = start.line() + 1;
-        let mut bad = false;
+        let start = record.position().expect("a record read has a position");
+        let (byte, line) = (range.start + start.byte(), start.line());
+        if let Some((first_byte, first_line)) = open.take() {
+            extend(
+                &mut part.runs,
+                Run {
+                    bytes: first_byte..byte,
+                    first_line,
+                    lines: line - first_line,
+                },
+            );
+        }
+        reasons.clear();
         for &(i, column, field) in checks {
             let value = String::from_utf8_lossy(record.get(i).unwrap_or_default());
             if let Some(why) = misfit(vendor, field, value.trim()) {
-                bad = true;
-                findings.push(Finding::new(Some(line), Some(column.to_owned()), why));
+                reasons.push(format!("`{column}`: {why}"));
+                part.findings
+                    .push(Finding::new(Some(line), Some(column.to_owned()), why));
             }
         }
-        if !bad {
+        if reasons.is_empty() {
             continue;
         }
-        findings.bad_rows += 1;
-        let end = reader.position();
-        let run = Run {
-            bytes: csv.data_start + start.byte()..csv.data_start + end.byte(),
-            first_line: line,
-            lines: (end.line() - start.line()).max(1),
-        };
-        if findings.rejects.len() < MAX_DETAILS {
-            let reasons: Vec<String> = findings
-                .listed
-                .iter()
-                .rev()
-                .take_while(|f| f.row == Some(line))
-                .map(|f| format!("`{}`: {}", f.column.as_deref().unwrap_or(""), f.reason))
-                .collect();
-            let mut reject = Reject::new(
-                Some(line),
-                format!(
-                    "not sent: {}",
-                    reasons.into_iter().rev().collect::<Vec<_>>().join("; ")
-                ),
-            );
+        part.findings.bad_rows += 1;
+        if part.findings.rejects.len() < MAX_DETAILS {
+            let mut reject = Reject::new(Some(line), format!("not sent: {}", reasons.join("; ")));
             reject.before_sending = true;
-            findings.rejects.push(reject);
+            part.findings.rejects.push(reject);
         }
-        match runs.last_mut() {
-            Some(last) if last.bytes.end == run.bytes.start => {
-                last.bytes.end = run.bytes.end;
-                last.lines += run.lines;
+        if runs_wanted {
+            if part.runs.len() >= MAX_RUNS {
+                return Err(Error::InvalidInput(InputError {
+                    file: csv.path.clone(),
+                    row: Some(line),
+                    column: None,
+                    reason: format!(
+                        "more than {MAX_RUNS} separate runs of rows do not fit {vendor}'s \
+                         fields: they are not left out one by one (check the column map)"
+                    ),
+                }));
             }
-            _ => runs.push(run),
+            open = Some((byte, line));
         }
     }
-    Ok(runs)
+    // Every byte of the range is read: its line breaks are counted.
+    part.lines = reader.position().line() - 1;
+    if let Some((first_byte, first_line)) = open {
+        extend(
+            &mut part.runs,
+            Run {
+                bytes: first_byte..range.end,
+                first_line,
+                lines: (part.lines + 1).saturating_sub(first_line).max(1),
+            },
+        );
+    }
+    Ok(part)
 }
 
 /// Why `value` does not fit `field` (`None`: it fits, or it is not checked). An empty value
@@ -597,23 +757,41 @@ fn is_date(vendor: Vendor, value: &str) -> bool {
     })
 }
 
+/// `runs` (in the file's lines) as [`Plan::left_out`] keeps them.
+fn shifts(runs: &[Run]) -> Vec<(u64, u64)> {
+    let mut left_out = 0;
+    runs.iter()
+        .map(|run| {
+            let at = run.first_line - left_out;
+            left_out += run.lines;
+            (at, left_out)
+        })
+        .collect()
+}
+
 /// A copy of `csv` without the bytes of `runs`, in a new directory under the system's
 /// temporary directory, with the file's name.
-fn copy_without(csv: &CsvFile, runs: &[Run]) -> Result<(Copy, PathBuf), Error> {
+fn copy_without(csv: &CsvFile, runs: &[Run]) -> Result<Copy, Error> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos();
     let dir = std::env::temp_dir().join(format!("esp-imports-{}-{stamp}", std::process::id()));
-    std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    let copy = Copy { dir };
+    let mut builder = std::fs::DirBuilder::new();
+    // The contacts are personal data: the copy is the user's alone.
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir).map_err(|e| Error::io(&dir, e))?;
     let name = csv
         .path
         .file_name()
         .map_or_else(|| "contacts.csv".into(), |n| n.to_os_string());
-    let path = copy.dir.join(name);
-    write_without(&csv.path, &path, csv.size, runs).map_err(|e| Error::io(&path, e))?;
-    Ok((copy, path))
+    let copy = Copy {
+        file: dir.join(name),
+        dir,
+    };
+    write_without(&csv.path, &copy.file, csv.size, runs).map_err(|e| Error::io(&copy.file, e))?;
+    Ok(copy)
 }
 
 fn write_without(from: &Path, to: &Path, size: u64, runs: &[Run]) -> std::io::Result<()> {
@@ -687,12 +865,78 @@ mod tests {
         assert_eq!(misfit(Vendor::Mailperformance, &email, "a@b.fr"), None);
     }
 
+    /// A file cut into ranges read at the same time gives the lines, counts and runs one
+    /// reader gives, however the bad rows fall around the cuts.
+    #[test]
+    fn ranges_read_at_once_number_lines_as_one_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.csv");
+        let rows = 300_000u64;
+        let bad = |i: u64| i.is_multiple_of(49_999) || i == rows - 1;
+        let mut text = String::from("email,city\r\n");
+        for i in 0..rows {
+            let email = if bad(i) {
+                format!("nope{i}")
+            } else {
+                format!("c{i}@example.com")
+            };
+            text.push_str(&format!("{email},City {i}\r\n"));
+        }
+        std::fs::write(&path, &text).unwrap();
+        let csv = CsvFile::inspect(
+            &path,
+            &crate::Expectations {
+                columns: vec!["email", "city"],
+                key: Some("email"),
+                delimiter: None,
+                max_row_bytes: None,
+            },
+        )
+        .unwrap();
+        assert!(csv.size > 2 * MIN_RANGE);
+        let email = Field::new("1234", "Email", FieldKind::Email, "email");
+        let checks = [(0, "email", &email)];
+        let mut findings = Findings::default();
+        let runs =
+            check_values(Vendor::Mailperformance, &csv, &checks, &mut findings, true).unwrap();
+        let one = check_range(
+            Vendor::Mailperformance,
+            &csv,
+            &checks,
+            csv.data_start..csv.size,
+            true,
+        )
+        .unwrap();
+        let expected: Vec<u64> = (0..rows).filter(|&i| bad(i)).map(|i| i + 2).collect();
+        let lines: Vec<u64> = findings.listed.iter().filter_map(|f| f.row).collect();
+        assert_eq!(lines, expected);
+        let one_lines: Vec<u64> = one
+            .findings
+            .listed
+            .iter()
+            .map(|f| f.row.unwrap() + 1)
+            .collect();
+        assert_eq!(one_lines, expected);
+        assert_eq!(findings.bad_rows, expected.len() as u64);
+        let starts: Vec<u64> = runs.iter().map(|r| r.first_line).collect();
+        assert_eq!(starts, expected);
+        // Each run is its row's bytes, line break included.
+        for run in &runs {
+            let row = &text.as_bytes()[run.bytes.start as usize..run.bytes.end as usize];
+            assert!(
+                row.starts_with(b"nope") && row.ends_with(b"\r\n"),
+                "{run:?}"
+            );
+        }
+        assert_eq!(runs.last().unwrap().bytes.end, csv.size);
+    }
+
     #[test]
     fn lines_of_the_copy_are_read_as_lines_of_the_file() {
-        let plan = |left_out: Vec<Run>| Plan {
+        let plan = |runs: Vec<Run>| Plan {
             options: ImportOptions::new("x.csv", [("a", "b")], "a"),
             copy: None,
-            left_out,
+            left_out: shifts(&runs),
             rows_total: 10,
             rows_not_sent: 0,
             not_sent: vec![],
@@ -707,8 +951,13 @@ mod tests {
             lines,
         };
         // Lines 3 and 6-7 (one row on two lines) left out: the copy's line 3 is line 4...
-        let plan = plan(vec![run(3, 1), run(6, 2)]);
-        let lines: Vec<u64> = (1..=6).map(|l| plan.original_line(l)).collect();
+        let two = plan(vec![run(3, 1), run(6, 2)]);
+        let lines: Vec<u64> = (1..=6).map(|l| two.original_line(l)).collect();
         assert_eq!(lines, [1, 2, 4, 5, 8, 9]);
+        // Runs next to each other, and the first data line.
+        let three = plan(vec![run(2, 1), run(4, 1), run(5, 3)]);
+        let lines: Vec<u64> = (1..=4).map(|l| three.original_line(l)).collect();
+        assert_eq!(lines, [1, 3, 8, 9]);
+        assert_eq!(plan(vec![]).original_line(7), 7);
     }
 }

@@ -311,8 +311,8 @@ pub(crate) async fn drive<S: Steps>(
         options.timeout,
         options.cancel.as_ref(),
         async |ledger| {
-            let checked = steps.check(options)?;
             let deadline = Deadline::new(S::VENDOR, options.timeout);
+            let checked = steps.check(options)?;
             let plan =
                 preflight::plan(S::VENDOR, options, S::csv(&checked), steps.fields()).await?;
             // The copy without the rows left out is what is checked and sent.
@@ -478,6 +478,12 @@ impl Deadline {
             });
         }
         Ok(())
+    }
+
+    /// The instant `margin` before the timeout passes.
+    #[cfg(feature = "mindbaz")]
+    pub(crate) fn before_end(&self, margin: Duration) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.started + self.timeout.saturating_sub(margin))
     }
 
     /// Waits `interval` (or what is left of the timeout), then checks the deadline.

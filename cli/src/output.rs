@@ -107,7 +107,10 @@ pub fn summary(report: &ImportReport) -> String {
                 .unwrap_or_else(|| "a row".into());
             format!("rejected {row}: {}", reject.reason)
         }),
-        (report.rejects.len() as u64).max(report.rows_not_sent),
+        report.rows_not_sent
+            + report
+                .rows_rejected
+                .unwrap_or((report.rejects.len() as u64).saturating_sub(report.rows_not_sent)),
         "rejected rows",
     );
     for message in &report.messages {

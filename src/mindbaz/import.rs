@@ -249,9 +249,8 @@ struct Mindbaz<'a> {
     mindbaz: &'a MindbazImport,
 }
 
-/// What the checks found: the file, where Mindbaz reads it from, whether inserts are enabled,
-/// and when the import started.
-type Checked<'a> = (CsvFile, Target<'a>, bool, tokio::time::Instant);
+/// What the checks found: the file, where Mindbaz reads it from, whether inserts are enabled.
+type Checked<'a> = (CsvFile, Target<'a>, bool);
 
 impl<'a> Steps for Mindbaz<'a> {
     const VENDOR: Vendor = VENDOR;
@@ -281,7 +280,6 @@ impl<'a> Steps for Mindbaz<'a> {
                 reason: "Mindbaz requires at least one address to send the import report to".into(),
             });
         }
-        let started = tokio::time::Instant::now();
         let target = match (&mindbaz.sftp, &mindbaz.remote_file) {
             (Some(sftp), None) => {
                 sftp.check()?;
@@ -316,7 +314,7 @@ impl<'a> Steps for Mindbaz<'a> {
             });
         }
         let csv = inspect(options)?;
-        Ok((csv, target, insert_enabled, started))
+        Ok((csv, target, insert_enabled))
     }
 
     fn csv<'c>((csv, ..): &'c Checked<'a>) -> &'c CsvFile {
@@ -330,7 +328,7 @@ impl<'a> Steps for Mindbaz<'a> {
     fn plan(
         &self,
         options: &ImportOptions,
-        (csv, target, insert_enabled, _): &Checked<'a>,
+        (csv, target, insert_enabled): &Checked<'a>,
     ) -> Vec<String> {
         let file = match target {
             Target::Remote(name) => format!("`{name}`, already on the Mindbaz SFTP"),
@@ -368,7 +366,7 @@ impl<'a> Steps for Mindbaz<'a> {
     async fn submit(
         &self,
         options: &ImportOptions,
-        (csv, target, insert_enabled, started): Checked<'a>,
+        (csv, target, insert_enabled): Checked<'a>,
         ledger: &Ledger,
         deadline: &Deadline,
     ) -> Result<(ImportReport, i32), Error> {
@@ -390,7 +388,7 @@ impl<'a> Steps for Mindbaz<'a> {
                 // The upload stops a little before the whole import's timeout, to remove its
                 // partial file itself.
                 let reserve = (options.timeout / 10).min(Duration::from_secs(10));
-                let stop = started + options.timeout.saturating_sub(reserve);
+                let stop = deadline.before_end(reserve);
                 let upload = sftp::Upload {
                     local: &csv.path,
                     remote: &remote,

@@ -176,6 +176,15 @@ async fn a_field_list_that_answers_an_error_or_an_unknown_shape_only_skips_the_c
             },
         ),
         (Vendor::Eloqua, FaultKind::TruncateBody),
+        // A key without the right to read fields may still import.
+        (
+            Vendor::Copernica,
+            FaultKind::Status {
+                code: 403,
+                retry_after: None,
+                body: String::new(),
+            },
+        ),
     ] {
         let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -208,6 +217,26 @@ async fn a_field_list_that_answers_an_error_or_an_unknown_shape_only_skips_the_c
             "{vendor}: {report:?}"
         );
         assert!(report.mapping.is_empty());
+
+        // Strict checking cannot be done without the list: refused, nothing created.
+        let mut strict = options(&file, vendor);
+        strict.preflight = Preflight::Strict;
+        let before = sandbox.hits();
+        let e = importer(&sandbox, vendor)
+            .import(&strict, &vendor_options(vendor, "contacts.csv"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidConfig { reason, .. }
+                if reason.contains("which strict checking requires, cannot be checked")),
+            "{vendor}: {e:?}"
+        );
+        let creating: Vec<_> = sandbox
+            .hits()
+            .into_iter()
+            .filter(|(key, n)| !key.1.starts_with("GET ") && before.get(key) != Some(n))
+            .collect();
+        assert!(creating.is_empty(), "{vendor}: {creating:?}");
     }
 }
 

@@ -420,7 +420,7 @@ async fn a_success_false_envelope_is_an_api_error_and_insert_only_is_refused() {
     let e = client(&server).import(&named, &mindbaz).await.unwrap_err();
     assert!(
         matches!(&e, Error::InvalidConfig { setting: "column map", reason }
-            if reason.contains("`firstname=First name` (a field name, not an id): Mindbaz's field list")),
+            if reason.contains("`firstname=First name` (a field name, not an id) cannot be checked: Mindbaz's field list")),
         "{e:?}"
     );
     let requests = server.received_requests().await.unwrap();

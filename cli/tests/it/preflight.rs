@@ -356,32 +356,65 @@ async fn strict_refuses_and_dry_run_creates_nothing() {
 
 #[tokio::test]
 async fn map_auto_maps_headers_and_refuses_to_guess() {
-    let headers = "Email,Prénom,Ville,Notes\nada@example.com,Ada,Lille,x\n";
-    let setup = setup(headers).await;
-    let args = import(
-        &setup,
-        Vendor::Mindbaz,
-        "Email",
-        &[],
-        &["--map-auto", "--dry-run"],
-    );
-    let out = run(&args).await;
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let plan = json(&out);
-    let mapping = plan["mapping"].to_string();
-    for expected in [
-        r#""column":"Email","field":"fld1""#,
-        r#""column":"Prénom","field":"fld15""#,
-        r#""column":"Ville","field":"fld4""#,
+    // Headers as each vendor's users would write them, and the ids they are.
+    for (vendor, headers, ids) in [
+        (
+            Vendor::Mailperformance,
+            "EMAIL,firstname,City,Notes",
+            ["1234", "1235", "5678"],
+        ),
+        (
+            Vendor::Copernica,
+            "Email,FirstName,city,Notes",
+            ["email", "firstname", "city"],
+        ),
+        (
+            Vendor::Mindbaz,
+            "Email,Prénom,Ville,Notes",
+            ["fld1", "fld15", "fld4"],
+        ),
+        (
+            Vendor::Eloqua,
+            "email address,First Name,C_City,Notes",
+            ["C_EmailAddress", "C_FirstName", "C_City"],
+        ),
     ] {
-        assert!(mapping.contains(expected), "{expected} in {mapping}");
+        let setup = setup(&format!("{headers}\nada@example.com,Ada,Lille,x\n")).await;
+        let key = headers.split(',').next().unwrap();
+        let args = import(&setup, vendor, key, &[], &["--map-auto", "--dry-run"]);
+        let out = run(&args).await;
+        assert_eq!(code(&out), 0, "{vendor}: {}", stderr(&out));
+        let plan = json(&out);
+        let mapping: Vec<(String, String)> = plan["mapping"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["column"].as_str().unwrap().into(),
+                    m["field"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let mut expected: Vec<(String, String)> = headers
+            .split(',')
+            .zip(ids)
+            .map(|(h, id)| (h.to_owned(), id.to_owned()))
+            .collect();
+        expected.sort();
+        assert_eq!(mapping, expected, "{vendor}: {plan}");
+        assert!(
+            plan["messages"].to_string().contains(&format!(
+                "not imported (no {vendor} field has their name): `Notes`"
+            )),
+            "{plan}"
+        );
+        assert_eq!(
+            creating(&setup.sandbox, vendor),
+            Vec::<String>::new(),
+            "{vendor}"
+        );
     }
-    assert!(
-        plan["messages"]
-            .to_string()
-            .contains("not imported (no Mindbaz field has their name): `Notes`"),
-        "{plan}"
-    );
 
     // Two Mindbaz fields are named "Code postal" but for case: no guess.
     let setup = self::setup("Email,code postal\nada@example.com,59000\n").await;
