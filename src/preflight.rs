@@ -226,6 +226,7 @@ pub(crate) async fn plan(
         let runs;
         (findings, runs, plan.copy) = checked;
         if let Some(copy) = &plan.copy {
+            plan.options.original_file = Some(plan.options.file.clone());
             plan.options.file = copy.file.clone();
             plan.left_out = shifts(&runs);
         }
@@ -641,7 +642,8 @@ fn misfit(vendor: Vendor, field: &Field, value: &str) -> Option<String> {
             .mandatory
             .then(|| format!("empty, and {} is mandatory", name()));
     }
-    if let Some(max) = field.max_length {
+    // A value has at most as many characters as bytes: most are counted without reading them.
+    if let Some(max) = field.max_length.filter(|&max| value.len() > max as usize) {
         let length = value.chars().count();
         if length > max as usize {
             return Some(format!(

@@ -306,7 +306,7 @@ impl Steps for Copernica<'_> {
         let what = format!(
             "an import of `{}` into database {database_id} (started at once, its {} rows \
              imported)",
-            csv.path.display(),
+            options.file_shown(),
             csv.rows
         );
         let created = ledger

@@ -443,7 +443,7 @@ impl<'a> Steps for Mindbaz<'a> {
         let what = format!(
             "an import of `{}` (`{}` on the Mindbaz SFTP) on site {} (scheduled at once, its \
              {} rows imported)",
-            csv.path.display(),
+            options.file_shown(),
             filename,
             mindbaz.site,
             csv.rows
