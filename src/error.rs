@@ -718,7 +718,7 @@ pub async fn call<T: DeserializeOwned>(
 
 /// [`call`] that also gives the `Retry-After` of an error answer, for a workflow that sends
 /// the request again itself.
-#[cfg(feature = "mailperformance")]
+#[cfg(any(feature = "mailperformance", feature = "copernica"))]
 pub(crate) async fn call_keeping_retry_after<T: DeserializeOwned>(
     vendor: Vendor,
     operation: &'static str,

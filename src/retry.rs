@@ -164,7 +164,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// streamed from disk cannot be replayed by [`execute`]), with the answer's `Retry-After` if
 /// it had one; `None` for errors that are not about the exchange (bad input, an answer that
 /// does not decode …).
-#[cfg(any(feature = "mailperformance", feature = "eloqua"))]
+#[cfg(any(feature = "mailperformance", feature = "copernica", feature = "eloqua"))]
 pub(crate) fn outcome_of(error: &crate::Error, retry_after: Option<Duration>) -> Option<Outcome> {
     use crate::Error;
     match error {
@@ -185,6 +185,54 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+/// Runs `once` (a request whose body cannot be copied, built anew each time) until it
+/// succeeds or `policy` says to stop, as [`execute`] does for the others: an error with its
+/// answer's `Retry-After` is sent again when the policy allows it for a request that creates
+/// something (`idempotent` false) or not.
+#[cfg(any(feature = "mailperformance", feature = "copernica"))]
+pub(crate) async fn again<T, F, Fut>(
+    policy: &RetryPolicy,
+    operation: &'static str,
+    idempotent: bool,
+    mut once: F,
+) -> Result<T, crate::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, (crate::Error, Option<Duration>)>>,
+{
+    let started = Instant::now();
+    let mut attempt = 1;
+    loop {
+        let (error, retry_after) = match once().await {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        let Some(outcome) = outcome_of(&error, retry_after) else {
+            return Err(error);
+        };
+        match policy.decide(
+            attempt,
+            started.elapsed(),
+            &outcome,
+            idempotent,
+            fastrand::f64(),
+        ) {
+            Decision::RetryAfter(wait) => {
+                tracing::warn!(
+                    operation,
+                    attempt,
+                    ?outcome,
+                    wait_ms = wait.as_millis() as u64,
+                    "sending it again"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Decision::Stop => return Err(error),
+        }
+    }
 }
 
 /// Sends `request`, retrying it as `policy` says. Used by every generated client's hooks.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{types, Client};
 use crate::{
-    error::call,
+    error::{call, call_keeping_retry_after},
     workflow::{drive, follow, id_number, inspect, Deadline, Ledger, Poll, Steps},
     CsvFile, Error, Fields, ImportOptions, ImportReport, LineEnding, Mode, Progress, Status,
     StatusOptions, Vendor,
@@ -94,25 +94,31 @@ fn outcome(status: &types::ImportStatus) -> Outcome {
     }
 }
 
-/// The file as Copernica should read it: the header line rewritten to the mapped field names,
-/// the unmapped columns dropped, re-encoded with the csv crate (a field with a delimiter, a
-/// quote or a line break is quoted, quotes doubled) with the file's line ending. The
-/// delimiter is the file's when Copernica accepts it (`,` `;` tab), `,` otherwise.
-pub(crate) fn csv_source(
+/// The delimiter of the source: the file's when Copernica accepts it (`,` `;` tab), `,`
+/// otherwise.
+fn source_delimiter(csv: &CsvFile) -> u8 {
+    if DELIMITERS.contains(&csv.delimiter) {
+        csv.delimiter
+    } else {
+        b','
+    }
+}
+
+/// Writes the file as Copernica should read it into `out`: the header line rewritten to the
+/// mapped field names, the unmapped columns dropped, re-encoded with the csv crate (a field with
+/// a delimiter, a quote or a line break is quoted, quotes doubled) with the file's line ending
+/// and [`source_delimiter`]. Reads the file as a stream; `out` gets it in pieces.
+pub(crate) fn write_source(
     csv: &CsvFile,
     columns: &BTreeMap<String, String>,
-) -> Result<(String, u8), Error> {
+    out: impl std::io::Write,
+) -> Result<(), Error> {
     let selected: Vec<(usize, &str)> = csv
         .header
         .iter()
         .enumerate()
         .filter_map(|(i, name)| columns.get(name).map(|field| (i, field.as_str())))
         .collect();
-    let delimiter = if DELIMITERS.contains(&csv.delimiter) {
-        csv.delimiter
-    } else {
-        b','
-    };
     let invalid = |row: Option<u64>, reason: String| {
         Error::InvalidInput(crate::InputError {
             file: csv.path.clone(),
@@ -128,13 +134,13 @@ pub(crate) fn csv_source(
         .from_path(&csv.path)
         .map_err(|e| invalid(None, format!("cannot be read: {e}")))?;
     let mut writer = csv::WriterBuilder::new()
-        .delimiter(delimiter)
+        .delimiter(source_delimiter(csv))
         .quote(b'"')
         .terminator(match csv.line_ending {
             LineEnding::CrLf => csv::Terminator::CRLF,
             LineEnding::Lf => csv::Terminator::Any(b'\n'),
         })
-        .from_writer(Vec::with_capacity(csv.size as usize));
+        .from_writer(out);
     let write_error = |e: csv::Error| invalid(None, format!("cannot be re-encoded: {e}"));
     writer
         .write_record(selected.iter().map(|(_, field)| field.as_bytes()))
@@ -152,12 +158,209 @@ pub(crate) fn csv_source(
             .write_record(selected.iter().map(|&(i, _)| &record[i]))
             .map_err(write_error)?;
     }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| invalid(None, format!("cannot be re-encoded: {e}")))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| invalid(None, "is not UTF-8 (convert the file to UTF-8)".into()))?;
-    Ok((text, delimiter))
+    writer
+        .flush()
+        .map_err(|e| invalid(None, format!("cannot be re-encoded: {e}")))
+}
+
+/// Writes what it is given as the inside of a JSON string (as serde_json escapes strings:
+/// `"`, `\\` and control characters) to `out`. The bytes are UTF-8 (the file was checked).
+struct JsonString<W>(W);
+
+impl<W: std::io::Write> std::io::Write for JsonString<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut plain = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let escaped: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0x08 => b"\\b",
+                0x0c => b"\\f",
+                0..=0x1f => {
+                    self.0.write_all(&bytes[plain..i])?;
+                    write!(self.0, "\\u{b:04x}")?;
+                    plain = i + 1;
+                    continue;
+                }
+                _ => continue,
+            };
+            self.0.write_all(&bytes[plain..i])?;
+            self.0.write_all(escaped)?;
+            plain = i + 1;
+        }
+        self.0.write_all(&bytes[plain..])?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Counts what is written.
+#[derive(Default)]
+struct Count(u64);
+
+impl std::io::Write for Count {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The pieces of a streamed body, as they are written, sent on a channel.
+struct Pieces {
+    piece: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+}
+
+/// The size of the pieces of a streamed body.
+const PIECE: usize = 1 << 16;
+
+impl std::io::Write for Pieces {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.piece.extend_from_slice(bytes);
+        if self.piece.len() >= PIECE {
+            self.flush()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.piece.is_empty() {
+            return Ok(());
+        }
+        let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
+        self.tx
+            .blocking_send(Ok(piece))
+            .map_err(|_| std::io::Error::other("the request has ended"))
+    }
+}
+
+/// An import's JSON body with its `source` streamed from the file: the fields of `request` (its
+/// `source` left out), then `"source":` and the re-encoded file as a JSON string. The body is
+/// built twice, the first time only counted, so that it is sent with its `Content-Length`, and
+/// never held whole: its memory does not grow with the file.
+struct StreamedBody {
+    head: String,
+    length: u64,
+}
+
+impl StreamedBody {
+    const TAIL: &'static str = "\"}";
+
+    fn new(
+        request: &types::ImportRequest,
+        csv: &CsvFile,
+        columns: &BTreeMap<String, String>,
+    ) -> Result<Self, Error> {
+        let mut fields = serde_json::to_value(request).expect("an import request serialises");
+        fields
+            .as_object_mut()
+            .expect("an import request is an object")
+            .remove("source");
+        let fields = serde_json::to_string(&fields).expect("a JSON object serialises");
+        let open = fields.strip_suffix('}').expect("a JSON object ends with }");
+        let comma = if open.len() > 1 { "," } else { "" };
+        let head = format!("{open}{comma}\"source\":\"");
+        let mut count = JsonString(Count::default());
+        write_source(csv, columns, &mut count)?;
+        let length = (head.len() + Self::TAIL.len()) as u64 + count.0 .0;
+        Ok(Self { head, length })
+    }
+
+    /// The body, read from the file as it is sent, with progress events.
+    fn stream(
+        &self,
+        csv: &CsvFile,
+        columns: &BTreeMap<String, String>,
+        progress: Option<crate::ProgressFn>,
+    ) -> reqwest::Body {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (csv, columns, head, length) =
+            (csv.clone(), columns.clone(), self.head.clone(), self.length);
+        tokio::task::spawn_blocking(move || {
+            let mut pieces = Pieces {
+                piece: head.into_bytes(),
+                tx: tx.clone(),
+            };
+            let written = write_source(&csv, &columns, JsonString(&mut pieces))
+                .map_err(|e| std::io::Error::other(e.report().to_string()))
+                .and_then(|()| {
+                    std::io::Write::write_all(&mut pieces, Self::TAIL.as_bytes())?;
+                    std::io::Write::flush(&mut pieces)
+                });
+            if let Err(e) = written {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        let mut sent = 0u64;
+        use futures_util::StreamExt as _;
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+        .map(move |piece| {
+            if let (Ok(bytes), Some(progress)) = (&piece, &progress) {
+                sent += bytes.len() as u64;
+                progress(&Progress::Uploaded {
+                    bytes: sent,
+                    total: length,
+                });
+            }
+            piece
+        });
+        reqwest::Body::wrap_stream(stream)
+    }
+}
+
+impl Client {
+    /// `POST /imports` as the generated `create_import` sends it (the client's hooks: the
+    /// token, the retry layer, the answer's limits), its body streamed ([`StreamedBody`]),
+    /// sent again when the retry policy allows it for a request that creates something.
+    async fn create_import_streamed(
+        &self,
+        request: &types::ImportRequest,
+        csv: &CsvFile,
+        columns: &BTreeMap<String, String>,
+        options: &ImportOptions,
+    ) -> Result<progenitor_client::ResponseValue<()>, Error> {
+        use progenitor_client::{ClientHooks as _, ClientInfo as _, OperationInfo};
+        let body = StreamedBody::new(request, csv, columns)?;
+        let info = OperationInfo {
+            operation_id: "create_import",
+        };
+        crate::retry::again(&self.inner().retry, "createImport", false, || async {
+            // What is sent must be what was checked (and counted).
+            csv.unchanged().map_err(|e| (e, None))?;
+            let send = async {
+                let mut http = self
+                    .client()
+                    .post(format!("{}/imports", self.baseurl()))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(reqwest::header::CONTENT_LENGTH, body.length)
+                    .body(body.stream(csv, columns, options.progress.clone()))
+                    .build()?;
+                self.pre::<()>(&mut http, &info).await?;
+                let response = self.exec(http, &info).await?;
+                match response.status().as_u16() {
+                    201 => Ok(progenitor_client::ResponseValue::empty(response)),
+                    _ => Err(progenitor_client::Error::UnexpectedResponse(response)),
+                }
+            };
+            let created = call_keeping_retry_after(VENDOR, "createImport", send).await;
+            // A file changed while it was read says so, not as the request's failure.
+            csv.unchanged().map_err(|e| (e, None))?;
+            created
+        })
+        .await
+    }
 }
 
 impl Client {
@@ -282,17 +485,14 @@ impl Steps for Copernica<'_> {
         }
         let database_id = client.database_id(database).await?;
 
-        // The source, read after the check, is what is sent: from the file as it was checked.
-        csv.unchanged()?;
-        let (source, delimiter) = csv_source(&csv, &options.columns)?;
         options.emit(Progress::Step("create import"));
         let (action, _) = action(options.mode);
-        let request = client.create_import().body(types::ImportRequest {
+        let request = types::ImportRequest {
             action: Some(action),
             autostart: Some(true),
             database: database_id,
             delete_target: None,
-            delimiter: Some(char::from(delimiter).to_string()),
+            delimiter: Some(char::from(source_delimiter(&csv)).to_string()),
             followups: Some(copernica.followups),
             format: Some(types::ImportFormat::Csv),
             ignore_empty_fields: Some(copernica.ignore_empty_fields),
@@ -301,8 +501,9 @@ impl Steps for Copernica<'_> {
             name: Some(options.import_name()),
             rebuild: Some(types::ImportRequestRebuild::Boolean(copernica.rebuild)),
             remove_missing: None,
-            source: Some(types::ImportSource::String(source)),
-        });
+            // Streamed from the file by `create_import_streamed`.
+            source: None,
+        };
         let what = format!(
             "an import of `{}` into database {database_id} (started at once, its {} rows \
              imported)",
@@ -313,7 +514,7 @@ impl Steps for Copernica<'_> {
             .create_once(
                 "createImport",
                 what.clone(),
-                call(VENDOR, "createImport", request.send()),
+                client.create_import_streamed(&request, &csv, &options.columns, options),
             )
             .await
             .map_err(|e| {
@@ -509,11 +710,27 @@ mod tests {
             },
         )
         .unwrap();
-        let (source, delimiter) = csv_source(&csv, &columns).unwrap();
-        assert_eq!(delimiter, b',', "`|` is not a Copernica delimiter");
+        assert_eq!(
+            source_delimiter(&csv),
+            b',',
+            "`|` is not a Copernica delimiter"
+        );
+        let mut source = Vec::new();
+        write_source(&csv, &columns, &mut source).unwrap();
+        let source = String::from_utf8(source).unwrap();
         assert_eq!(
             source,
             "Email,Name\r\na@x.io,\"Doe, \"\"J\"\"\nline\"\r\nb@x.io,\r\n"
+        );
+        // As the inside of a JSON string, it is what serde_json writes.
+        let mut escaped = Vec::new();
+        std::io::Write::write_all(&mut JsonString(&mut escaped), source.as_bytes()).unwrap();
+        let with_controls = "tab\there \u{1} \\ \"q\" é\u{8}\u{c}";
+        std::io::Write::write_all(&mut JsonString(&mut escaped), with_controls.as_bytes()).unwrap();
+        let expected = serde_json::to_string(&format!("{source}{with_controls}")).unwrap();
+        assert_eq!(
+            format!("\"{}\"", String::from_utf8(escaped).unwrap()),
+            expected
         );
     }
 }

@@ -6,7 +6,6 @@ use sha2::{Digest, Sha256};
 use super::{types, Client};
 use crate::{
     error::{call, call_keeping_retry_after},
-    retry::{outcome_of, Decision},
     workflow::{drive, follow, id_number, inspect, Deadline, Ledger, Poll, Steps},
     CsvFile, Error, Fields, ImportOptions, ImportReport, Mode, Progress, Status, StatusOptions,
     Vendor,
@@ -507,32 +506,10 @@ impl Client {
         import_id: i32,
         options: &ImportOptions,
     ) -> Result<(), Error> {
-        let policy = &self.inner.retry;
-        let started = std::time::Instant::now();
-        let mut attempt = 1;
-        loop {
-            let (error, retry_after) = match self.upload_once(csv, import_id, options).await {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            let Some(outcome) = outcome_of(&error, retry_after) else {
-                return Err(error);
-            };
-            match policy.decide(attempt, started.elapsed(), &outcome, true, fastrand::f64()) {
-                Decision::RetryAfter(wait) => {
-                    tracing::warn!(
-                        operation = "uploadImportSource",
-                        attempt,
-                        ?outcome,
-                        wait_ms = wait.as_millis() as u64,
-                        "uploading the file again"
-                    );
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Decision::Stop => return Err(error),
-            }
-        }
+        crate::retry::again(&self.inner.retry, "uploadImportSource", true, || {
+            self.upload_once(csv, import_id, options)
+        })
+        .await
     }
 
     /// Streams the file from disk, with its length, reporting bytes as they go.

@@ -1,6 +1,6 @@
 //! The library's integration tests, in one binary (one link instead of one per file): each
 //! module is a former `tests/<name>.rs`, run with `cargo test -p esp-imports --test it <name>`.
-//! `tests/np6_streaming.rs` stays a binary of its own: it measures the process's peak memory,
+//! `tests/streaming.rs` stays a binary of its own: it measures the process's peak memory,
 //! which the tests of other modules, running beside it, would move.
 
 #[path = "../sshd/mod.rs"]

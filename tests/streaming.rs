@@ -1,7 +1,13 @@
-//! A 200 MB NP6 import is streamed from disk: the process's peak memory grows by far less than
-//! the file while the whole workflow (the pre-flight's check of every value included) runs
-//! against a loopback server that reads the upload incrementally and keeps none of it. (Its own test binary, so no other test moves the peak.)
-#![cfg(all(feature = "mailperformance", target_os = "linux"))]
+//! A 200 MB file imported into NP6 (a file upload), then into Copernica (the data inline in the
+//! JSON body of `POST /imports`), is streamed from disk: the process's peak memory grows by far
+//! less than the file while each whole workflow (the pre-flight's check of every value
+//! included) runs against a loopback server that reads the body incrementally and keeps none
+//! of it. (Its own test binary, so no other test moves the peak.)
+#![cfg(all(
+    feature = "mailperformance",
+    feature = "copernica",
+    target_os = "linux"
+))]
 
 use std::{
     io::Write as _,
@@ -12,8 +18,8 @@ use std::{
     time::Duration,
 };
 
-use esp_imports::mailperformance::{self, Client, Np6Import};
-use esp_imports::{HttpConfig, ImportOptions, Secret, Status};
+use esp_imports::mailperformance::{self, Np6Import};
+use esp_imports::{copernica, HttpConfig, ImportOptions, Secret, Status};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 const SIZE: u64 = 200 * 1024 * 1024;
@@ -33,8 +39,8 @@ struct Upload {
     content_length: AtomicU64,
 }
 
-/// A minimal HTTP/1.1 server for the NP6 calls of one import; the file upload is read and
-/// counted in 64 KiB pieces, never kept.
+/// A minimal HTTP/1.1 server for the NP6 and the Copernica calls of one import; the body of
+/// the upload (NP6's file, Copernica's JSON) is read and counted in 64 KiB pieces, never kept.
 async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
     loop {
         let (socket, _) = listener.accept().await.unwrap();
@@ -76,6 +82,9 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
                     .take(2)
                     .collect::<Vec<_>>()
                     .join(" ");
+                // Copernica's token is in the query.
+                let route = route.split('?').next().unwrap_or_default().to_owned();
+                let (mut status, mut extra) = ("200 OK", "");
                 let body = match route.as_str() {
                     "POST /importFormats" => {
                         r#"{"identifier":{"guid":77},"name":"b","separator":44,"startAt":1,"binds":[],"savedImportFormat":true}"#
@@ -94,10 +103,25 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
                     "GET /fields" => {
                         r#"[{"type":"email","id":1,"name":"Email","isUnicity":true,"isMandatory":true},{"type":"textField","id":7,"name":"City","isUnicity":false,"isMandatory":false,"constraint":{"operator":4,"value":"50"}}]"#
                     }
+                    "GET /v3/database/1/fields" => {
+                        r#"{"start":0,"limit":1000,"count":2,"total":2,"data":[{"ID":"1","name":"email","type":"email","length":"100"},{"ID":"2","name":"city","type":"text","length":"50"}]}"#
+                    }
+                    "GET /v3/database/1/collections" => {
+                        r#"{"start":0,"limit":1000,"count":0,"total":0,"data":[]}"#
+                    }
+                    "POST /v3/imports" => {
+                        upload.bytes.store(length, Ordering::SeqCst);
+                        upload.content_length.store(length, Ordering::SeqCst);
+                        (status, extra) = ("201 Created", "x-created: 8\r\n");
+                        ""
+                    }
+                    "GET /v3/import/8" => {
+                        r#"{"ID":"8","status":"finished","totallines":"1","processedlines":"1","lastrun":"2026-11-24 10:00:00","lasterror":false}"#
+                    }
                     other => panic!("unexpected request {other}"),
                 };
                 let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.mperf.v8.import.v1+json\r\ncontent-length: {}\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\n{extra}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                     body.len()
                 );
                 socket.get_mut().write_all(answer.as_bytes()).await.unwrap();
@@ -107,7 +131,7 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
 }
 
 #[tokio::test]
-async fn a_200_mb_upload_is_streamed_in_bounded_memory() {
+async fn a_200_mb_file_is_streamed_in_bounded_memory() {
     let mut file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
     {
         let mut out = std::io::BufWriter::new(file.as_file_mut());
@@ -129,7 +153,7 @@ async fn a_200_mb_upload_is_streamed_in_bounded_memory() {
     let upload = Arc::new(Upload::default());
     tokio::spawn(serve(listener, upload.clone()));
 
-    let client = Client::with_auth(
+    let client = mailperformance::Client::with_auth(
         &base,
         &mailperformance::Auth::XKey(Secret::new("np6-key")),
         &HttpConfig::default(),
@@ -151,7 +175,38 @@ async fn a_200_mb_upload_is_streamed_in_bounded_memory() {
     assert_eq!(upload.content_length.load(Ordering::SeqCst), size);
     assert!(
         grown < 64 * 1024 * 1024,
-        "peak memory grew by {} MiB for a {} MiB file",
+        "NP6: peak memory grew by {} MiB for a {} MiB file",
+        grown >> 20,
+        size >> 20
+    );
+
+    // Copernica: the file re-encoded into the JSON body as it is sent, with its length.
+    let client = copernica::Client::with_auth(
+        &format!("{base}/v3"),
+        &copernica::Auth::AccessToken(Secret::new("copernica-token")),
+        &HttpConfig::default(),
+    )
+    .unwrap();
+    let mut options =
+        ImportOptions::new(file.path(), [("email", "email"), ("city", "city")], "email");
+    options.poll_interval = Duration::from_millis(10);
+    let report = client
+        .import(&options, &copernica::CopernicaImport::new("1"))
+        .await
+        .unwrap();
+    let grown = peak_rss().saturating_sub(before);
+    assert_eq!(report.status, Status::Completed, "{report:?}");
+    assert_eq!(report.warnings_total, 0, "{:?}", report.warnings);
+    let sent = upload.bytes.load(Ordering::SeqCst);
+    // The two mapped columns of every row, in a JSON string, and the request's other fields.
+    assert!(
+        sent > size / 2 && sent < size,
+        "{sent} bytes for a {size}-byte file"
+    );
+    assert_eq!(upload.content_length.load(Ordering::SeqCst), sent);
+    assert!(
+        grown < 64 * 1024 * 1024,
+        "Copernica: peak memory grew by {} MiB for a {} MiB file",
         grown >> 20,
         size >> 20
     );
