@@ -10,9 +10,10 @@
 //! `X-location`).
 //!
 //! One database is served, [`DATABASE_ID`] 1 "Contacts" (the id of the vendor's examples), with
-//! the profile fields `email` (type email), `firstname`, `lastname`, `city`, `name` and
-//! `Contactpersoon` (field names match case-insensitively, as in the vendor's `"Email"`
-//! examples), and the collection 201 `Order` with the fields `OrderID` and `Status` (written
+//! the profile fields `email` (type email), `firstname`, `lastname`, `city`, `name`,
+//! `Contactpersoon`, `birthdate` (empty_date), `children` (integer) and `gender` (select, its
+//! choices in its `value`, one per line) (field names match case-insensitively, as in the
+//! vendor's `"Email"` examples), and the collection 201 `Order` with the fields `OrderID` and `Status` (written
 //! `Order.OrderID` in an import). Profiles are kept by their key fields (`keyFields`; `email`
 //! when none is a profile field): an `email` key must be a valid e-mail.
 //!
