@@ -25,7 +25,7 @@ pub const MAX_DETAILS: usize = 1000;
 pub(crate) struct Plan {
     pub(crate) options: ImportOptions,
     /// The copy without the rows left out, removed when the plan is dropped.
-    copy: Option<Copy>,
+    copy: Option<FileCopy>,
     /// Where the rows left out were, as lines of the copy: each run's line in the copy, and
     /// the lines left out up to it, that one included.
     left_out: Vec<(u64, u64)>,
@@ -38,7 +38,7 @@ pub(crate) struct Plan {
     notes: Vec<String>,
 }
 
-/// Rows in a row of the file (one or more) that do not fit.
+/// Rows of the file, one after the other, that do not fit.
 #[derive(Debug, Clone, PartialEq)]
 struct Run {
     bytes: Range<u64>,
@@ -48,12 +48,12 @@ struct Run {
 
 /// A copy of the file in a directory of its own under the system's temporary directory, with
 /// the file's name (Mindbaz's SFTP upload keeps the name).
-struct Copy {
+struct FileCopy {
     dir: PathBuf,
     file: PathBuf,
 }
 
-impl Drop for Copy {
+impl Drop for FileCopy {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -773,7 +773,7 @@ fn shifts(runs: &[Run]) -> Vec<(u64, u64)> {
 
 /// A copy of `csv` without the bytes of `runs`, in a new directory under the system's
 /// temporary directory, with the file's name.
-fn copy_without(csv: &CsvFile, runs: &[Run]) -> Result<Copy, Error> {
+fn copy_without(csv: &CsvFile, runs: &[Run]) -> Result<FileCopy, Error> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -788,7 +788,7 @@ fn copy_without(csv: &CsvFile, runs: &[Run]) -> Result<Copy, Error> {
         .path
         .file_name()
         .map_or_else(|| "contacts.csv".into(), |n| n.to_os_string());
-    let copy = Copy {
+    let copy = FileCopy {
         file: dir.join(name),
         dir,
     };

@@ -164,6 +164,32 @@ fn lines(items: &Value) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// `(column, field id)` of a report's map.
+fn mapping(report: &Value) -> Vec<(String, String)> {
+    report["mapping"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["column"].as_str().unwrap().into(),
+                m["field"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+/// The lines of a report's rejects that were left out before sending.
+pub(crate) fn not_sent(report: &Value) -> Vec<u64> {
+    report["rejects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["before_sending"] == true)
+        .map(|r| r["row"].as_u64().unwrap())
+        .collect()
+}
+
 /// The lines of `contacts()` that do not fit `vendor`'s fields, with their column.
 fn misfits(vendor: Vendor) -> Vec<(u64, String)> {
     let mut expected = vec![(3, "email".to_owned())];
@@ -181,17 +207,7 @@ async fn names_resolve_and_the_preflight_reports_each_misfit() {
         let out = run(&import(&setup, vendor, "email", &by_name(vendor), &[])).await;
         assert_eq!(code(&out), 0, "{vendor}: {}", stderr(&out));
         let report = json(&out);
-        let mapping: Vec<(String, String)> = report["mapping"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["column"].as_str().unwrap().into(),
-                    m["field"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
+        let mapping = mapping(&report);
         let mut expected: Vec<(String, String)> = names(vendor)
             .iter()
             .map(|(column, _, id)| (column.to_string(), id.to_string()))
@@ -237,13 +253,7 @@ async fn skip_invalid_leaves_the_rows_out_and_accounts_for_them() {
         let left_out = misfits(vendor).len() as u64;
         assert_eq!(report["rows_total"], 4, "{vendor}: {report}");
         assert_eq!(report["rows_not_sent"], left_out, "{vendor}: {report}");
-        let not_sent: Vec<u64> = report["rejects"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["before_sending"] == true)
-            .map(|r| r["row"].as_u64().unwrap())
-            .collect();
+        let not_sent = not_sent(&report);
         let expected: Vec<u64> = misfits(vendor).iter().map(|(line, _)| *line).collect();
         assert_eq!(not_sent, expected, "{vendor}: {report}");
         let contacts = setup.sandbox.contacts(vendor);
@@ -385,17 +395,7 @@ async fn map_auto_maps_headers_and_refuses_to_guess() {
         let out = run(&args).await;
         assert_eq!(code(&out), 0, "{vendor}: {}", stderr(&out));
         let plan = json(&out);
-        let mapping: Vec<(String, String)> = plan["mapping"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["column"].as_str().unwrap().into(),
-                    m["field"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
+        let mapping = mapping(&plan);
         let mut expected: Vec<(String, String)> = headers
             .split(',')
             .zip(ids)
