@@ -170,6 +170,12 @@ pub async fn demo(rows: Option<u64>) -> u8 {
     }
     print!("{}", output::table(&reports));
     for report in &reports {
+        if let Some(warning) = report.warnings.first() {
+            println!(
+                "{}: the pre-flight warned of {} values before sending, e.g. {warning}",
+                report.vendor, report.warnings_total
+            );
+        }
         if let Some(reject) = report.rejects.first() {
             let row = reject
                 .row

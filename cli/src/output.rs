@@ -141,7 +141,7 @@ pub fn failure_line(report: &ImportReport) -> String {
     )
 }
 
-/// The four reports of the demo as one table.
+/// The four reports of the demo as one table (`warnings`: the pre-flight's findings).
 pub fn table(reports: &[ImportReport]) -> String {
     let header = [
         "vendor",
@@ -150,8 +150,9 @@ pub fn table(reports: &[ImportReport]) -> String {
         "rows",
         "imported",
         "rejected",
+        "warnings",
     ];
-    let rows: Vec<[String; 6]> = reports
+    let rows: Vec<[String; 7]> = reports
         .iter()
         .map(|r| {
             [
@@ -161,6 +162,7 @@ pub fn table(reports: &[ImportReport]) -> String {
                 count(r.rows_total),
                 count(r.rows_imported),
                 count(r.rows_rejected),
+                r.warnings_total.to_string(),
             ]
         })
         .collect();

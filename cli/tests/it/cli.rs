@@ -568,22 +568,28 @@ async fn demo_imports_into_all_four_and_the_numbers_match_the_input() {
     // 1000 rows, 2 of them with an invalid e-mail (lines 251 and 751).
     assert_eq!(
         row("NP6 MailPerformance")[1..],
-        ["completed", "1000", "n/a", "n/a"]
+        ["completed", "1000", "n/a", "n/a", "2"]
     );
     assert_eq!(
         row("Copernica")[1..],
-        ["completed with errors", "1000", "n/a", "n/a"]
+        ["completed with errors", "1000", "n/a", "n/a", "2"]
     );
     assert_eq!(
         row("Mindbaz")[1..],
-        ["completed with errors", "1000", "998", "2"]
+        ["completed with errors", "1000", "998", "2", "2"]
     );
     assert_eq!(
         row("Eloqua")[1..],
-        ["completed with errors", "1000", "998", "2"]
+        ["completed with errors", "1000", "998", "2", "2"]
     );
     assert!(
         stdout.contains("Eloqua: 2 rejected rows, e.g. line 251: Invalid email address."),
         "{stdout}"
     );
+    // The pre-flight saw them before sending, for every vendor (NP6 and Copernica count no
+    // rejects).
+    for vendor in ["NP6 MailPerformance", "Copernica", "Mindbaz", "Eloqua"] {
+        let said = format!("{vendor}: the pre-flight warned of 2 values before sending, e.g. line 251, column `email`");
+        assert!(stdout.contains(&said), "{said} in:\n{stdout}");
+    }
 }
