@@ -31,8 +31,9 @@ impl Vendor {
 
     /// Whether `field` is written as this vendor names the fields an import maps columns to
     /// (NP6: a numeric field id from 1; Copernica: a name without spaces; Mindbaz: `fldN`;
-    /// Eloqua: an internal name or a `{{…}}` statement); the reason when it is not. Every import
-    /// checks its column map with it before any request.
+    /// Eloqua: an internal name or a `{{…}}` statement); the reason when it is not. An import
+    /// takes a field that is not written so as a name, found in the vendor's field list by the
+    /// pre-flight ([`crate::Preflight`]).
     pub fn check_field(self, field: &str) -> Result<(), &'static str> {
         let ok = match self {
             Vendor::Mailperformance => field.parse::<i32>().is_ok_and(|id| id > 0),
@@ -339,7 +340,8 @@ impl ImportOptions {
     }
 
     /// Checks the options and the file as every import does before its first request, and
-    /// returns the file's format.
+    /// returns the file's format. The pre-flight's checks, which need the vendor's field list,
+    /// come after it ([`ImportOptions::preflight`], [`ImportOptions::dry_run`]).
     pub fn check(&self) -> Result<crate::CsvFile, crate::Error> {
         crate::workflow::inspect(self)
     }
