@@ -864,11 +864,37 @@ async fn bad_input_exits_2_says_what_is_wrong_and_sends_nothing() {
     );
 }
 
-/// Runs the binary and waits for it with `wait4`, which gives this one child's peak resident
-/// memory (`ru_maxrss`, in KiB on Linux); returns its exit code, stderr and that peak in bytes.
-#[allow(clippy::zombie_processes)] // the child is reaped by wait4, which std cannot see
+/// The child's own peak resident memory (`VmHWM`), read from `/proc` every millisecond while
+/// it runs. Not `wait4`'s `ru_maxrss`: the child is spawned by vfork, so that figure also holds
+/// this test process's own peak, which other tests move (a panicking test's backtrace alone
+/// takes some 200 MB). Only the binary's own figures count: before its exec, the child still
+/// shares this process's memory.
+fn peak_of(pid: u32) -> u64 {
+    let mut peak = 0;
+    while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+        };
+        match (field("Name:"), field("VmHWM:")) {
+            (Some("esp-imports"), Some(kib)) => {
+                let kib: u64 = kib.trim_end_matches(" kB").trim().parse().unwrap_or(0);
+                peak = peak.max(kib * 1024);
+            }
+            // Exited (a zombie has no memory lines).
+            (Some("esp-imports"), None) => break,
+            _ => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    peak
+}
+
+/// Runs the binary; returns its exit code, stderr and its peak resident memory in bytes.
 fn run_measured(args: &[String]) -> (Option<i32>, String, u64) {
-    use std::{io::Read, os::unix::process::ExitStatusExt};
+    use std::io::Read;
     let mut child = std::process::Command::new(BIN)
         .args(args)
         .envs(credentials_env())
@@ -877,6 +903,8 @@ fn run_measured(args: &[String]) -> (Option<i32>, String, u64) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = child.id();
+    let measuring = std::thread::spawn(move || peak_of(pid));
     let mut stderr = String::new();
     child
         .stderr
@@ -884,23 +912,10 @@ fn run_measured(args: &[String]) -> (Option<i32>, String, u64) {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value; wait4 fills it and `status` for our child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: `pid` is our child, not waited for yet; the pointers are to live locals.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
-    let code = std::process::ExitStatus::from_raw(status).code();
-    let me = std::fs::read_to_string("/proc/self/status").unwrap();
-    println!(
-        "DEBUG test process: {}",
-        me.lines()
-            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    (code, stderr, usage.ru_maxrss as u64 * 1024)
+    let peak = measuring.join().unwrap();
+    let code = child.wait().unwrap().code();
+    assert!(peak > 0, "no memory figure was read of the child: {stderr}");
+    (code, stderr, peak)
 }
 
 /// A quote opened on line 3 of a 200 MB file and never closed: refused naming line 3, exit 2,
