@@ -144,8 +144,6 @@ pub struct ImportOptions {
     /// Run every check, the field list included, and report the plan
     /// ([`Status::DryRun`]): nothing is created at the vendor (only reads).
     pub dry_run: bool,
-    /// The file given, when `file` is the pre-flight's copy without the rows left out.
-    pub(crate) original_file: Option<PathBuf>,
 }
 
 /// What an import's pre-flight does: the vendor's field list read (one GET) before anything
@@ -329,14 +327,7 @@ impl ImportOptions {
             preflight: Preflight::Warn,
             auto_map: false,
             dry_run: false,
-            original_file: None,
         }
-    }
-
-    /// The file as the user gave it, for messages (not the pre-flight's copy).
-    #[cfg(any(feature = "copernica", feature = "mindbaz"))]
-    pub(crate) fn file_shown(&self) -> std::path::Display<'_> {
-        self.original_file.as_ref().unwrap_or(&self.file).display()
     }
 
     /// Checks the options and the file as every import does before its first request, and

@@ -60,9 +60,14 @@ impl Drop for FileCopy {
 }
 
 impl Plan {
-    /// Whether the file sent is a copy (the vendor's checks must read it again).
-    pub(crate) fn copied(&self) -> bool {
-        self.copy.is_some()
+    /// The options to check the file sent with, when it is the copy without the rows left
+    /// out (the vendor's checks must read it again; the options keep the file given, which
+    /// messages name).
+    pub(crate) fn copy_options(&self) -> Option<ImportOptions> {
+        self.copy.as_ref().map(|copy| ImportOptions {
+            file: copy.file.clone(),
+            ..self.options.clone()
+        })
     }
 
     /// The report with what the pre-flight knows: every row of the file counted (imported,
@@ -225,9 +230,7 @@ pub(crate) async fn plan(
         .expect("the value checks do not panic")?;
         let runs;
         (findings, runs, plan.copy) = checked;
-        if let Some(copy) = &plan.copy {
-            plan.options.original_file = Some(plan.options.file.clone());
-            plan.options.file = copy.file.clone();
+        if plan.copy.is_some() {
             plan.left_out = shifts(&runs);
         }
     }

@@ -316,10 +316,9 @@ pub(crate) async fn drive<S: Steps>(
             let plan =
                 preflight::plan(S::VENDOR, options, S::csv(&checked), steps.fields()).await?;
             // The copy without the rows left out is what is checked and sent.
-            let checked = if plan.copied() {
-                steps.check(&plan.options)?
-            } else {
-                checked
+            let checked = match plan.copy_options() {
+                Some(copy) => steps.check(&copy)?,
+                None => checked,
             };
             if options.dry_run {
                 return Ok(plan.dry_run(S::VENDOR, steps.plan(&plan.options, &checked)));

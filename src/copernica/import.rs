@@ -507,7 +507,7 @@ impl Steps for Copernica<'_> {
         let what = format!(
             "an import of `{}` into database {database_id} (started at once, its {} rows \
              imported)",
-            options.file_shown(),
+            options.file.display(),
             csv.rows
         );
         let created = ledger

@@ -443,7 +443,7 @@ impl<'a> Steps for Mindbaz<'a> {
         let what = format!(
             "an import of `{}` (`{}` on the Mindbaz SFTP) on site {} (scheduled at once, its \
              {} rows imported)",
-            options.file_shown(),
+            options.file.display(),
             filename,
             mindbaz.site,
             csv.rows
