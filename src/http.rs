@@ -465,6 +465,37 @@ fn client(config: &HttpConfig, headers: HeaderMap) -> Result<reqwest::Client, Er
         .map_err(Error::Client)
 }
 
+/// Where the thread of a [`streamed_body`] sends the body's pieces.
+#[cfg(any(feature = "mailperformance", feature = "copernica"))]
+pub(crate) type Pieces = tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>;
+
+/// A request body written by `produce` on a blocking thread, a few pieces ahead of the
+/// sending (at most four pieces wait), with a [`crate::Progress::Uploaded`] event of the
+/// `total` bytes per piece sent. An error `produce` sends ends the body with it; when the
+/// request ends first, `produce`'s sends fail and it should stop.
+#[cfg(any(feature = "mailperformance", feature = "copernica"))]
+pub(crate) fn streamed_body(
+    total: u64,
+    progress: Option<crate::ProgressFn>,
+    produce: impl FnOnce(Pieces) + Send + 'static,
+) -> reqwest::Body {
+    use futures_util::StreamExt as _;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || produce(tx));
+    let mut sent = 0u64;
+    let pieces = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .map(move |piece| {
+        if let (Ok(bytes), Some(progress)) = (&piece, &progress) {
+            sent += bytes.len() as u64;
+            progress(&crate::Progress::Uploaded { bytes: sent, total });
+        }
+        piece
+    });
+    reqwest::Body::wrap_stream(pieces)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

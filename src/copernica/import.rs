@@ -218,7 +218,7 @@ impl std::io::Write for Count {
 /// The pieces of a streamed body, as they are written, sent on a channel.
 struct Pieces {
     piece: Vec<u8>,
-    tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    tx: crate::http::Pieces,
 }
 
 /// The size of the pieces of a streamed body.
@@ -283,10 +283,8 @@ impl StreamedBody {
         columns: &BTreeMap<String, String>,
         progress: Option<crate::ProgressFn>,
     ) -> reqwest::Body {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let (csv, columns, head, length) =
-            (csv.clone(), columns.clone(), self.head.clone(), self.length);
-        tokio::task::spawn_blocking(move || {
+        let (csv, columns, head) = (csv.clone(), columns.clone(), self.head.clone());
+        crate::http::streamed_body(self.length, progress, move |tx| {
             let mut pieces = Pieces {
                 piece: head.into_bytes(),
                 tx: tx.clone(),
@@ -300,23 +298,7 @@ impl StreamedBody {
             if let Err(e) = written {
                 let _ = tx.blocking_send(Err(e));
             }
-        });
-        let mut sent = 0u64;
-        use futures_util::StreamExt as _;
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
         })
-        .map(move |piece| {
-            if let (Ok(bytes), Some(progress)) = (&piece, &progress) {
-                sent += bytes.len() as u64;
-                progress(&Progress::Uploaded {
-                    bytes: sent,
-                    total: length,
-                });
-            }
-            piece
-        });
-        reqwest::Body::wrap_stream(stream)
     }
 }
 

@@ -1,6 +1,5 @@
 //! A whole NP6 import: binding → import → streamed file source → execution → follow.
 
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::{types, Client};
@@ -523,15 +522,8 @@ impl Client {
         csv.unchanged().map_err(|e| (e, None))?;
         let file = std::fs::File::open(&csv.path).map_err(|e| (Error::io(&csv.path, e), None))?;
         let total = csv.size;
-        let progress = options.progress.clone();
-        let mut sent = 0u64;
-        let stream = read_ahead(file).map(move |chunk| {
-            if let (Ok(bytes), Some(progress)) = (&chunk, &progress) {
-                sent += bytes.len() as u64;
-                progress(&Progress::Uploaded { bytes: sent, total });
-            }
-            chunk
-        });
+        let body =
+            crate::http::streamed_body(total, options.progress.clone(), |tx| read_ahead(file, tx));
         let filename = csv
             .path
             .file_name()
@@ -542,7 +534,7 @@ impl Client {
             .id(import_id)
             .content_disposition(format!("form-data; filename={filename}"))
             .content_length(total as i64)
-            .body(reqwest::Body::wrap_stream(stream));
+            .body(body);
         call_keeping_retry_after(VENDOR, "uploadImportSource", request.send()).await?;
         csv.unchanged().map_err(|e| (e, None))
     }
@@ -587,15 +579,11 @@ impl Client {
     }
 }
 
-/// The file as a stream of 1 MiB pieces, read by a blocking thread a few pieces ahead of the
-/// sending: disk reads overlap the network writes, each byte is copied once from the kernel,
-/// and at most 5 MiB is held. The thread stops when the stream is dropped.
-fn read_ahead(
-    mut file: std::fs::File,
-) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> {
+/// The file in 1 MiB pieces, for [`crate::http::streamed_body`]: disk reads overlap the network
+/// writes, each byte is copied once from the kernel, and at most 5 MiB is held.
+fn read_ahead(mut file: std::fs::File, tx: crate::http::Pieces) {
     const PIECE: u64 = 1 << 20;
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::task::spawn_blocking(move || loop {
+    loop {
         let mut piece = Vec::with_capacity(PIECE as usize);
         match std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, PIECE), &mut piece) {
             Ok(0) => return,
@@ -609,10 +597,7 @@ fn read_ahead(
                 return;
             }
         }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
+    }
 }
 
 /// The default binding name: `esp-imports ` and the first 16 hex digits of the SHA-256 of the
