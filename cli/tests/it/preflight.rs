@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::{
     cli::json,
-    common::{code, stderr},
+    common::{code, import_args_mapped, stderr},
 };
 
 async fn run(args: &[String]) -> Output {
@@ -93,41 +93,9 @@ async fn setup(csv: &str) -> Setup {
 
 /// `esp-imports import VENDOR` of the setup's file keyed by `key`, with `maps` and `more`.
 fn import(setup: &Setup, vendor: Vendor, key: &str, maps: &[String], more: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "import",
-        vendor.slug(),
-        "--file",
-        &setup.file,
-        "--base-url",
-        &setup.sandbox.base_url(vendor),
-        "--key",
-        key,
-        "--poll-interval",
-        "0.05",
-        "--timeout",
-        "60",
-        "--json",
-    ]
-    .map(String::from)
-    .to_vec();
-    match vendor {
-        Vendor::Copernica => args.extend(["--database".into(), "1".into()]),
-        Vendor::Mindbaz => args.extend(
-            [
-                "--site",
-                "7",
-                "--remote-file",
-                "contacts.csv",
-                "--notify",
-                "ops@example.com",
-            ]
-            .map(String::from),
-        ),
-        _ => {}
-    }
-    for map in maps {
-        args.extend(["--map".into(), map.clone()]);
-    }
+    let base = setup.sandbox.base_url(vendor);
+    let mut args = import_args_mapped(vendor, &setup.file, &base, key, maps);
+    args.push("--json".into());
     args.extend(more.iter().map(|s| s.to_string()));
     args
 }

@@ -92,6 +92,27 @@ pub fn stderr(output: &std::process::Output) -> String {
 /// mapped columns (`email`, `first_name`), keyed by `email`, and each vendor's own flags.
 pub fn import_args(vendor: esp_imports::Vendor, file: &str, base_url: &str) -> Vec<String> {
     use esp_imports::Vendor;
+    let maps: &[&str] = match vendor {
+        Vendor::Mailperformance => &["email=1234", "first_name=1235"],
+        Vendor::Copernica => &["email=email", "first_name=firstname"],
+        Vendor::Mindbaz => &["email=fld1", "first_name=fld15"],
+        Vendor::Eloqua => &["email=C_EmailAddress", "first_name=C_FirstName"],
+        _ => unreachable!("a vendor these tests do not know: {vendor}"),
+    };
+    import_args_mapped(vendor, file, base_url, "email", maps)
+}
+
+/// The command line that imports `file` into the sandbox-like `vendor` at `base_url`, keyed
+/// by `key`, with these `--map`s and each vendor's own flags (Copernica's database 1; Mindbaz's
+/// site 7 and the file already on its SFTP as `contacts.csv`).
+pub fn import_args_mapped<S: AsRef<str>>(
+    vendor: esp_imports::Vendor,
+    file: &str,
+    base_url: &str,
+    key: &str,
+    maps: &[S],
+) -> Vec<String> {
+    use esp_imports::Vendor;
     let mut args: Vec<String> = [
         "import",
         vendor.slug(),
@@ -100,7 +121,7 @@ pub fn import_args(vendor: esp_imports::Vendor, file: &str, base_url: &str) -> V
         "--base-url",
         base_url,
         "--key",
-        "email",
+        key,
         "--poll-interval",
         "0.05",
         "--timeout",
@@ -108,28 +129,20 @@ pub fn import_args(vendor: esp_imports::Vendor, file: &str, base_url: &str) -> V
     ]
     .map(String::from)
     .to_vec();
-    let (maps, extra): (&[&str], &[&str]) = match vendor {
-        Vendor::Mailperformance => (&["email=1234", "first_name=1235"], &[]),
-        Vendor::Copernica => (
-            &["email=email", "first_name=firstname"],
-            &["--database", "1"],
-        ),
-        Vendor::Mindbaz => (
-            &["email=fld1", "first_name=fld15"],
-            &[
-                "--site",
-                "7",
-                "--remote-file",
-                "contacts.csv",
-                "--notify",
-                "ops@example.com",
-            ],
-        ),
-        Vendor::Eloqua => (&["email=C_EmailAddress", "first_name=C_FirstName"], &[]),
-        _ => unreachable!("a vendor these tests do not know: {vendor}"),
+    let extra: &[&str] = match vendor {
+        Vendor::Copernica => &["--database", "1"],
+        Vendor::Mindbaz => &[
+            "--site",
+            "7",
+            "--remote-file",
+            "contacts.csv",
+            "--notify",
+            "ops@example.com",
+        ],
+        _ => &[],
     };
     for map in maps {
-        args.extend(["--map".into(), map.to_string()]);
+        args.extend(["--map".into(), map.as_ref().to_owned()]);
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     args
