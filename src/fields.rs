@@ -2,7 +2,10 @@
 //! them: a field named by its id or by its name ([`Fields::find`], [`Fields::resolve`]), or
 //! every column matched by its header ([`Fields::auto_map`]).
 
-use std::{collections::BTreeMap, fmt};
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+};
 
 use serde::Serialize;
 use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
@@ -232,16 +235,39 @@ impl Fields {
     }
 
     /// Maps every header to the field it names (as [`Fields::find`] reads it), leaving out
-    /// the headers that name no field or several.
+    /// the headers that name no field or several. The fields are indexed once, so a wide
+    /// header costs one lookup a column, not a pass over the fields.
     pub fn auto_map<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> AutoMap {
+        let ids: HashMap<&str, usize> = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id.as_str(), i))
+            .collect();
+        // The fields each id and name names, in the fields' order.
+        let mut named: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, f) in self.fields.iter().enumerate() {
+            for key in [self.normal(&f.id), fold(&f.name)] {
+                let fields = named.entry(key).or_default();
+                if fields.last() != Some(&i) {
+                    fields.push(i);
+                }
+            }
+        }
         let mut map = AutoMap::default();
         for header in headers {
-            match self.find(header) {
-                Ok(field) => {
-                    map.columns.insert(header.to_owned(), field.id.clone());
+            let found = match ids.get(header.trim()) {
+                Some(&i) => vec![i],
+                None => named.get(&self.normal(header)).cloned().unwrap_or_default(),
+            };
+            match found[..] {
+                [i] => {
+                    map.columns
+                        .insert(header.to_owned(), self.fields[i].id.clone());
                 }
-                Err(Unresolved::Unknown { .. }) => map.unmatched.push(header.to_owned()),
-                Err(Unresolved::Ambiguous { candidates }) => {
+                [] => map.unmatched.push(header.to_owned()),
+                _ => {
+                    let candidates = found.iter().map(|&i| self.fields[i].label()).collect();
                     map.ambiguous.insert(header.to_owned(), candidates);
                 }
             }
@@ -367,6 +393,42 @@ mod tests {
         );
         assert_eq!(map.unmatched, ["notes"]);
         assert_eq!(map.ambiguous["date de naissance"].len(), 2);
+    }
+
+    /// The index of `auto_map` gives what `find` gives, header by header.
+    #[test]
+    fn auto_map_reads_headers_as_find_does() {
+        let mut fields = np6();
+        // A name that is another field's id.
+        fields
+            .fields
+            .push(Field::new("1300", "1235", FieldKind::Text, "textField"));
+        let headers = [
+            "1234",
+            " 01234 ",
+            "EMAIL",
+            "prénom",
+            "Date de naissance",
+            "1235",
+            "1300",
+            "nope",
+        ];
+        let map = fields.auto_map(headers);
+        for header in headers {
+            match fields.find(header) {
+                Ok(field) => assert_eq!(map.columns.get(header), Some(&field.id), "{header}"),
+                Err(Unresolved::Ambiguous { candidates }) => {
+                    assert_eq!(map.ambiguous.get(header), Some(&candidates), "{header}")
+                }
+                Err(Unresolved::Unknown { .. }) => {
+                    assert!(map.unmatched.iter().any(|h| h == header), "{header}")
+                }
+            }
+        }
+        assert_eq!(
+            map.columns.len() + map.ambiguous.len() + map.unmatched.len(),
+            headers.len()
+        );
     }
 
     #[test]

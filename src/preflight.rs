@@ -660,7 +660,7 @@ fn misfit(vendor: Vendor, field: &Field, value: &str) -> Option<String> {
         FieldKind::Integer => value.parse::<i64>().is_ok(),
         FieldKind::Number => is_number(value),
         FieldKind::Date | FieldKind::DateTime => is_date(vendor, value),
-        FieldKind::Boolean => BOOLEANS.contains(&value.to_lowercase().as_str()),
+        FieldKind::Boolean => BOOLEANS.iter().any(|b| b.eq_ignore_ascii_case(value)),
         FieldKind::List if !field.values.is_empty() => {
             let folded = crate::fields::fold(value);
             field.values.iter().any(|v| crate::fields::fold(v) == folded)
