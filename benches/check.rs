@@ -1,6 +1,7 @@
 //! The file check every import runs before its first request (`CsvFile::inspect`: format,
 //! UTF-8, field counts, line endings, empty and duplicate keys through the blocked Bloom
-//! filter), on a 64 MiB file of unique contacts: its throughput in MiB/s.
+//! filter), on a 64 MiB file of unique contacts: its throughput in MiB/s, on one thread and
+//! on two.
 //!
 //! `cargo bench --bench check`. BENCHMARKS.md quotes it for the filter without `unsafe`.
 
@@ -34,15 +35,18 @@ fn contacts(bytes: u64) -> tempfile::NamedTempFile {
 fn check(c: &mut Criterion) {
     let size = 64 << 20;
     let file = contacts(size);
-    let mut expect = Expectations::default();
-    expect.columns = vec!["email", "city"];
-    expect.key = Some("email");
     let mut group = c.benchmark_group("check");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(size));
-    group.bench_function("64 MiB, unique keys", |b| {
-        b.iter(|| CsvFile::inspect(file.path(), &expect).unwrap())
-    });
+    for threads in [1, 2] {
+        let mut expect = Expectations::default();
+        expect.columns = vec!["email", "city"];
+        expect.key = Some("email");
+        expect.threads = Some(threads);
+        group.bench_function(format!("64 MiB, unique keys, {threads} thread(s)"), |b| {
+            b.iter(|| CsvFile::inspect(file.path(), &expect).unwrap())
+        });
+    }
     group.finish();
 }
 

@@ -20,7 +20,11 @@ use std::{
     time::SystemTime,
 };
 
-use crate::{error::InputError, Error};
+use crate::{
+    error::InputError,
+    scan::{self, Candidates, Hashes, Keys, Seen, Stop},
+    Error,
+};
 
 /// Delimiters recognised in a header line, in order of preference on a tie.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
@@ -90,6 +94,9 @@ pub struct CsvFile {
     /// The file's modification time when it was checked, to tell whether it changed since
     /// ([`CsvFile::unchanged`]).
     pub modified: Option<SystemTime>,
+    /// Whether the file has the plain shape that the fast reader takes (`scan`): later passes
+    /// read it that way, and the others with the csv crate.
+    pub(crate) plain: bool,
 }
 
 /// What [`CsvFile::inspect`] checks besides the format.
@@ -107,6 +114,8 @@ pub struct Expectations<'a> {
     /// [`DEFAULT_MAX_ROW_BYTES`]): a longer one, most often a quote that is never closed, is
     /// refused as soon as it is read, so that memory stays bounded whatever the file.
     pub max_row_bytes: Option<u64>,
+    /// How many threads read the file at once (default: one per core, at most four).
+    pub threads: Option<usize>,
 }
 
 fn invalid(
@@ -183,6 +192,11 @@ fn first_line(path: &Path, file: &File) -> Result<Vec<u8>, Error> {
 impl CsvFile {
     /// Reads the whole file once, as a stream, and checks it (see the module docs).
     pub fn inspect(path: &Path, expect: &Expectations<'_>) -> Result<Self, Error> {
+        Self::inspect_reading(path, expect, true)
+    }
+
+    /// [`CsvFile::inspect`], with the fast reader or (`fast` false) the csv crate's alone.
+    fn inspect_reading(path: &Path, expect: &Expectations<'_>, fast: bool) -> Result<Self, Error> {
         let (file, metadata) = open(path)?;
         let (size, modified) = (metadata.len(), metadata.modified().ok());
         let max_row_bytes = expect.max_row_bytes.unwrap_or(DEFAULT_MAX_ROW_BYTES);
@@ -304,80 +318,70 @@ impl CsvFile {
         // Duplicate keys are found in bounded memory: a Bloom filter sized from the file flags
         // the keys that may have been seen; only those are checked exactly, in a second pass.
         let keys = KeyHasher::default();
-        let mut seen = KeyFilter::for_file_of(size).map_err(|e| Error::io(path, e))?;
-        let mut scratch = Vec::new();
-        let mut rows = 0;
-        let mut previous_line = 1;
-        let mut quoted_line_break = None;
-        while let Some(row) = rows_of.next()? {
-            let record = &rows_of.record;
-            let line = row.line;
-            if let Some(before) = row.before {
-                check_line_ending(path, line_ending, before, previous_line)?;
-            }
-            previous_line = line;
-            if record.len() != header.len() {
-                return Err(invalid(
-                    path,
-                    Some(line),
-                    None,
-                    format!("{} fields, the header has {}", record.len(), header.len()),
-                ));
-            }
-            if std::str::from_utf8(record.as_slice()).is_err() {
-                let column = record
-                    .iter()
-                    .position(|field| std::str::from_utf8(field).is_err())
-                    .map(|i| header[i].as_str());
-                return Err(invalid(
-                    path,
-                    Some(line),
-                    column,
-                    "is not UTF-8 (a Windows-1252 export? convert the file to UTF-8)",
-                ));
-            }
-            // One scan of the row's bytes for the rare ones, then a closer look.
-            if record
-                .as_slice()
-                .iter()
-                .any(|&b| b == 0 || b == b'\n' || b == b'\r')
-            {
-                if let Some(i) = record.iter().position(|field| field.contains(&0)) {
-                    return Err(invalid(
-                        path,
-                        Some(line),
-                        Some(&header[i]),
-                        "a NUL byte: is this a text file (UTF-16 without a byte-order mark?)",
-                    ));
+        let format = scan::Format {
+            delimiter,
+            quote,
+            crlf: line_ending == LineEnding::CrLf,
+            columns: header.len(),
+            max_row_bytes,
+        };
+        let threads = expect.threads.unwrap_or_else(scan::threads).max(1);
+        let data = data_start..size;
+        let key_index = key.map(|(_, index)| index);
+        let read = match fast {
+            true => plain_rows(path, data.clone(), &format, threads, key_index, &keys),
+            false => Err(Stop::Unusual("the fast reader is not used")),
+        };
+        let (rows, quoted_line_break, candidates, plain) = match read {
+            Ok(read) => {
+                let broken = read.broken.map(|(line, i)| (line, header[i].clone()));
+                // A key in two rows is searched for as text when every key is written as it
+                // is compared (so that two equal keys are the same bytes) and every record is
+                // one line.
+                let mut candidates = read.candidates;
+                if !read.as_written || broken.is_some() {
+                    candidates.keys = None;
                 }
-                if quoted_line_break.is_none() {
-                    let i = record
-                        .iter()
-                        .position(|field| field.iter().any(|&b| b == b'\n' || b == b'\r'))
-                        .expect("a line break in one of the fields");
-                    quoted_line_break = Some((line, header[i].clone()));
-                }
+                (read.rows, broken, candidates, true)
             }
-            if let Some((name, index)) = key {
-                let value = &record[index];
-                if value.iter().all(u8::is_ascii_whitespace) {
-                    return Err(invalid(path, Some(line), Some(name), "the key is empty"));
-                }
-                seen.insert(keys.hash_one(normal_key(value, &mut scratch)));
+            Err(Stop::Failed(e)) => return Err(*e),
+            Err(Stop::Unusual(what)) => {
+                tracing::debug!(file = %path.display(), what, "read with the csv crate");
+                let read = csv_rows(&mut rows_of, (line_ending, &header), key, &keys, size)?;
+                let broken = read.broken.map(|(line, i)| (line, header[i].clone()));
+                (read.rows, broken, read.candidates, false)
             }
-            rows += 1;
-        }
+        };
         if rows == 0 {
             return Err(invalid(path, None, None, "no data rows after the header"));
         }
-        let candidates = seen.finish();
         if let Some((name, index)) = key.filter(|_| !candidates.is_empty()) {
-            find_duplicate(
-                (path, (delimiter, quote, line_ending), max_row_bytes),
-                (name, index),
-                &keys,
-                &candidates,
-            )?;
+            let twice = match (plain, &candidates.keys) {
+                (false, _) => Ok(true),
+                (true, Some(texts)) => {
+                    searched_duplicates(path, data, &format, threads, index, texts)
+                }
+                (true, None) => plain_duplicates(
+                    path,
+                    data,
+                    &format,
+                    threads,
+                    index,
+                    &keys,
+                    &candidates.hashes,
+                ),
+            };
+            match twice {
+                Ok(false) => {}
+                // The csv crate's reader names the lines.
+                Ok(true) | Err(Stop::Unusual(_)) => find_duplicate(
+                    (path, (delimiter, quote, line_ending), max_row_bytes),
+                    (name, index),
+                    &keys,
+                    &candidates.hashes,
+                )?,
+                Err(Stop::Failed(e)) => return Err(*e),
+            }
         }
         Ok(Self {
             path: path.to_owned(),
@@ -393,6 +397,7 @@ impl CsvFile {
             quoted_line_break,
             max_row_bytes,
             modified,
+            plain,
         })
     }
 
@@ -475,146 +480,324 @@ impl CsvFile {
 
 /// A 64-bit hash of a key, seeded per run. A collision only makes a key a candidate: the second
 /// pass compares the keys themselves.
-type KeyHasher = std::collections::hash_map::RandomState;
+/// foldhash: a fraction of SipHash's cost per key, and a collision only costs a candidate.
+type KeyHasher = foldhash::fast::RandomState;
 
-/// The duplicate-key filter on a thread of its own: the row loop hands it the key hashes in
-/// batches (at most [`KeyFilter::QUEUED`] waiting, so memory stays bounded), and the filter's
-/// cache misses are paid beside the parsing instead of inside it.
-struct KeyFilter {
-    batch: Vec<u64>,
-    sender: std::sync::mpsc::SyncSender<Vec<u64>>,
-    worker: std::thread::JoinHandle<HashSet<u64>>,
+/// What a reading of the data rows found.
+struct DataRows {
+    rows: u64,
+    /// The first field with a line break inside quotes: its line, its column's index.
+    broken: Option<(u64, usize)>,
+    candidates: Candidates,
+    /// Whether every key is written as it is compared (lower case, no surrounding spaces); only
+    /// the fast reader tells.
+    as_written: bool,
 }
 
-impl KeyFilter {
-    const BATCH: usize = 4096;
-    const QUEUED: usize = 4;
-
-    fn for_file_of(size: u64) -> std::io::Result<Self> {
-        let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<u64>>(Self::QUEUED);
-        let worker = std::thread::Builder::new()
-            .name("duplicate keys".into())
-            .spawn(move || {
-                let mut bloom = Bloom::for_file_of(size);
-                let mut candidates = HashSet::new();
-                for batch in batches {
-                    for hash in batch {
-                        bloom.insert(hash, &mut candidates);
-                    }
+/// The data rows of a file of the plain shape, read by the fast reader on `threads` threads.
+/// An empty key is unusual: the csv crate's reader names it.
+fn plain_rows(
+    path: &Path,
+    data: Range<u64>,
+    format: &scan::Format,
+    threads: usize,
+    key: Option<usize>,
+    keys: &KeyHasher,
+) -> Result<DataRows, Stop> {
+    let seen = Seen::for_file_of(data.end);
+    struct Range_<'s> {
+        keys: scan::Batch<'s>,
+        broken: Option<(u64, usize)>,
+        as_written: bool,
+        value: Vec<u8>,
+        normal: Vec<u8>,
+    }
+    let parts = scan::scan_all(
+        path,
+        data,
+        format,
+        threads,
+        |_| Range_ {
+            keys: seen.batch(),
+            broken: None,
+            as_written: true,
+            value: Vec::new(),
+            normal: Vec::new(),
+        },
+        |range, record| {
+            if let Some(i) = record.broken {
+                range.broken.get_or_insert((record.line, i));
+            }
+            if let Some(index) = key {
+                let value = record.value(index, &mut range.value);
+                if value.iter().all(u8::is_ascii_whitespace) {
+                    return Err(Stop::Unusual("an empty key"));
                 }
-                bloom.flush(&mut candidates);
-                candidates
-            })?;
-        Ok(Self {
-            batch: Vec::with_capacity(Self::BATCH),
-            sender,
-            worker,
-        })
-    }
-
-    fn insert(&mut self, hash: u64) {
-        self.batch.push(hash);
-        if self.batch.len() == Self::BATCH {
-            self.send();
+                let normal = normal_key(value, &mut range.normal);
+                range.as_written &= normal == value;
+                range.keys.insert(keys.hash_one(normal), normal);
+            }
+            Ok(())
+        },
+    )?;
+    let mut read = DataRows {
+        rows: 0,
+        broken: None,
+        candidates: Candidates::default(),
+        as_written: true,
+    };
+    // The header is line 1.
+    let mut lines_before = 1;
+    for (part, range) in parts {
+        read.rows += part.rows;
+        if read.broken.is_none() {
+            read.broken = range.broken.map(|(line, i)| (lines_before + line, i));
         }
+        lines_before += part.lines;
+        read.as_written &= range.as_written;
+        read.candidates.extend(range.keys.finish());
     }
-
-    fn send(&mut self) {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::BATCH));
-        // The worker only stops once every sender is gone: it is there to receive.
-        self.sender.send(batch).expect("the key filter runs");
-    }
-
-    /// The hashes of the keys that may appear twice.
-    fn finish(mut self) -> HashSet<u64> {
-        self.send();
-        drop(self.sender);
-        match self.worker.join() {
-            Ok(candidates) => candidates,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    }
+    Ok(read)
 }
 
-/// A blocked Bloom filter of key hashes, with about 2 bits per byte of the file (at most
-/// 32 MiB): all the probes of a key fall in one 64-byte block, so an insert costs one cache
-/// miss instead of one per probe, and those misses overlap: keys are set [`Bloom::BATCH`] at a
-/// time, in a tight loop whose independent loads the CPU has in flight together (the memory
-/// parallelism a prefetch instruction would give, without `unsafe`).
-struct Bloom {
-    blocks: Vec<[u64; 8]>,
-    pending: [u64; Bloom::BATCH],
-    len: usize,
+/// Whether a key of `candidates` (at most [`Candidates::MAX_KEYS`]) is in two rows of a file
+/// of the plain shape whose every record is one line and every key written as it is compared:
+/// the file is searched for them as text (Aho-Corasick, with a SIMD prefilter), and only the
+/// lines where one is found are read as CSV.
+fn searched_duplicates(
+    path: &Path,
+    data: Range<u64>,
+    format: &scan::Format,
+    threads: usize,
+    index: usize,
+    candidates: &Keys,
+) -> Result<bool, Stop> {
+    if candidates
+        .iter()
+        .any(|k| k.is_empty() || k.contains(&format.quote))
+    {
+        return Err(Stop::Unusual("a key that is not found as it is written"));
+    }
+    // A few keys: the packed (Teddy) SIMD search; more: an Aho-Corasick automaton. Any match in
+    // a line has the line read.
+    let packed = aho_corasick::packed::Config::new()
+        .builder()
+        .extend(candidates)
+        .build();
+    let automaton = match packed {
+        Some(_) => None,
+        None => Some(
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+                .build(candidates)
+                .map_err(|_| Stop::Unusual("too many keys to search for"))?,
+        ),
+    };
+    let find = |text: &[u8], from: usize| {
+        match (&packed, &automaton) {
+            (Some(packed), _) => packed.find_in(text, aho_corasick::Span::from(from..text.len())),
+            (None, Some(automaton)) => automaton.find(aho_corasick::Input::new(text).range(from..)),
+            (None, None) => None,
+        }
+        .map(|found| found.start())
+    };
+    let cuts =
+        scan::cuts(path, data, threads, 4 << 20).map_err(|e| Stop::from(Error::io(path, e)))?;
+    // The keys of one range found in its key column (a key found twice there is a duplicate).
+    let search = |range: Range<u64>| -> Result<Keys, Stop> {
+        let io = |e| Stop::from(Error::io(path, e));
+        let mut file = File::open(path).map_err(io)?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(range.start)).map_err(io)?;
+        let mut file = file.take(range.end - range.start);
+        let mut buffer = vec![0u8; scan::buffer_size(format.max_row_bytes)];
+        let (mut len, mut eof) = (0, false);
+        let mut found = Keys::default();
+        let (mut value, mut normal) = (csv::ByteRecord::new(), Vec::new());
+        while !(eof && len == 0) {
+            if !eof {
+                (len, eof) = scan::fill(&mut file, &mut buffer, len).map_err(io)?;
+            }
+            let whole = match eof {
+                true => len,
+                false => memchr::memrchr(b'\n', &buffer[..len]).map_or(0, |i| i + 1),
+            };
+            if whole == 0 {
+                return Err(Stop::Unusual("a line longer than the search buffer"));
+            }
+            let text = &buffer[..whole];
+            let mut next_line = 0;
+            while let Some(at) = find(text, next_line) {
+                let start = memchr::memrchr(b'\n', &text[..at]).map_or(0, |i| i + 1);
+                next_line = memchr::memchr(b'\n', &text[at..]).map_or(whole, |i| at + i + 1);
+                let mut line = csv::ReaderBuilder::new()
+                    .delimiter(format.delimiter)
+                    .quote(format.quote)
+                    .has_headers(false)
+                    .from_reader(&text[start..next_line]);
+                if !line.read_byte_record(&mut value).unwrap_or(false) {
+                    return Err(Stop::Unusual("a line the csv crate does not read"));
+                }
+                let key = normal_key(value.get(index).unwrap_or_default(), &mut normal);
+                if candidates.contains(key) && !found.insert(key.to_vec()) {
+                    return Err(Stop::Unusual("a duplicate key"));
+                }
+            }
+            buffer.copy_within(whole..len, 0);
+            len -= whole;
+        }
+        Ok(found)
+    };
+    let ranges: Vec<Result<Keys, Stop>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = cuts
+            .windows(2)
+            .map(|w| {
+                let (range, search) = (w[0]..w[1], &search);
+                scope.spawn(move || search(range))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a search thread panicked"))
+            .collect()
+    });
+    let mut all = Keys::default();
+    for found in ranges {
+        if found?.into_iter().any(|key| !all.insert(key)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
-impl Bloom {
-    const PROBES: u32 = 6;
-    const BATCH: usize = 32;
+/// Whether a key of `candidates` appears twice in a file of the plain shape (read by the fast
+/// reader; [`find_duplicate`] names the lines).
+fn plain_duplicates(
+    path: &Path,
+    data: Range<u64>,
+    format: &scan::Format,
+    threads: usize,
+    index: usize,
+    keys: &KeyHasher,
+    candidates: &Hashes,
+) -> Result<bool, Stop> {
+    let parts = scan::scan_all(
+        path,
+        data,
+        format,
+        threads,
+        |_| (HashSet::<Vec<u8>>::new(), Vec::new(), Vec::new()),
+        |(found, value, normal), record| {
+            let normal = normal_key(record.value(index, value), normal);
+            if candidates.contains(&keys.hash_one(normal)) && !found.insert(normal.to_vec()) {
+                return Err(Stop::Unusual("a duplicate key"));
+            }
+            Ok(())
+        },
+    )?;
+    let mut all = HashSet::new();
+    Ok(parts
+        .into_iter()
+        .flat_map(|(_, (found, ..))| found)
+        .any(|key| !all.insert(key)))
+}
 
-    fn for_file_of(size: u64) -> Self {
-        let bits = (size * 2).clamp(1 << 16, 1 << 28);
-        Self {
-            blocks: vec![[0; 8]; bits.div_ceil(512) as usize],
-            pending: [0; Self::BATCH],
-            len: 0,
+/// The data rows of a file read by the csv crate (`rows`, past the header), checked one by
+/// one, as [`plain_rows`] does.
+fn csv_rows(
+    rows: &mut Rows,
+    (line_ending, header): (LineEnding, &[String]),
+    key: Option<(&str, usize)>,
+    keys: &KeyHasher,
+    size: u64,
+) -> Result<DataRows, Error> {
+    let path = rows.path.clone();
+    let path = path.as_path();
+    let seen = Seen::for_file_of(size);
+    let mut batch = seen.batch();
+    let mut scratch = Vec::new();
+    let mut count = 0;
+    let mut previous_line = 1;
+    let mut quoted_line_break = None;
+    while let Some(row) = rows.next()? {
+        let record = &rows.record;
+        let line = row.line;
+        if let Some(before) = row.before {
+            check_line_ending(path, line_ending, before, previous_line)?;
         }
-    }
-
-    /// The block of a hash: its high bits, by multiply-shift.
-    fn block(&self, hash: u64) -> usize {
-        ((u128::from(hash) * self.blocks.len() as u128) >> 64) as usize
-    }
-
-    /// Adds a key's hash. The keys that may have been added before end up in `candidates`,
-    /// at the latest after [`Bloom::flush`].
-    fn insert(&mut self, hash: u64, candidates: &mut HashSet<u64>) {
-        self.pending[self.len] = hash;
-        self.len += 1;
-        if self.len == Self::BATCH {
-            self.flush(candidates);
+        previous_line = line;
+        if record.len() != header.len() {
+            return Err(invalid(
+                path,
+                Some(line),
+                None,
+                format!("{} fields, the header has {}", record.len(), header.len()),
+            ));
         }
-    }
-
-    /// Sets the keys still pending (in the order they came). A first loop of bare loads gets
-    /// all their blocks on the way at once; the sets then find them in the cache.
-    fn flush(&mut self, candidates: &mut HashSet<u64>) {
-        let mut touched = 0;
-        for &hash in &self.pending[..self.len] {
-            touched ^= self.blocks[self.block(hash)][0];
+        if std::str::from_utf8(record.as_slice()).is_err() {
+            let column = record
+                .iter()
+                .position(|field| std::str::from_utf8(field).is_err())
+                .map(|i| header[i].as_str());
+            return Err(invalid(
+                path,
+                Some(line),
+                column,
+                "is not UTF-8 (a Windows-1252 export? convert the file to UTF-8)",
+            ));
         }
-        std::hint::black_box(touched);
-        for i in 0..std::mem::take(&mut self.len) {
-            let hash = self.pending[i];
-            if self.set(hash) {
-                candidates.insert(hash);
+        // One scan of the row's bytes for the rare ones, then a closer look.
+        if record
+            .as_slice()
+            .iter()
+            .any(|&b| b == 0 || b == b'\n' || b == b'\r')
+        {
+            if let Some(i) = record.iter().position(|field| field.contains(&0)) {
+                return Err(invalid(
+                    path,
+                    Some(line),
+                    Some(&header[i]),
+                    "a NUL byte: is this a text file (UTF-16 without a byte-order mark?)",
+                ));
+            }
+            if quoted_line_break.is_none() {
+                let i = record
+                    .iter()
+                    .position(|field| field.iter().any(|&b| b == b'\n' || b == b'\r'))
+                    .expect("a line break in one of the fields");
+                quoted_line_break = Some((line, i));
             }
         }
-    }
-
-    /// Sets the key's bits; true if they were all set already.
-    fn set(&mut self, hash: u64) -> bool {
-        let block = self.block(hash);
-        let block = &mut self.blocks[block];
-        // A remix of the hash chooses the bits within the block, 9 bits a probe.
-        let probes = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(21);
-        let mut present = true;
-        for i in 0..Self::PROBES {
-            let bit = (probes >> (i * 9)) & 511;
-            let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
-            present &= block[word] & mask != 0;
-            block[word] |= mask;
+        if let Some((name, index)) = key {
+            let value = &record[index];
+            if value.iter().all(u8::is_ascii_whitespace) {
+                return Err(invalid(path, Some(line), Some(name), "the key is empty"));
+            }
+            let normal = normal_key(value, &mut scratch);
+            batch.insert(keys.hash_one(normal), normal);
         }
-        present
+        count += 1;
     }
+    Ok(DataRows {
+        rows: count,
+        broken: quoted_line_break,
+        candidates: batch.finish(),
+        as_written: false,
+    })
 }
 
 /// A key as the vendors compare them: without surrounding spaces, and without case (their
-/// databases compare e-mail addresses and ids case-insensitively), written into `scratch` so
-/// that the row loop does not allocate. Keys are UTF-8 by now.
-fn normal_key<'a>(value: &[u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+/// databases compare e-mail addresses and ids case-insensitively): the value itself when it
+/// is so already, otherwise written into `scratch`, so that the row loop does not allocate.
+/// Keys are UTF-8 by now.
+fn normal_key<'a>(value: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
     scratch.clear();
     if value.is_ascii() {
-        scratch.extend(value.trim_ascii().iter().map(u8::to_ascii_lowercase));
+        let value = value.trim_ascii();
+        if !value.iter().any(u8::is_ascii_uppercase) {
+            return value;
+        }
+        scratch.extend_from_slice(value);
+        scratch.make_ascii_lowercase();
     } else {
         scratch.extend_from_slice(
             String::from_utf8_lossy(value)
@@ -632,7 +815,7 @@ fn find_duplicate(
     (path, format, max_row_bytes): (&Path, (u8, u8, LineEnding), u64),
     (name, index): (&str, usize),
     keys: &KeyHasher,
-    candidates: &HashSet<u64>,
+    candidates: &Hashes,
 ) -> Result<(), Error> {
     let mut first_lines: std::collections::HashMap<Vec<u8>, (u64, Vec<u8>)> = Default::default();
     let mut scratch = Vec::new();
@@ -1331,17 +1514,10 @@ mod tests {
 
     #[test]
     fn duplicates_are_found_whatever_their_distance_in_the_batches() {
-        // Keys go to the filter's thread KeyFilter::BATCH at a time, and up to Bloom::BATCH are
-        // pending there: duplicates next to each other, across either batch's edge, and on the
-        // last row (set only by the flush) must all be found.
-        for distance in [
-            1,
-            Bloom::BATCH - 1,
-            Bloom::BATCH,
-            Bloom::BATCH + 1,
-            3 * Bloom::BATCH,
-            KeyFilter::BATCH + 1,
-        ] {
+        // Keys are set in the filter scan::Batch::LEN at a time: duplicates next to each other,
+        // across a batch's edge, and on the last row (set only by the flush) must all be found.
+        let batch = scan::Batch::LEN;
+        for distance in [1, batch - 1, batch, batch + 1, 3 * batch, 4097] {
             for filler in [0, 100] {
                 let mut content = b"email\n".to_vec();
                 for i in 0..filler {
@@ -1402,5 +1578,123 @@ mod tests {
         assert_eq!(csv.chunks(100_000).unwrap().len(), 1);
         let e = csv.chunks(20).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    /// A CSV file of random rows, most of them plain, some with what the fast reader leaves
+    /// to the csv crate (or refuses): the fast reader must come to what the csv crate's reader
+    /// alone comes to, on one thread or several (the unit tests cut files of a few bytes).
+    fn random_file(rng: &mut fastrand::Rng) -> Vec<u8> {
+        let crlf = rng.bool();
+        let end: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+        let odd = |rng: &mut fastrand::Rng| rng.u32(..400) == 0;
+        let mut out = Vec::new();
+        if rng.u32(..10) == 0 {
+            out.extend_from_slice(BOM);
+        }
+        out.extend_from_slice(b"email,name,city");
+        out.extend_from_slice(end);
+        let rows = rng.usize(0..80);
+        for row in 0..rows {
+            let mut fields: Vec<Vec<u8>> = Vec::new();
+            // The key: unique, but now and then a duplicate, blank, quoted or spaced.
+            let n = if rng.u32(..300) == 0 {
+                rng.usize(..=row)
+            } else {
+                row
+            };
+            let key = match rng.u32(..400) {
+                0 => b"  ".to_vec(),
+                1 => format!("\"U{n}@X.io\"").into_bytes(),
+                2 => format!(" u{n}@x.io ").into_bytes(),
+                3 => format!("\"u{n}\"\"q\"\"@x.io\"").into_bytes(),
+                _ => format!("u{n}@x.io").into_bytes(),
+            };
+            fields.push(key);
+            for _ in 0..2 {
+                let value: Vec<u8> = match rng.u32(..30) {
+                    0 => b"\"a,b\"".to_vec(),
+                    1 => [&b"\"two"[..], end, b"lines\""].concat(),
+                    2 if odd(rng) => b"\"two\r\nlines\"".to_vec(),
+                    2 if odd(rng) => b"\"two\nlines\"".to_vec(),
+                    3 => b"\"say \"\"hi\"\"\"".to_vec(),
+                    4 => b"".to_vec(),
+                    5 => "Zo\u{e9}".as_bytes().to_vec(),
+                    6 => b"\"\"".to_vec(),
+                    _ => format!("v{}", rng.u32(..1000)).into_bytes(),
+                };
+                fields.push(value);
+            }
+            if odd(rng) {
+                fields.pop(); // a field short
+            }
+            if odd(rng) {
+                fields.push(b"extra".to_vec());
+            }
+            // A quote inside an unquoted field, text after a closing quote, a NUL byte,
+            // Windows-1252, a lone CR, a value over the row limit, a quote never closed.
+            for bytes in [
+                &b"O\"B"[..],
+                b"\"ab\"c",
+                b"a\0b",
+                b"caf\xe9",
+                b"a\rb",
+                &[b'x'; 300],
+                b"\"open",
+            ] {
+                if odd(rng) {
+                    fields[1] = bytes.to_vec();
+                }
+            }
+            out.extend_from_slice(&fields.join(&b","[..]));
+            if row + 1 < rows || rng.bool() {
+                match rng.u32(..400) {
+                    0 => out.extend_from_slice(if crlf { b"\n" } else { b"\r\n" }),
+                    1 => out.extend_from_slice(b"\r"),
+                    2 => {
+                        out.extend_from_slice(end);
+                        out.extend_from_slice(end); // a blank line
+                    }
+                    _ => out.extend_from_slice(end),
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_fast_reader_comes_to_what_the_csv_crate_comes_to() {
+        let mut rng = fastrand::Rng::with_seed(14);
+        let (mut fast, mut refused) = (0, 0);
+        for case in 0..1500 {
+            let content = random_file(&mut rng);
+            let f = file(&content);
+            let mut expect = expect(&["email", "city"], "email");
+            expect.max_row_bytes = Some(250);
+            let reference = CsvFile::inspect_reading(f.path(), &expect, false);
+            for threads in [1, 2, 3] {
+                expect.threads = Some(threads);
+                let got = CsvFile::inspect_reading(f.path(), &expect, true);
+                let shown = String::from_utf8_lossy(&content);
+                match (&reference, &got) {
+                    (Ok(a), Ok(b)) => {
+                        assert_eq!(
+                            (a.rows, &a.quoted_line_break),
+                            (b.rows, &b.quoted_line_break),
+                            "case {case}, {threads} threads:\n{shown}"
+                        );
+                        assert!(!a.plain);
+                        fast += u32::from(b.plain);
+                    }
+                    (Err(a), Err(b)) => {
+                        assert_eq!(a.to_string(), b.to_string(), "case {case}:\n{shown}");
+                        refused += 1;
+                    }
+                    (a, b) => panic!("case {case}, {threads} threads: {a:?} / {b:?}\n{shown}"),
+                }
+            }
+        }
+        // Both kinds of file were met, and most read fast.
+        assert!(fast > 1000, "{fast} fast");
+        assert!(refused > 300, "{refused} refused");
     }
 }

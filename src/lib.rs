@@ -44,6 +44,7 @@ mod import;
 mod importer;
 mod preflight;
 pub mod retry;
+mod scan;
 mod secret;
 mod workflow;
 

@@ -6,6 +6,7 @@
 //! every row in the report.
 
 use std::{
+    borrow::Cow,
     collections::{BTreeMap, HashMap},
     io::{Read, Seek, SeekFrom, Write},
     ops::Range,
@@ -13,8 +14,9 @@ use std::{
 };
 
 use crate::{
+    scan::{self, Stop},
     CsvFile, Error, Field, FieldKind, Fields, Finding, ImportOptions, ImportReport, InputError,
-    Mapped, Preflight, Reject, Vendor,
+    LineEnding, Mapped, Preflight, Reject, Vendor,
 };
 
 /// The most findings, and rows left out, a report lists one by one (all are counted).
@@ -430,9 +432,11 @@ fn file_findings(
 
 /// Reads every data row of `csv` and checks the value of each column of `checks` against its
 /// field; returns the runs of rows with a value that does not fit (with `runs_wanted`: they
-/// are only needed to leave the rows out, and at most [`MAX_RUNS`] are kept). A file with no line break
-/// inside quotes (every line a row) is cut at line breaks into one range per core, read at the
-/// same time; the lines of each range are counted to number the next one's.
+/// are only needed to leave the rows out, and at most [`MAX_RUNS`] are kept). The file is cut
+/// into row-aligned ranges read at the same time, by the fast reader when the file has the
+/// shape it takes (`CsvFile::plain`), otherwise by the csv crate (then only if no line break
+/// is inside quotes: every line a row); the lines of each range are counted to number the
+/// next one's.
 fn check_values(
     vendor: Vendor,
     csv: &CsvFile,
@@ -443,17 +447,63 @@ fn check_values(
     if checks.is_empty() {
         return Ok(Vec::new());
     }
-    let ranges = split(csv).map_err(|e| Error::io(&csv.path, e))?;
-    let parts: Vec<Result<Part, Error>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = ranges
-            .into_iter()
-            .map(|range| scope.spawn(move || check_range(vendor, csv, checks, range, runs_wanted)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| worker.join().expect("a value-check thread panicked"))
-            .collect()
-    });
+    let check = || RangeCheck::new(vendor, csv, checks, runs_wanted);
+    let mut parts = None;
+    if csv.plain {
+        let format = scan::Format {
+            delimiter: csv.delimiter,
+            quote: csv.quote,
+            crlf: csv.line_ending == LineEnding::CrLf,
+            columns: csv.header.len(),
+            max_row_bytes: csv.max_row_bytes,
+        };
+        let data = csv.data_start..csv.size;
+        let each = |check: &mut RangeCheck<'_>, record: &scan::Record<'_>| {
+            let value = |i| record.text(i);
+            check
+                .row(record.start, record.line, value)
+                .map_err(Stop::from)
+        };
+        let read = scan::scan_all(&csv.path, data, &format, scan::threads(), |_| check(), each);
+        match read {
+            Ok(read) => {
+                let finish =
+                    |(part, check): (scan::Part, RangeCheck)| check.finish(part.end, part.lines);
+                parts = Some(read.into_iter().map(finish).map(Ok).collect());
+            }
+            Err(Stop::Failed(e)) => return Err(*e),
+            // Not as the file check found it: the csv crate reads it.
+            Err(Stop::Unusual(what)) => tracing::debug!(what, "values read with the csv crate"),
+        }
+    }
+    let parts: Vec<Result<Part, Error>> = match parts {
+        Some(parts) => parts,
+        None => {
+            let ranges = match csv.quoted_line_break {
+                Some(_) => vec![csv.data_start, csv.size],
+                None => scan::cuts(
+                    &csv.path,
+                    csv.data_start..csv.size,
+                    scan::threads(),
+                    MIN_RANGE,
+                )
+                .map_err(|e| Error::io(&csv.path, e))?,
+            };
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = ranges
+                    .windows(2)
+                    .map(|w| {
+                        let range = w[0]..w[1];
+                        scope.spawn(move || check_range(check(), range))
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|worker| worker.join().expect("a value-check thread panicked"))
+                    .collect()
+            })
+        }
+    };
     let mut runs: Vec<Run> = Vec::new();
     // The header is line 1.
     let mut lines_before = 1;
@@ -491,54 +541,120 @@ fn extend(runs: &mut Vec<Run>, run: Run) {
 /// Below this many bytes a range is not cut further.
 const MIN_RANGE: u64 = 4 << 20;
 
-/// The data rows of `csv` as byte ranges that start and end on row boundaries: one per core
-/// (at most 4) for a file whose line breaks all end rows, one otherwise.
-fn split(csv: &CsvFile) -> std::io::Result<Vec<Range<u64>>> {
-    let data = csv.data_start..csv.size;
-    let cores = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4) as u64;
-    let wanted = cores.min((data.end - data.start) / MIN_RANGE).max(1);
-    if wanted == 1 || csv.quoted_line_break.is_some() {
-        return Ok(vec![data]);
-    }
-    let mut file = std::fs::File::open(&csv.path)?;
-    let mut cuts = vec![data.start];
-    let mut buffer = vec![0; 64 << 10];
-    for i in 1..wanted {
-        let mut at = data.start + (data.end - data.start) * i / wanted;
-        // The byte after the next line break.
-        let cut = loop {
-            file.seek(SeekFrom::Start(at))?;
-            let n = file.read(&mut buffer)?;
-            if n == 0 {
-                break data.end;
-            }
-            if let Some(i) = buffer[..n].iter().position(|&b| b == b'\n') {
-                break at + i as u64 + 1;
-            }
-            at += n as u64;
-        };
-        if cut > *cuts.last().expect("a first cut") && cut < data.end {
-            cuts.push(cut);
-        }
-    }
-    cuts.push(data.end);
-    Ok(cuts.windows(2).map(|w| w[0]..w[1]).collect())
-}
-
 /// The most runs of rows left out (about 32 MiB of them): leaving out more separate rows is
 /// refused, as a map or a file gone wrong.
 const MAX_RUNS: usize = 1 << 20;
 
-/// Checks the rows of one range; its lines are numbered from 1.
-fn check_range(
+/// The checks of the rows of one range, whichever reader reads them; lines are numbered from 1
+/// at the range's start.
+struct RangeCheck<'c> {
     vendor: Vendor,
-    csv: &CsvFile,
-    checks: &[(usize, &str, &Field)],
-    range: Range<u64>,
+    csv: &'c CsvFile,
+    checks: &'c [(usize, &'c str, &'c Field)],
     runs_wanted: bool,
-) -> Result<Part, Error> {
+    part: Part,
+    reasons: Vec<String>,
+    /// The bad row just read: its first byte and line (it ends where the next row starts).
+    open: Option<(u64, u64)>,
+}
+
+impl<'c> RangeCheck<'c> {
+    fn new(
+        vendor: Vendor,
+        csv: &'c CsvFile,
+        checks: &'c [(usize, &'c str, &'c Field)],
+        runs_wanted: bool,
+    ) -> Self {
+        Self {
+            vendor,
+            csv,
+            checks,
+            runs_wanted,
+            part: Part {
+                findings: Findings::default(),
+                runs: Vec::new(),
+                lines: 0,
+            },
+            reasons: Vec::new(),
+            open: None,
+        }
+    }
+
+    /// Checks the row that starts at `byte` on `line`, whose column `i` holds `value(i)`.
+    fn row<'v>(
+        &mut self,
+        byte: u64,
+        line: u64,
+        value: impl Fn(usize) -> Cow<'v, str>,
+    ) -> Result<(), Error> {
+        let part = &mut self.part;
+        if let Some((first_byte, first_line)) = self.open.take() {
+            extend(
+                &mut part.runs,
+                Run {
+                    bytes: first_byte..byte,
+                    first_line,
+                    lines: line - first_line,
+                },
+            );
+        }
+        self.reasons.clear();
+        for &(i, column, field) in self.checks {
+            if let Some(why) = misfit(self.vendor, field, value(i).trim()) {
+                self.reasons.push(format!("`{column}`: {why}"));
+                part.findings
+                    .push(Finding::new(Some(line), Some(column.to_owned()), why));
+            }
+        }
+        if self.reasons.is_empty() {
+            return Ok(());
+        }
+        part.findings.bad_rows += 1;
+        if part.findings.rejects.len() < MAX_DETAILS {
+            let why = format!("not sent: {}", self.reasons.join("; "));
+            let mut reject = Reject::new(Some(line), why);
+            reject.before_sending = true;
+            part.findings.rejects.push(reject);
+        }
+        if self.runs_wanted {
+            if part.runs.len() >= MAX_RUNS {
+                let vendor = self.vendor;
+                return Err(Error::InvalidInput(InputError {
+                    file: self.csv.path.clone(),
+                    row: Some(line),
+                    column: None,
+                    reason: format!(
+                        "more than {MAX_RUNS} separate runs of rows do not fit {vendor}'s \
+                         fields: they are not left out one by one (check the column map)"
+                    ),
+                }));
+            }
+            self.open = Some((byte, line));
+        }
+        Ok(())
+    }
+
+    /// The range, read up to `end` (its last row's line ending included), with `lines` line
+    /// breaks.
+    fn finish(mut self, end: u64, lines: u64) -> Part {
+        self.part.lines = lines;
+        if let Some((first_byte, first_line)) = self.open {
+            extend(
+                &mut self.part.runs,
+                Run {
+                    bytes: first_byte..end,
+                    first_line,
+                    lines: (lines + 1).saturating_sub(first_line).max(1),
+                },
+            );
+        }
+        self.part
+    }
+}
+
+/// Checks the rows of one range with the csv crate.
+fn check_range(mut check: RangeCheck<'_>, range: Range<u64>) -> Result<Part, Error> {
+    let csv = check.csv;
     let mut file = std::fs::File::open(&csv.path).map_err(|e| Error::io(&csv.path, e))?;
     file.seek(SeekFrom::Start(range.start))
         .map_err(|e| Error::io(&csv.path, e))?;
@@ -555,15 +671,7 @@ fn check_range(
             1 << 16,
             file.take(range.end - range.start),
         ));
-    let mut part = Part {
-        findings: Findings::default(),
-        runs: Vec::new(),
-        lines: 0,
-    };
     let mut record = csv::ByteRecord::new();
-    let mut reasons: Vec<String> = Vec::new();
-    // The bad row just read: its first byte and line (it ends where the next row starts).
-    let mut open: Option<(u64, u64)> = None;
     loop {
         let read = reader.read_byte_record(&mut record).map_err(|e| {
             Error::InvalidInput(InputError {
@@ -577,63 +685,12 @@ fn check_range(
             break;
         }
         let start = record.position().expect("a record read has a position");
-        let (byte, line) = (range.start + start.byte(), start.line());
-        if let Some((first_byte, first_line)) = open.take() {
-            extend(
-                &mut part.runs,
-                Run {
-                    bytes: first_byte..byte,
-                    first_line,
-                    lines: line - first_line,
-                },
-            );
-        }
-        reasons.clear();
-        for &(i, column, field) in checks {
-            let value = String::from_utf8_lossy(record.get(i).unwrap_or_default());
-            if let Some(why) = misfit(vendor, field, value.trim()) {
-                reasons.push(format!("`{column}`: {why}"));
-                part.findings
-                    .push(Finding::new(Some(line), Some(column.to_owned()), why));
-            }
-        }
-        if reasons.is_empty() {
-            continue;
-        }
-        part.findings.bad_rows += 1;
-        if part.findings.rejects.len() < MAX_DETAILS {
-            let mut reject = Reject::new(Some(line), format!("not sent: {}", reasons.join("; ")));
-            reject.before_sending = true;
-            part.findings.rejects.push(reject);
-        }
-        if runs_wanted {
-            if part.runs.len() >= MAX_RUNS {
-                return Err(Error::InvalidInput(InputError {
-                    file: csv.path.clone(),
-                    row: Some(line),
-                    column: None,
-                    reason: format!(
-                        "more than {MAX_RUNS} separate runs of rows do not fit {vendor}'s \
-                         fields: they are not left out one by one (check the column map)"
-                    ),
-                }));
-            }
-            open = Some((byte, line));
-        }
+        check.row(range.start + start.byte(), start.line(), |i| {
+            String::from_utf8_lossy(record.get(i).unwrap_or_default())
+        })?;
     }
     // Every byte of the range is read: its line breaks are counted.
-    part.lines = reader.position().line() - 1;
-    if let Some((first_byte, first_line)) = open {
-        extend(
-            &mut part.runs,
-            Run {
-                bytes: first_byte..range.end,
-                first_line,
-                lines: (part.lines + 1).saturating_sub(first_line).max(1),
-            },
-        );
-    }
-    Ok(part)
+    Ok(check.finish(range.end, reader.position().line() - 1))
 }
 
 /// Why `value` does not fit `field` (`None`: it fits, or it is not checked). An empty value
@@ -895,6 +952,7 @@ mod tests {
                 key: Some("email"),
                 delimiter: None,
                 max_row_bytes: None,
+                threads: None,
             },
         )
         .unwrap();
@@ -904,12 +962,11 @@ mod tests {
         let mut findings = Findings::default();
         let runs =
             check_values(Vendor::Mailperformance, &csv, &checks, &mut findings, true).unwrap();
+        assert!(csv.plain);
+        // The fast reader's ranges against the csv crate's reader on the whole file.
         let one = check_range(
-            Vendor::Mailperformance,
-            &csv,
-            &checks,
+            RangeCheck::new(Vendor::Mailperformance, &csv, &checks, true),
             csv.data_start..csv.size,
-            true,
         )
         .unwrap();
         let expected: Vec<u64> = (0..rows).filter(|&i| bad(i)).map(|i| i + 2).collect();

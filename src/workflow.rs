@@ -580,6 +580,7 @@ pub(crate) fn inspect(options: &ImportOptions) -> Result<CsvFile, Error> {
             key: Some(&options.key_column),
             delimiter: options.delimiter,
             max_row_bytes: Some(options.max_row_bytes),
+            threads: None,
         },
     )
 }

@@ -1,0 +1,650 @@
+//! The fast reading of the input file, shared by every pass over it (the file check, the
+//! duplicate-key pass, the pre-flight's value checks).
+//!
+//! A CSV file is read here without a byte-at-a-time parser: the few bytes that matter (the
+//! delimiter, the quote, the line ending) are found by SIMD search (`memchr`), the text is
+//! validated as UTF-8 a buffer at a time (`simdutf8`), NUL bytes and stray carriage returns are
+//! searched for the same way, and the file is cut into row-aligned ranges read on every core
+//! ([`cuts`], [`scan`]).
+//!
+//! Only the plain shape of CSV is taken: fields either unquoted (no quote in them) or wholly
+//! quoted (`""` for a quote inside), the header's line ending after every row, no blank line,
+//! no NUL byte, valid UTF-8, every row with the header's number of fields and within the row
+//! limit. For such a file the csv crate reads the same records, line for line. Anything else
+//! ([`Stop::Unusual`]) is left to the csv crate's reader, which is the reference: it reads
+//! every file the vendors take, and names the line and column of what they would not.
+//!
+//! A cut lands on a line break that may be inside quotes: each range is read from its cut, and
+//! the ranges are trusted only if each one's last row ends exactly where the next range starts
+//! (a row boundary reached from the start of the file). Otherwise the file is read again as one
+//! range.
+
+use std::{
+    fs::File,
+    io::{Read, Seek, SeekFrom},
+    ops::Range,
+    path::Path,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use crate::Error;
+
+/// The shape of the rows, from the file's header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Format {
+    pub delimiter: u8,
+    pub quote: u8,
+    /// Rows end with `\r\n` (otherwise `\n`).
+    pub crlf: bool,
+    /// The number of fields of every row.
+    pub columns: usize,
+    /// The longest row, its line ending not counted.
+    pub max_row_bytes: u64,
+}
+
+/// Why a scan stopped before the end of its range.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// The file is not of the plain shape this reader takes: the csv crate's reader must read
+    /// it (what it found, for tests and traces).
+    Unusual(&'static str),
+    /// A read failed, or what a record was handed to refused it.
+    Failed(Box<Error>),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Failed(Box::new(e))
+    }
+}
+
+/// One field of a record, as offsets in the buffer.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    /// Quoted, with `""` inside: the value has them as one quote.
+    escaped: bool,
+}
+
+/// A record of a range.
+pub(crate) struct Record<'a> {
+    /// The offset of its first byte in the file.
+    pub start: u64,
+    /// Its first line, counted from 1 at the start of the range.
+    pub line: u64,
+    /// The index of its first field with a line break inside quotes.
+    pub broken: Option<usize>,
+    buffer: &'a [u8],
+    fields: &'a [Span],
+}
+
+impl Record<'_> {
+    /// The value of field `i` (within bounds: every record has the header's fields), quotes
+    /// removed and `""` read as one quote.
+    pub fn value<'s>(&'s self, i: usize, scratch: &'s mut Vec<u8>) -> &'s [u8] {
+        let span = self.fields[i];
+        let raw = &self.buffer[span.start..span.end];
+        if !span.escaped {
+            return raw;
+        }
+        scratch.clear();
+        let mut rest = raw;
+        while let Some(at) = memchr::memchr(b'"', rest) {
+            scratch.extend_from_slice(&rest[..=at]);
+            rest = &rest[at + 2..]; // the second quote of the pair
+        }
+        scratch.extend_from_slice(rest);
+        scratch
+    }
+
+    /// The value of field `i` as text (the file is valid UTF-8 by now).
+    pub fn text(&self, i: usize) -> std::borrow::Cow<'_, str> {
+        let span = self.fields[i];
+        let raw = &self.buffer[span.start..span.end];
+        let text = std::str::from_utf8(raw).expect("a scanned buffer is UTF-8");
+        match span.escaped {
+            false => text.into(),
+            true => text.replace("\"\"", "\"").into(),
+        }
+    }
+}
+
+/// What a range held.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Part {
+    /// Its records.
+    pub rows: u64,
+    /// The line breaks read (its last record's included).
+    pub lines: u64,
+    /// The offset after its last record (and its line ending).
+    pub end: u64,
+}
+
+/// The offsets where the data rows `data` are cut into (at most) `ranges` ranges: the start,
+/// then the byte after the first line break at or after each equal share, then the end. Ranges
+/// under `min` bytes are not cut further.
+pub(crate) fn cuts(
+    path: &Path,
+    data: Range<u64>,
+    ranges: usize,
+    min: u64,
+) -> std::io::Result<Vec<u64>> {
+    let wanted = (ranges as u64)
+        .min((data.end - data.start) / min.max(1))
+        .max(1);
+    let mut cuts = vec![data.start];
+    if wanted > 1 {
+        let mut file = File::open(path)?;
+        let mut buffer = vec![0; 64 << 10];
+        for i in 1..wanted {
+            let mut at = data.start + (data.end - data.start) * i / wanted;
+            let cut = loop {
+                file.seek(SeekFrom::Start(at))?;
+                let n = file.read(&mut buffer)?;
+                if n == 0 {
+                    break data.end;
+                }
+                if let Some(i) = memchr::memchr(b'\n', &buffer[..n]) {
+                    break at + i as u64 + 1;
+                }
+                at += n as u64;
+            };
+            if cut > *cuts.last().expect("a first cut") && cut < data.end {
+                cuts.push(cut);
+            }
+        }
+    }
+    cuts.push(data.end);
+    Ok(cuts)
+}
+
+/// The reading buffer for rows of at most `max_row_bytes`: room for the longest row twice
+/// over, so that a buffer always ends a row, within 256 KiB and 8 MiB (a longer row is
+/// unusual).
+pub(crate) fn buffer_size(max_row_bytes: u64) -> usize {
+    usize::try_from(max_row_bytes.saturating_mul(2).saturating_add(4))
+        .unwrap_or(usize::MAX)
+        .clamp(256 << 10, 8 << 20)
+}
+
+/// Reads into `buffer[len..]` until the buffer is full or the file ends: the new length, and
+/// whether the file ended.
+pub(crate) fn fill(
+    file: &mut impl Read,
+    buffer: &mut [u8],
+    mut len: usize,
+) -> std::io::Result<(usize, bool)> {
+    while len < buffer.len() {
+        match file.read(&mut buffer[len..]) {
+            Ok(0) => return Ok((len, true)),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((len, false))
+}
+
+/// How many ranges to read at once: one per core, at most four.
+pub(crate) fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+}
+
+/// Reads the records of `path` that start in `range` (the last one may end past it), handing
+/// each to `on`; stops at the first record `on` refuses.
+pub(crate) fn scan(
+    path: &Path,
+    range: Range<u64>,
+    format: &Format,
+    mut on: impl FnMut(&Record<'_>) -> Result<(), Stop>,
+) -> Result<Part, Stop> {
+    let io = |e| Stop::from(Error::io(path, e));
+    let mut file = File::open(path).map_err(io)?;
+    file.seek(SeekFrom::Start(range.start)).map_err(io)?;
+    let mut buffer = vec![0u8; buffer_size(format.max_row_bytes)];
+    let mut reader = Reader {
+        format,
+        fields: Vec::with_capacity(format.columns),
+        part: Part {
+            rows: 0,
+            lines: 0,
+            end: range.start,
+        },
+        stop_at: range.end,
+    };
+    let (mut len, mut eof) = (0, false);
+    while reader.part.end < range.end {
+        if !eof {
+            (len, eof) = fill(&mut file, &mut buffer, len).map_err(io)?;
+        }
+        if len == 0 {
+            break;
+        }
+        let used = reader.records(&buffer[..len], eof, &mut on)?;
+        if used == 0 && !eof && reader.part.end < range.end {
+            return Err(Stop::Unusual("a row longer than the reading buffer"));
+        }
+        buffer.copy_within(used..len, 0);
+        len -= used;
+        if eof && len == 0 {
+            break;
+        }
+        if eof && used == 0 {
+            // Nothing more can be read: what is left is not a whole record.
+            return Err(Stop::Unusual("an incomplete record at the end"));
+        }
+    }
+    Ok(reader.part)
+}
+
+struct Reader<'f> {
+    format: &'f Format,
+    fields: Vec<Span>,
+    part: Part,
+    /// Records are read while they start before this offset.
+    stop_at: u64,
+}
+
+impl Reader<'_> {
+    /// Reads the whole records of `buffer` (which starts at `self.part.end`), handing each to
+    /// `on`; returns the bytes they take.
+    fn records(
+        &mut self,
+        buffer: &[u8],
+        eof: bool,
+        on: &mut impl FnMut(&Record<'_>) -> Result<(), Stop>,
+    ) -> Result<usize, Stop> {
+        let Format {
+            delimiter,
+            quote,
+            crlf,
+            ..
+        } = *self.format;
+        let base = self.part.end;
+        // The part that ends with a line break (or the file), so that no character is cut.
+        let whole = if eof {
+            buffer.len()
+        } else {
+            memchr::memrchr(b'\n', buffer).map_or(0, |i| i + 1)
+        };
+        let checked = &buffer[..whole];
+        if simdutf8::basic::from_utf8(checked).is_err() {
+            return Err(Stop::Unusual("not UTF-8"));
+        }
+        if memchr::memchr(0, checked).is_some() {
+            return Err(Stop::Unusual("a NUL byte"));
+        }
+        if !crlf && memchr::memchr(b'\r', checked).is_some() {
+            return Err(Stop::Unusual("a carriage return in a file of LF lines"));
+        }
+        let ending = if crlf { b'\r' } else { b'\n' };
+        let mut record = 0; // where the record being read starts
+        let mut field = 0; // where the field being read starts
+        let mut quoted = false;
+        let mut closed = None; // the closing quote of the field being read
+        let mut escaped = false;
+        let mut broken = false;
+        let mut breaks = 0; // line breaks inside quotes, in the record
+        let mut skip = 0; // positions before this are inside a `""` just read
+        let mut newlines = 0; // `\n` read, to tell a lone LF of a CRLF file
+        self.fields.clear();
+        for at in memchr::memchr3_iter(delimiter, ending, quote, checked) {
+            if at < skip {
+                continue;
+            }
+            let byte = checked[at];
+            if quoted {
+                if byte == quote {
+                    match checked.get(at + 1) {
+                        Some(&next) if next == quote => {
+                            escaped = true;
+                            skip = at + 2;
+                        }
+                        Some(&next) if next == delimiter || next == ending => {
+                            quoted = false;
+                            closed = Some(at);
+                        }
+                        Some(_) => return Err(Stop::Unusual("text after a closing quote")),
+                        None if eof => {
+                            quoted = false;
+                            closed = Some(at);
+                        }
+                        None => break,
+                    }
+                } else if byte == ending {
+                    broken = true;
+                    breaks += 1;
+                }
+                continue;
+            }
+            if byte == quote {
+                if at != field {
+                    return Err(Stop::Unusual("a quote inside an unquoted field"));
+                }
+                quoted = true;
+                continue;
+            }
+            self.fields.push(match closed.take() {
+                Some(close) => Span {
+                    start: field + 1,
+                    end: close,
+                    escaped: std::mem::take(&mut escaped),
+                },
+                None => Span {
+                    start: field,
+                    end: at,
+                    escaped: false,
+                },
+            });
+            if byte == delimiter {
+                field = at + 1;
+                continue;
+            }
+            let end = match crlf {
+                false => at + 1,
+                true => match checked.get(at + 1) {
+                    Some(b'\n') => at + 2,
+                    Some(_) => return Err(Stop::Unusual("a lone carriage return")),
+                    None => break, // the `\n` is in the next buffer (the checked part ends with one)
+                },
+            };
+            if at == record {
+                return Err(Stop::Unusual("a blank line"));
+            }
+            let lines = match (crlf, broken) {
+                // The line breaks inside quotes of a CRLF file are counted as `\n`.
+                (true, true) => memchr::memchr_iter(b'\n', &checked[record..end]).count() as u64,
+                _ => breaks + 1,
+            };
+            self.emit(checked, record..at, std::mem::take(&mut broken), on)?;
+            self.part.lines += lines;
+            newlines += lines;
+            self.part.end = base + end as u64;
+            (record, field, breaks, skip) = (end, end, 0, end);
+            self.fields.clear();
+            if self.part.end >= self.stop_at {
+                break;
+            }
+        }
+        if eof && record < checked.len() && self.part.end < self.stop_at {
+            // The last record, without a line ending.
+            if quoted {
+                return Err(Stop::Unusual(
+                    "a quoted field not closed at the end of the file",
+                ));
+            }
+            let end = checked.len();
+            if crlf && checked[end - 1] == b'\r' {
+                return Err(Stop::Unusual("a lone carriage return"));
+            }
+            self.fields.push(match closed.take() {
+                Some(close) => Span {
+                    start: field + 1,
+                    end: close,
+                    escaped,
+                },
+                None => Span {
+                    start: field,
+                    end,
+                    escaped: false,
+                },
+            });
+            let lines = match (crlf, broken) {
+                (true, true) => memchr::memchr_iter(b'\n', &checked[record..end]).count() as u64,
+                _ => breaks,
+            };
+            self.emit(checked, record..end, broken, on)?;
+            self.part.lines += lines;
+            newlines += lines;
+            self.part.end = base + end as u64;
+            record = end;
+        }
+        if crlf && memchr::memchr_iter(b'\n', &checked[..record]).count() as u64 != newlines {
+            return Err(Stop::Unusual(
+                "a line feed without a carriage return in a CRLF file",
+            ));
+        }
+        Ok(record)
+    }
+
+    fn emit(
+        &mut self,
+        buffer: &[u8],
+        bytes: Range<usize>,
+        broken: bool,
+        on: &mut impl FnMut(&Record<'_>) -> Result<(), Stop>,
+    ) -> Result<(), Stop> {
+        if self.fields.len() != self.format.columns {
+            return Err(Stop::Unusual(
+                "a row with another number of fields than the header",
+            ));
+        }
+        if (bytes.end - bytes.start) as u64 > self.format.max_row_bytes {
+            return Err(Stop::Unusual("a row over the limit"));
+        }
+        self.part.rows += 1;
+        // A line break inside quotes was seen: which field has the first (a CRLF file's lone
+        // `\n` is not searched for while reading).
+        let broken = broken
+            .then(|| {
+                self.fields.iter().position(|span| {
+                    memchr::memchr2(b'\n', b'\r', &buffer[span.start..span.end]).is_some()
+                })
+            })
+            .flatten();
+        on(&Record {
+            // Records follow each other: this one starts where the last one ended.
+            start: self.part.end,
+            line: self.part.lines + 1,
+            broken,
+            buffer,
+            fields: &self.fields,
+        })
+    }
+}
+
+/// Reads `data` (the data rows of `path`) in up to `threads` ranges at once: each range gets
+/// a state of its own from `start` (given the range's index), and `each` reads its records
+/// into it. Returns every range's [`Part`] and state, in order. When the ranges do not join up
+/// (a cut inside quotes), the file is read again as one range, with a state made anew: what
+/// `each` shared between the ranges of the first attempt is not undone.
+pub(crate) fn scan_all<S: Send>(
+    path: &Path,
+    data: Range<u64>,
+    format: &Format,
+    threads: usize,
+    start: impl Fn(usize) -> S + Sync,
+    each: impl Fn(&mut S, &Record<'_>) -> Result<(), Stop> + Sync,
+) -> Result<Vec<(Part, S)>, Stop> {
+    // Smaller than a few MiB, a range costs more to start than it saves; the crate's unit tests
+    // cut their small files all the same.
+    const MIN_RANGE: u64 = if cfg!(test) { 16 } else { 4 << 20 };
+    let cuts =
+        cuts(path, data.clone(), threads, MIN_RANGE).map_err(|e| Stop::from(Error::io(path, e)))?;
+    let read = |i: usize, range: Range<u64>| {
+        let mut state = start(i);
+        scan(path, range, format, |record| each(&mut state, record)).map(|part| (part, state))
+    };
+    if cuts.len() > 2 {
+        let parts: Vec<Result<(Part, S), Stop>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = cuts
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| {
+                    let (range, read) = (w[0]..w[1], &read);
+                    scope.spawn(move || read(i, range))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a reading thread panicked"))
+                .collect()
+        });
+        let mut joined = Vec::with_capacity(parts.len());
+        for (i, part) in parts.into_iter().enumerate() {
+            match part {
+                Ok(part) if part.0.end == cuts[i + 1] => joined.push(part),
+                // A range that starts on a row boundary (the ranges before it joined up): its
+                // failure is the file's.
+                Err(stop) if joined.len() == i => return Err(stop),
+                _ => break,
+            }
+        }
+        if joined.len() == cuts.len() - 1 {
+            return Ok(joined);
+        }
+    }
+    read(0, data).map(|part| vec![part])
+}
+
+/// A set of key hashes that tells, in bounded memory, which keys may have been seen before:
+/// a Bloom filter whose probes of a key all fall in one 64-bit word, about 2 bits per byte of
+/// the file (at most 32 MiB). A key costs one cache miss and one atomic OR, and the word's
+/// old value tells whether all its bits were set: two threads adding the same key at the same
+/// moment cannot both miss it. Keys are added [`Batch::LEN`] at a time, their words loaded
+/// first so that the misses overlap.
+pub(crate) struct Seen {
+    words: Vec<AtomicU64>,
+}
+
+impl Seen {
+    const PROBES: u32 = 6;
+
+    pub fn for_file_of(size: u64) -> Self {
+        let bits = (size * 2).clamp(1 << 16, 1 << 28);
+        Self {
+            words: (0..bits / 64).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The word of a hash: its high bits, by multiply-shift.
+    fn word(&self, hash: u64) -> &AtomicU64 {
+        &self.words[((u128::from(hash) * self.words.len() as u128) >> 64) as usize]
+    }
+
+    /// Adds a key's hash; true if it may have been added before.
+    fn insert(&self, hash: u64) -> bool {
+        // A remix of the hash chooses the bits within the word, 6 bits a probe.
+        let probes = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(21);
+        let mask = (0..Self::PROBES).fold(0u64, |mask, i| mask | 1 << ((probes >> (i * 6)) & 63));
+        self.word(hash).fetch_or(mask, Ordering::Relaxed) & mask == mask
+    }
+
+    /// A batch of keys for one thread to add.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            seen: self,
+            pending: [0; Batch::LEN],
+            len: 0,
+            bytes: Vec::new(),
+            ends: [0; Batch::LEN],
+            candidates: Candidates::default(),
+        }
+    }
+}
+
+/// A set of key hashes (hashed again, cheaply).
+pub(crate) type Hashes = std::collections::HashSet<u64, foldhash::fast::RandomState>;
+
+/// A set of keys.
+pub(crate) type Keys = std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState>;
+
+/// The keys that may appear twice: their hashes, and the keys themselves while there are at
+/// most [`Candidates::MAX_KEYS`] of them.
+pub(crate) struct Candidates {
+    pub hashes: Hashes,
+    pub keys: Option<Keys>,
+}
+
+impl Default for Candidates {
+    fn default() -> Self {
+        Self {
+            hashes: Hashes::default(),
+            keys: Some(Keys::default()),
+        }
+    }
+}
+
+impl Candidates {
+    pub const MAX_KEYS: usize = 1024;
+
+    fn insert(&mut self, hash: u64, key: &[u8]) {
+        self.hashes.insert(hash);
+        if let Some(keys) = &mut self.keys {
+            keys.insert(key.to_vec());
+            if keys.len() > Self::MAX_KEYS {
+                self.keys = None;
+            }
+        }
+    }
+
+    /// Adds another thread's.
+    pub fn extend(&mut self, other: Candidates) {
+        self.hashes.extend(other.hashes);
+        match (&mut self.keys, other.keys) {
+            (Some(keys), Some(other)) => {
+                keys.extend(other);
+                if keys.len() > Self::MAX_KEYS {
+                    self.keys = None;
+                }
+            }
+            _ => self.keys = None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+}
+
+/// The keys one thread adds to [`Seen`].
+pub(crate) struct Batch<'s> {
+    seen: &'s Seen,
+    pending: [u64; Batch::LEN],
+    len: usize,
+    /// The pending keys, one after the other, and where each ends.
+    bytes: Vec<u8>,
+    ends: [usize; Batch::LEN],
+    /// Complete after [`Batch::finish`].
+    candidates: Candidates,
+}
+
+impl Batch<'_> {
+    pub const LEN: usize = 32;
+
+    /// Adds a key, and its hash.
+    pub fn insert(&mut self, hash: u64, key: &[u8]) {
+        self.pending[self.len] = hash;
+        self.bytes.extend_from_slice(key);
+        self.ends[self.len] = self.bytes.len();
+        self.len += 1;
+        if self.len == Self::LEN {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        // Bare loads first: the words are on their way together, then found in the cache.
+        let touched = self.pending[..self.len].iter().fold(0, |x, &hash| {
+            x ^ self.seen.word(hash).load(Ordering::Relaxed)
+        });
+        std::hint::black_box(touched);
+        let mut start = 0;
+        for i in 0..std::mem::take(&mut self.len) {
+            let (hash, end) = (self.pending[i], self.ends[i]);
+            if self.seen.insert(hash) {
+                self.candidates.insert(hash, &self.bytes[start..end]);
+            }
+            start = end;
+        }
+        self.bytes.clear();
+    }
+
+    pub fn finish(mut self) -> Candidates {
+        self.flush();
+        self.candidates
+    }
+}
