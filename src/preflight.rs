@@ -16,7 +16,7 @@ use std::{
 use crate::{
     scan::{self, Stop},
     CsvFile, Error, Field, FieldKind, Fields, Finding, ImportOptions, ImportReport, InputError,
-    LineEnding, Mapped, Preflight, Reject, Vendor,
+    Mapped, Preflight, Reject, Vendor,
 };
 
 /// The most findings, and rows left out, a report lists one by one (all are counted).
@@ -450,13 +450,7 @@ fn check_values(
     let check = || RangeCheck::new(vendor, csv, checks, runs_wanted);
     let mut parts = None;
     if csv.plain {
-        let format = scan::Format {
-            delimiter: csv.delimiter,
-            quote: csv.quote,
-            crlf: csv.line_ending == LineEnding::CrLf,
-            columns: csv.header.len(),
-            max_row_bytes: csv.max_row_bytes,
-        };
+        let format = csv.format();
         let data = csv.data_start..csv.size;
         let each = |check: &mut RangeCheck<'_>, record: &scan::Record<'_>| {
             let value = |i| record.text(i);
