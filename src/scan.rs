@@ -75,6 +75,7 @@ pub(crate) struct Record<'a> {
     pub line: u64,
     /// The index of its first field with a line break inside quotes.
     pub broken: Option<usize>,
+    quote: u8,
     buffer: &'a [u8],
     fields: &'a [Span],
 }
@@ -90,7 +91,7 @@ impl Record<'_> {
         }
         scratch.clear();
         let mut rest = raw;
-        while let Some(at) = memchr::memchr(b'"', rest) {
+        while let Some(at) = memchr::memchr(self.quote, rest) {
             scratch.extend_from_slice(&rest[..=at]);
             rest = &rest[at + 2..]; // the second quote of the pair
         }
@@ -105,7 +106,10 @@ impl Record<'_> {
         let text = std::str::from_utf8(raw).expect("a scanned buffer is UTF-8");
         match span.escaped {
             false => text.into(),
-            true => text.replace("\"\"", "\"").into(),
+            true => {
+                let quote = char::from(self.quote).to_string();
+                text.replace(&quote.repeat(2), &quote).into()
+            }
         }
     }
 }
@@ -440,6 +444,7 @@ impl Reader<'_> {
             start: self.part.end,
             line: self.part.lines + 1,
             broken,
+            quote: self.format.quote,
             buffer,
             fields: &self.fields,
         })
