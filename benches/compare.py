@@ -117,7 +117,11 @@ class Sink:
 
     def stats(self):
         with urllib.request.urlopen(self.url + "/_stats") as r:
-            return json.load(r)
+            stats = json.load(r)
+        if stats.get("unexpected"):
+            sys.exit(f"the sink was sent {stats['unexpected']} request(s) it has no answer for "
+                     "(printed above): what was measured is not the whole workflow")
+        return stats
 
     def __exit__(self, *_):
         self.process.kill()
@@ -297,9 +301,10 @@ class SandboxProcess:
         self.sftp = Path(re.search(r"SFTP directory: (.+)", text).group(1).strip())
         return self
 
-    def import_file(self, vendor, path, rows):
+    def import_file(self, vendor, path, rows, binary=None, extra=()):
         """Runs `esp-imports import <vendor>` of `path` (`rows` data rows) under /usr/bin/time:
-        (wall seconds, peak RSS bytes, the JSON report), the report's row count checked."""
+        (wall seconds, peak RSS bytes, the JSON report), the report's row count checked.
+        `binary`: another esp-imports than BIN; `extra`: more arguments."""
         if vendor == "mindbaz" and not (self.sftp / path.name).exists():
             # The sandbox runs no SSH server: the file is put straight into its SFTP directory
             # (linked when it can be, so that a large file is not copied).
@@ -314,13 +319,13 @@ class SandboxProcess:
             "copernica": ["--database", "1", "--map", "email=email", "--map", "first_name=firstname",
                           "--map", "last_name=lastname", "--map", "city=city"],
             "mindbaz": ["--site", "1", "--remote-file", path.name, "--notify", "bench@example.com",
-                        "--map", "email=fld1", "--map", "first_name=fld2", "--map", "last_name=fld3",
+                        "--map", "email=fld1", "--map", "first_name=fld15", "--map", "last_name=fld14",
                         "--map", "city=fld4"],
             "eloqua": ["--map", "email=C_EmailAddress", "--map", "first_name=C_FirstName",
                        "--map", "last_name=C_LastName", "--map", "city=C_City"],
         }[vendor]
-        wall, rss, stdout = timed([BIN, "import", vendor, "--base-url", self.url[vendor], *common, *vendor_args],
-                                  env=self.env)
+        wall, rss, stdout = timed([binary or BIN, "import", vendor, "--base-url", self.url[vendor], *common,
+                                   *vendor_args, *extra], env=self.env)
         report = json.loads(stdout)
         if report["rows_total"] != rows:
             sys.exit(f"FAIL: {vendor} reports {report['rows_total']} rows of {rows}")
@@ -411,6 +416,36 @@ def growth(sizes, runs):
                 f" (sandbox {mib(point['sandbox_rss'])}), {'/'.join(point['statuses'])}"
                 f"  (walls: {' '.join(f'{w:.2f}' for w in point['wall_samples'])})")
     return {"runs": runs, "vendors": plan}
+
+
+def checks(sizes, runs, baseline):
+    """The client's own work before anything is created, for each vendor: `esp-imports import
+    <vendor> --dry-run` (the file check, the field list, the value checks, the plan), this tree's
+    binary against `baseline` (a build of an earlier commit), alternating run by run, one
+    sandbox answering the field lists."""
+    log(f"== Checks (--dry-run) of each vendor's import: this tree vs {baseline}")
+    results = []
+    with SandboxProcess() as sandbox:
+        for size in sizes:
+            path, rows = csv_file(size)
+            for vendor in VENDORS:
+                samples = {"ours": [], "baseline": []}
+                for _ in range(runs):
+                    for side, binary in (("ours", BIN), ("baseline", baseline)):
+                        wall, rss, report = sandbox.import_file(vendor, path, rows, binary, ["--dry-run"])
+                        if report["status"] != "dry_run":
+                            sys.exit(f"FAIL: {vendor} --dry-run ended {report['status']}")
+                        samples[side].append((wall, rss))
+                o, b = samples["ours"], samples["baseline"]
+                r = {**sized(size, path, rows), "vendor": vendor, "runs": runs,
+                     "ours_wall": median(o, 0), "ours_rss": median(o, 1),
+                     "baseline_wall": median(b, 0), "baseline_rss": median(b, 1)}
+                r["wall_ratio"] = r["ours_wall"] / r["baseline_wall"]
+                results.append(r)
+                log(f"  {vendor} {size} MiB: {r['ours_wall']:.2f} s, {mib(r['ours_rss'])} | baseline "
+                    f"{r['baseline_wall']:.2f} s, {mib(r['baseline_rss'])} | wall ratio {r['wall_ratio']:.2f}"
+                    f"  (walls: {' '.join(f'{x[0]:.2f}' for x in o)} / {' '.join(f'{x[0]:.2f}' for x in b)})")
+    return {"baseline": str(baseline), "points": results}
 
 
 def build():
@@ -614,14 +649,25 @@ def main():
                    help="the SVG chart of how cost grows (default: BENCHMARKS-growth.svg)")
     p.add_argument("--chart-only", action="store_true",
                    help="measure nothing: draw the chart from the results file")
+    p.add_argument("--baseline", type=Path,
+                   help="for --only checks: the esp-imports binary compared against (a build of an earlier "
+                        "commit)")
+    p.add_argument("--bin", type=Path,
+                   help="the esp-imports binary measured (default: the tree's release build), e.g. a "
+                        "build of an earlier commit for a before/after; give it its own --results")
     args = p.parse_args()
+    global BIN
+    if args.bin:
+        BIN = args.bin.resolve()
     if args.chart_only:
         draw_chart(args.results, args.chart)
         return
     only = set(args.only.split(","))
-    unknown = only - {"np6", "eloqua", "growth", "per-call", "demo", "build"}
+    unknown = only - {"np6", "eloqua", "growth", "checks", "per-call", "demo", "build"}
     if unknown:
         p.error(f"--only: unknown step(s) {', '.join(sorted(unknown))}")
+    if "checks" in only and not args.baseline:
+        p.error("--only checks needs --baseline")
     sizes = [int(s) for s in args.sizes.split(",")]
     OUT.mkdir(parents=True, exist_ok=True)
 
@@ -638,6 +684,7 @@ def main():
     steps = (("np6", "np6", lambda: np6(sizes, args.runs)),
              ("eloqua", "eloqua", lambda: eloqua(sizes, args.runs)),
              ("growth", "growth", lambda: growth(sizes, args.runs)),
+             ("checks", "checks", lambda: checks(sizes, args.runs, args.baseline.resolve())),
              ("per-call", "per_call", per_call),
              ("demo", "demo", lambda: demo(args.demo_rows)),
              ("demo", "clients_at_scale", lambda: clients_at_scale(args.demo_rows)),
@@ -650,7 +697,8 @@ def main():
     log(f"load average at the end {results['machine']['load_end']:.2f}")
     saved.write_text(json.dumps(results, indent=2))
     log(f"results: {saved}")
-    draw_chart(saved, args.chart)
+    if {"np6", "eloqua", "growth"} & results.keys():
+        draw_chart(saved, args.chart)
 
 
 if __name__ == "__main__":

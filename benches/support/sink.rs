@@ -30,6 +30,8 @@ struct Stats {
     bytes: AtomicU64,
     lines: AtomicU64,
     micros: AtomicU64,
+    /// Requests it has no answer for: the workflow measured would not be the whole one.
+    unexpected: AtomicU64,
 }
 
 type Shared = Arc<Stats>;
@@ -79,6 +81,7 @@ async fn stats(State(stats): State<Shared>) -> Json<Value> {
         "bytes": stats.bytes.swap(0, Ordering::Relaxed),
         "lines": stats.lines.swap(0, Ordering::Relaxed),
         "upload_seconds": stats.micros.swap(0, Ordering::Relaxed) as f64 / 1e6,
+        "unexpected": stats.unexpected.swap(0, Ordering::Relaxed),
     }))
 }
 
@@ -96,6 +99,40 @@ fn page(items: Value) -> Json<Value> {
     )
 }
 
+/// NP6's field list: the e-mail (the unicity field) and three text fields of 150 characters,
+/// the fields the benchmark maps, so that every value is checked (the pre-flight).
+fn np6_fields() -> Value {
+    let text = |id: i32, name: &str| {
+        json!({"type": "textField", "id": id, "name": name, "isUnicity": false,
+               "isMandatory": false, "isCriterion": true,
+               "constraint": {"operator": 4, "value": "150"}})
+    };
+    json!([
+        {"type": "email", "id": 1234, "name": "Email", "isUnicity": true, "isMandatory": true,
+         "isCriterion": true},
+        text(1235, "Firstname"),
+        text(1236, "Lastname"),
+        text(5678, "City"),
+    ])
+}
+
+/// Eloqua's contact fields the benchmark maps (e-mail unique, three texts).
+fn eloqua_fields() -> Value {
+    let field = |i: usize, internal: &str, name: &str, data_type: &str| {
+        json!({"name": name, "internalName": internal, "dataType": data_type,
+               "defaultValue": "", "hasReadOnlyConstraint": false, "hasNotNullConstraint": false,
+               "hasUniquenessConstraint": internal == "C_EmailAddress",
+               "statement": format!("{{{{Contact.Field({internal})}}}}"),
+               "uri": format!("/contacts/fields/{}", 100_001 + i)})
+    };
+    json!([
+        field(0, "C_EmailAddress", "Email Address", "emailAddress"),
+        field(1, "C_FirstName", "First Name", "text"),
+        field(2, "C_LastName", "Last Name", "text"),
+        field(3, "C_City", "City", "text"),
+    ])
+}
+
 fn sync(status: &str) -> Value {
     json!({"syncedInstanceUri": "/contacts/imports/7", "status": status, "uri": "/syncs/9",
            "createdAt": "2026-11-24T10:00:00.0000000Z", "createdBy": "Bench.User"})
@@ -107,7 +144,8 @@ async fn main() {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:0".to_owned());
     let app = Router::new()
-        // NP6 MailPerformance: binding, import, source upload, execution, state.
+        // NP6 MailPerformance: fields, binding, import, source upload, execution, state.
+        .route("/fields", get(|| async { np6(np6_fields()) }))
         .route(
             "/importFormats",
             get(|| async { np6(json!([])) }).post(|| async {
@@ -127,7 +165,8 @@ async fn main() {
             post(|| async { np6(json!({"startDate": "2026-11-24T10:00:00Z", "state": 0})) })
                 .get(|| async { np6(json!({"state": 1})) }),
         )
-        // Eloqua Bulk 2.0: definition, staging, sync, state, logs, rejects, cleanup.
+        // Eloqua Bulk 2.0: fields, definition, staging, sync, state, logs, rejects, cleanup.
+        .route("/contacts/fields", get(|| async { page(eloqua_fields()) }))
         .route("/contacts/imports", post(eloqua_definition))
         .route(
             "/contacts/imports/7",
@@ -146,10 +185,13 @@ async fn main() {
         .route("/syncs/9/logs", get(|| async { page(json!([])) }))
         .route("/syncs/9/rejects", get(|| async { page(json!([])) }))
         .route("/_stats", get(stats))
-        .fallback(|headers: HeaderMap, uri: axum::http::Uri| async move {
-            eprintln!("bench-sink: unexpected request {uri} {headers:?}");
-            StatusCode::NOT_FOUND
-        })
+        .fallback(
+            |State(stats): State<Shared>, headers: HeaderMap, uri: axum::http::Uri| async move {
+                eprintln!("bench-sink: unexpected request {uri} {headers:?}");
+                stats.unexpected.fetch_add(1, Ordering::Relaxed);
+                StatusCode::NOT_FOUND
+            },
+        )
         .with_state(Shared::default());
     let listener = tokio::net::TcpListener::bind(&listen).await.unwrap();
     println!("{}", listener.local_addr().unwrap());
