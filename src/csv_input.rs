@@ -570,13 +570,17 @@ fn plain_rows(
         data,
         format,
         threads,
-        |_| Range_ {
-            keys: seen.batch(),
-            broken: None,
-            as_written: true,
-            value: Vec::new(),
-            normal: Vec::new(),
-        },
+        (
+            |_| Range_ {
+                keys: seen.batch(),
+                broken: None,
+                as_written: true,
+                value: Vec::new(),
+                normal: Vec::new(),
+            },
+            // A first attempt's keys would all be taken for duplicates.
+            || seen.clear(),
+        ),
         |range, record| {
             if let Some(i) = record.broken {
                 range.broken.get_or_insert((record.line, i));
@@ -667,9 +671,12 @@ fn searched_duplicates(
         let (mut len, mut eof) = (0, false);
         let mut found = Keys::default();
         let (mut value, mut normal) = (csv::ByteRecord::new(), Vec::new());
-        while !(eof && len == 0) {
+        loop {
             if !eof {
                 (len, eof) = scan::fill(&mut file, &mut buffer, len).map_err(io)?;
+            }
+            if len == 0 {
+                break; // the range is read (it may end with a full buffer)
             }
             let whole = match eof {
                 true => len,
@@ -739,7 +746,10 @@ fn plain_duplicates(
         data,
         format,
         threads,
-        |_| (HashSet::<Vec<u8>>::new(), Vec::new(), Vec::new()),
+        (
+            |_| (HashSet::<Vec<u8>>::new(), Vec::new(), Vec::new()),
+            || {},
+        ),
         |(found, value, normal), record| {
             let normal = normal_key(record.value(index, value), normal);
             if candidates.contains(&keys.hash_one(normal)) && !found.insert(normal.to_vec()) {
@@ -1210,7 +1220,9 @@ fn header_names(
                 format!("column {}'s name {what}", i + 1),
             ))
         };
-        if name.contains(['\n', '\r']) {
+        // Before trimming: a quoted name that ends with a line break would otherwise pass, and
+        // the header end further than its first line (where the data rows are taken to start).
+        if field.iter().any(|&b| b == b'\n' || b == b'\r') {
             return bad("has a line break: a header name must fit on the first line");
         }
         if name.contains('\0') {
@@ -1389,6 +1401,19 @@ mod tests {
         assert_eq!(
             problem(b"email,\"na\nme\"\na@x.io,A\n").2,
             "column 2's name has a line break: a header name must fit on the first line"
+        );
+        // A quoted name that ends with its line break, which trimming would hide.
+        assert_eq!(
+            problem(b"email,\"city\n\",zip\nx\",b,c\n\"x\"\"\",b,c\n").2,
+            "column 2's name has a line break: a header name must fit on the first line"
+        );
+        // A LF outside quotes in a CRLF file whose row has a quoted CRLF: the LF ends a row.
+        let f = file(b"email,note\r\nu1\nu2@x.io,\"a\r\nb\"\r\n");
+        let fast = CsvFile::inspect_reading(f.path(), &expect(&["email"], "email"), true);
+        let reference = CsvFile::inspect_reading(f.path(), &expect(&["email"], "email"), false);
+        assert_eq!(
+            fast.map_err(|e| e.to_string()),
+            reference.map_err(|e| e.to_string())
         );
         let (row, column, reason) = problem(b"email,name\na@x.io,A\x00\n");
         assert_eq!((row, column.as_deref()), (Some(2), Some("name")));
@@ -1688,13 +1713,15 @@ mod tests {
                 fields.push(b"extra".to_vec());
             }
             // A quote inside an unquoted field, text after a closing quote, a NUL byte,
-            // Windows-1252, a lone CR, a value over the row limit, a quote never closed.
+            // Windows-1252, a lone CR, a lone LF, a value over the row limit, a quote never
+            // closed.
             for bytes in [
                 &b"O\"B"[..],
                 b"\"ab\"c",
                 b"a\0b",
                 b"caf\xe9",
                 b"a\rb",
+                b"a\nb",
                 &[b'x'; 300],
                 b"\"open",
             ] {

@@ -458,7 +458,15 @@ fn check_values(
                 .row(record.start, record.line, value)
                 .map_err(Stop::from)
         };
-        let read = scan::scan_all(&csv.path, data, &format, scan::threads(), |_| check(), each);
+        let threads = scan::threads();
+        let read = scan::scan_all(
+            &csv.path,
+            data,
+            &format,
+            threads,
+            (|_| check(), || {}),
+            each,
+        );
         match read {
             Ok(read) => {
                 let finish =

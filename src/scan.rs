@@ -65,6 +65,29 @@ struct Span {
     end: usize,
     /// Quoted, with `""` inside: the value has them as one quote.
     escaped: bool,
+    /// Quoted.
+    quoted: bool,
+}
+
+impl Span {
+    /// The field that starts at `start` and ends before `end` (its delimiter or line ending),
+    /// quoted if its closing quote is at `closed`.
+    fn new(start: usize, end: usize, closed: Option<usize>, escaped: bool) -> Self {
+        match closed {
+            Some(close) => Span {
+                start: start + 1,
+                end: close,
+                escaped,
+                quoted: true,
+            },
+            None => Span {
+                start,
+                end,
+                escaped: false,
+                quoted: false,
+            },
+        }
+    }
 }
 
 /// A record of a range.
@@ -331,18 +354,8 @@ impl Reader<'_> {
                 quoted = true;
                 continue;
             }
-            self.fields.push(match closed.take() {
-                Some(close) => Span {
-                    start: field + 1,
-                    end: close,
-                    escaped: std::mem::take(&mut escaped),
-                },
-                None => Span {
-                    start: field,
-                    end: at,
-                    escaped: false,
-                },
-            });
+            let span = Span::new(field, at, closed.take(), std::mem::take(&mut escaped));
+            self.fields.push(span);
             if byte == delimiter {
                 field = at + 1;
                 continue;
@@ -358,11 +371,7 @@ impl Reader<'_> {
             if at == record {
                 return Err(Stop::Unusual("a blank line"));
             }
-            let lines = match (crlf, broken) {
-                // The line breaks inside quotes of a CRLF file are counted as `\n`.
-                (true, true) => memchr::memchr_iter(b'\n', &checked[record..end]).count() as u64,
-                _ => breaks + 1,
-            };
+            let lines = 1 + self.quoted_breaks(checked, broken, breaks);
             self.emit(checked, record..at, std::mem::take(&mut broken), on)?;
             self.part.lines += lines;
             newlines += lines;
@@ -384,22 +393,9 @@ impl Reader<'_> {
             if crlf && checked[end - 1] == b'\r' {
                 return Err(Stop::Unusual("a lone carriage return"));
             }
-            self.fields.push(match closed.take() {
-                Some(close) => Span {
-                    start: field + 1,
-                    end: close,
-                    escaped,
-                },
-                None => Span {
-                    start: field,
-                    end,
-                    escaped: false,
-                },
-            });
-            let lines = match (crlf, broken) {
-                (true, true) => memchr::memchr_iter(b'\n', &checked[record..end]).count() as u64,
-                _ => breaks,
-            };
+            self.fields
+                .push(Span::new(field, end, closed.take(), escaped));
+            let lines = self.quoted_breaks(checked, broken, breaks);
             self.emit(checked, record..end, broken, on)?;
             self.part.lines += lines;
             newlines += lines;
@@ -412,6 +408,20 @@ impl Reader<'_> {
             ));
         }
         Ok(record)
+    }
+
+    /// The line breaks inside the quotes of the record just read: `breaks` as counted while
+    /// reading, but for a CRLF file, whose `\n` are not searched for: they are counted in its
+    /// quoted fields (a `\n` outside quotes is then not counted, and the file's count of them
+    /// tells it).
+    fn quoted_breaks(&self, buffer: &[u8], broken: bool, breaks: u64) -> u64 {
+        if !(self.format.crlf && broken) {
+            return breaks;
+        }
+        let quoted = self.fields.iter().filter(|span| span.quoted);
+        quoted
+            .map(|span| memchr::memchr_iter(b'\n', &buffer[span.start..span.end]).count() as u64)
+            .sum()
     }
 
     fn emit(
@@ -454,14 +464,14 @@ impl Reader<'_> {
 /// Reads `data` (the data rows of `path`) in up to `threads` ranges at once: each range gets
 /// a state of its own from `start` (given the range's index), and `each` reads its records
 /// into it. Returns every range's [`Part`] and state, in order. When the ranges do not join up
-/// (a cut inside quotes), the file is read again as one range, with a state made anew: what
-/// `each` shared between the ranges of the first attempt is not undone.
+/// (a cut inside quotes), the file is read again as one range, with a state made anew, after
+/// `restart` (which undoes what `each` shared between the ranges of the first attempt).
 pub(crate) fn scan_all<S: Send>(
     path: &Path,
     data: Range<u64>,
     format: &Format,
     threads: usize,
-    start: impl Fn(usize) -> S + Sync,
+    (start, restart): (impl Fn(usize) -> S + Sync, impl FnOnce()),
     each: impl Fn(&mut S, &Record<'_>) -> Result<(), Stop> + Sync,
 ) -> Result<Vec<(Part, S)>, Stop> {
     // Smaller than a few MiB, a range costs more to start than it saves; the crate's unit tests
@@ -502,6 +512,7 @@ pub(crate) fn scan_all<S: Send>(
             return Ok(joined);
         }
     }
+    restart();
     read(0, data).map(|part| vec![part])
 }
 
@@ -522,6 +533,13 @@ impl Seen {
         let bits = (size * 2).clamp(1 << 16, 1 << 28);
         Self {
             words: (0..bits / 64).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Forgets every key.
+    pub fn clear(&self) {
+        for word in &self.words {
+            word.store(0, Ordering::Relaxed);
         }
     }
 
