@@ -518,7 +518,24 @@ fn check_values(
         }
         lines_before += part.lines;
     }
+    // Each range keeps at most MAX_RUNS: so does the file, however it was cut.
+    if let Some(run) = runs.get(MAX_RUNS) {
+        return Err(too_many_runs(vendor, csv, run.first_line));
+    }
     Ok(runs)
+}
+
+/// The refusal of a file with more than [`MAX_RUNS`] runs of rows to leave out, at `line`.
+fn too_many_runs(vendor: Vendor, csv: &CsvFile, line: u64) -> Error {
+    Error::InvalidInput(InputError {
+        file: csv.path.clone(),
+        row: Some(line),
+        column: None,
+        reason: format!(
+            "more than {MAX_RUNS} separate runs of rows do not fit {vendor}'s fields: they are \
+             not left out one by one (check the column map)"
+        ),
+    })
 }
 
 /// What one range of the file holds that does not fit, its lines numbered from 1.
@@ -620,16 +637,7 @@ impl<'c> RangeCheck<'c> {
         }
         if self.runs_wanted {
             if part.runs.len() >= MAX_RUNS {
-                let vendor = self.vendor;
-                return Err(Error::InvalidInput(InputError {
-                    file: self.csv.path.clone(),
-                    row: Some(line),
-                    column: None,
-                    reason: format!(
-                        "more than {MAX_RUNS} separate runs of rows do not fit {vendor}'s \
-                         fields: they are not left out one by one (check the column map)"
-                    ),
-                }));
+                return Err(too_many_runs(self.vendor, self.csv, line));
             }
             self.open = Some((byte, line));
         }
