@@ -558,11 +558,10 @@ fn plain_rows(
     keys: &KeyHasher,
 ) -> Result<DataRows, Stop> {
     let seen = Seen::for_file_of(data.end);
-    struct Range_<'s> {
+    struct RangeKeys<'s> {
         keys: scan::Batch<'s>,
         broken: Option<(u64, usize)>,
         as_written: bool,
-        value: Vec<u8>,
         normal: Vec<u8>,
     }
     let parts = scan::scan_all(
@@ -571,11 +570,10 @@ fn plain_rows(
         format,
         threads,
         (
-            |_| Range_ {
+            |_| RangeKeys {
                 keys: seen.batch(),
                 broken: None,
                 as_written: true,
-                value: Vec::new(),
                 normal: Vec::new(),
             },
             // A first attempt's keys would all be taken for duplicates.
@@ -586,13 +584,13 @@ fn plain_rows(
                 range.broken.get_or_insert((record.line, i));
             }
             if let Some(index) = key {
-                let value = record.value(index, &mut range.value);
-                let normal = normal_key(value, &mut range.normal);
+                let value = record.value(index);
+                let normal = normal_key(&value, &mut range.normal);
                 if normal.is_empty() {
                     return Err(Stop::Unusual("an empty key"));
                 }
                 // The same bytes: nothing was trimmed or lowered.
-                range.as_written &= std::ptr::eq(normal, value);
+                range.as_written &= std::ptr::eq(normal, &*value);
                 range.keys.insert(keys.hash_one(normal), normal);
             }
             Ok(())
@@ -659,10 +657,9 @@ fn searched_duplicates(
         }
         .map(|found| found.start())
     };
-    let cuts =
-        scan::cuts(path, data, threads, 4 << 20).map_err(|e| Stop::from(Error::io(path, e)))?;
+    let cuts = scan::cuts(path, data, threads).map_err(|e| Stop::from(Error::io(path, e)))?;
     // The keys of one range found in its key column (a key found twice there is a duplicate).
-    let search = |range: Range<u64>| -> Result<Keys, Stop> {
+    let search = |_, range: Range<u64>| -> Result<Keys, Stop> {
         let io = |e| Stop::from(Error::io(path, e));
         let mut file = File::open(path).map_err(io)?;
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(range.start)).map_err(io)?;
@@ -708,21 +705,8 @@ fn searched_duplicates(
         }
         Ok(found)
     };
-    let ranges: Vec<Result<Keys, Stop>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = cuts
-            .windows(2)
-            .map(|w| {
-                let (range, search) = (w[0]..w[1], &search);
-                scope.spawn(move || search(range))
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a search thread panicked"))
-            .collect()
-    });
     let mut all = Keys::default();
-    for found in ranges {
+    for found in scan::each_range(&cuts, search) {
         if found?.into_iter().any(|key| !all.insert(key)) {
             return Ok(true);
         }
@@ -746,12 +730,10 @@ fn plain_duplicates(
         data,
         format,
         threads,
-        (
-            |_| (HashSet::<Vec<u8>>::new(), Vec::new(), Vec::new()),
-            || {},
-        ),
-        |(found, value, normal), record| {
-            let normal = normal_key(record.value(index, value), normal);
+        (|_| (HashSet::<Vec<u8>>::new(), Vec::new()), || {}),
+        |(found, normal), record| {
+            let value = record.value(index);
+            let normal = normal_key(&value, normal);
             if candidates.contains(&keys.hash_one(normal)) && !found.insert(normal.to_vec()) {
                 return Err(Stop::Unusual("a duplicate key"));
             }

@@ -481,29 +481,13 @@ fn check_values(
     let parts: Vec<Result<Part, Error>> = match parts {
         Some(parts) => parts,
         None => {
-            let ranges = match csv.quoted_line_break {
+            // The csv crate's reader cannot tell a line break inside quotes from a row's end.
+            let cuts = match csv.quoted_line_break {
                 Some(_) => vec![csv.data_start, csv.size],
-                None => scan::cuts(
-                    &csv.path,
-                    csv.data_start..csv.size,
-                    scan::threads(),
-                    MIN_RANGE,
-                )
-                .map_err(|e| Error::io(&csv.path, e))?,
+                None => scan::cuts(&csv.path, csv.data_start..csv.size, scan::threads())
+                    .map_err(|e| Error::io(&csv.path, e))?,
             };
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = ranges
-                    .windows(2)
-                    .map(|w| {
-                        let range = w[0]..w[1];
-                        scope.spawn(move || check_range(check(), range))
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|worker| worker.join().expect("a value-check thread panicked"))
-                    .collect()
-            })
+            scan::each_range(&cuts, |_, range| check_range(check(), range))
         }
     };
     let mut runs: Vec<Run> = Vec::new();
@@ -556,9 +540,6 @@ fn extend(runs: &mut Vec<Run>, run: Run) {
         _ => runs.push(run),
     }
 }
-
-/// Below this many bytes a range is not cut further.
-const MIN_RANGE: u64 = 4 << 20;
 
 /// The most runs of rows left out (about 32 MiB of them): leaving out more separate rows is
 /// refused, as a map or a file gone wrong.
@@ -966,7 +947,7 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(csv.size > 2 * MIN_RANGE);
+        assert!(csv.size > 2 * scan::MIN_RANGE);
         let email = Field::new("1234", "Email", FieldKind::Email, "email");
         let checks = [(0, "email", &email)];
         let mut findings = Findings::default();

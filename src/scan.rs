@@ -20,6 +20,7 @@
 //! range.
 
 use std::{
+    borrow::Cow,
     fs::File,
     io::{Read, Seek, SeekFrom},
     ops::Range,
@@ -105,33 +106,31 @@ pub(crate) struct Record<'a> {
 
 impl Record<'_> {
     /// The value of field `i` (within bounds: every record has the header's fields), quotes
-    /// removed and `""` read as one quote.
-    pub fn value<'s>(&'s self, i: usize, scratch: &'s mut Vec<u8>) -> &'s [u8] {
+    /// removed and `""` read as one quote (a copy only then).
+    pub fn value(&self, i: usize) -> Cow<'_, [u8]> {
         let span = self.fields[i];
         let raw = &self.buffer[span.start..span.end];
         if !span.escaped {
-            return raw;
+            return raw.into();
         }
-        scratch.clear();
+        let mut value = Vec::with_capacity(raw.len());
         let mut rest = raw;
         while let Some(at) = memchr::memchr(self.quote, rest) {
-            scratch.extend_from_slice(&rest[..=at]);
+            value.extend_from_slice(&rest[..=at]);
             rest = &rest[at + 2..]; // the second quote of the pair
         }
-        scratch.extend_from_slice(rest);
-        scratch
+        value.extend_from_slice(rest);
+        value.into()
     }
 
     /// The value of field `i` as text (the file is valid UTF-8 by now).
-    pub fn text(&self, i: usize) -> std::borrow::Cow<'_, str> {
-        let span = self.fields[i];
-        let raw = &self.buffer[span.start..span.end];
-        let text = std::str::from_utf8(raw).expect("a scanned buffer is UTF-8");
-        match span.escaped {
-            false => text.into(),
-            true => {
-                let quote = char::from(self.quote).to_string();
-                text.replace(&quote.repeat(2), &quote).into()
+    pub fn text(&self, i: usize) -> Cow<'_, str> {
+        match self.value(i) {
+            Cow::Borrowed(bytes) => {
+                Cow::Borrowed(std::str::from_utf8(bytes).expect("a scanned buffer is UTF-8"))
+            }
+            Cow::Owned(bytes) => {
+                Cow::Owned(String::from_utf8(bytes).expect("a scanned buffer is UTF-8"))
             }
         }
     }
@@ -148,17 +147,16 @@ pub(crate) struct Part {
     pub end: u64,
 }
 
-/// The offsets where the data rows `data` are cut into (at most) `ranges` ranges: the start,
-/// then the byte after the first line break at or after each equal share, then the end. Ranges
-/// under `min` bytes are not cut further.
-pub(crate) fn cuts(
-    path: &Path,
-    data: Range<u64>,
-    ranges: usize,
-    min: u64,
-) -> std::io::Result<Vec<u64>> {
+/// Below this many bytes a range is not cut further: it would cost more to start than it
+/// saves. The crate's unit tests cut their small files all the same.
+pub(crate) const MIN_RANGE: u64 = if cfg!(test) { 16 } else { 4 << 20 };
+
+/// The offsets where the data rows `data` are cut into (at most) `ranges` ranges of at least
+/// [`MIN_RANGE`] bytes: the start, then the byte after the first line break at or after each
+/// equal share, then the end.
+pub(crate) fn cuts(path: &Path, data: Range<u64>, ranges: usize) -> std::io::Result<Vec<u64>> {
     let wanted = (ranges as u64)
-        .min((data.end - data.start) / min.max(1))
+        .min((data.end - data.start) / MIN_RANGE)
         .max(1);
     let mut cuts = vec![data.start];
     if wanted > 1 {
@@ -250,19 +248,14 @@ pub(crate) fn scan(
         if len == 0 {
             break;
         }
+        // At the end of the file every byte left makes records (or a stop); before it, a full
+        // buffer holds at least one.
         let used = reader.records(&buffer[..len], eof, &mut on)?;
-        if used == 0 && !eof && reader.part.end < range.end {
+        if used == 0 {
             return Err(Stop::Unusual("a row longer than the reading buffer"));
         }
         buffer.copy_within(used..len, 0);
         len -= used;
-        if eof && len == 0 {
-            break;
-        }
-        if eof && used == 0 {
-            // Nothing more can be read: what is left is not a whole record.
-            return Err(Stop::Unusual("an incomplete record at the end"));
-        }
     }
     Ok(reader.part)
 }
@@ -474,30 +467,13 @@ pub(crate) fn scan_all<S: Send>(
     (start, restart): (impl Fn(usize) -> S + Sync, impl FnOnce()),
     each: impl Fn(&mut S, &Record<'_>) -> Result<(), Stop> + Sync,
 ) -> Result<Vec<(Part, S)>, Stop> {
-    // Smaller than a few MiB, a range costs more to start than it saves; the crate's unit tests
-    // cut their small files all the same.
-    const MIN_RANGE: u64 = if cfg!(test) { 16 } else { 4 << 20 };
-    let cuts =
-        cuts(path, data.clone(), threads, MIN_RANGE).map_err(|e| Stop::from(Error::io(path, e)))?;
+    let cuts = cuts(path, data.clone(), threads).map_err(|e| Stop::from(Error::io(path, e)))?;
     let read = |i: usize, range: Range<u64>| {
         let mut state = start(i);
         scan(path, range, format, |record| each(&mut state, record)).map(|part| (part, state))
     };
     if cuts.len() > 2 {
-        let parts: Vec<Result<(Part, S), Stop>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = cuts
-                .windows(2)
-                .enumerate()
-                .map(|(i, w)| {
-                    let (range, read) = (w[0]..w[1], &read);
-                    scope.spawn(move || read(i, range))
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("a reading thread panicked"))
-                .collect()
-        });
+        let parts = each_range(&cuts, read);
         let mut joined = Vec::with_capacity(parts.len());
         for (i, part) in parts.into_iter().enumerate() {
             match part {
@@ -514,6 +490,26 @@ pub(crate) fn scan_all<S: Send>(
     }
     restart();
     read(0, data).map(|part| vec![part])
+}
+
+/// Runs `work` on each range between consecutive `cuts` (given its index), each on a thread of
+/// its own: the results, in order.
+pub(crate) fn each_range<T: Send>(
+    cuts: &[u64],
+    work: impl Fn(usize, Range<u64>) -> T + Sync,
+) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let work = &work;
+        let workers: Vec<_> = cuts
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| scope.spawn(move || work(i, w[0]..w[1])))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a reading thread panicked"))
+            .collect()
+    })
 }
 
 /// A set of key hashes that tells, in bounded memory, which keys may have been seen before:
