@@ -177,6 +177,45 @@ pub struct AutoMap {
     pub ambiguous: BTreeMap<String, Vec<String>>,
 }
 
+/// The fields by what names them, as [`Fields::find`] reads a text: the exact id first, or
+/// else every field whose id (as the vendor tells ids apart) or name (without case, accents
+/// or surrounding spaces) it is, in the fields' order.
+struct Index<'f> {
+    ids: HashMap<&'f str, usize>,
+    named: HashMap<String, Vec<usize>>,
+}
+
+impl<'f> Index<'f> {
+    fn new(fields: &'f Fields) -> Self {
+        let mut index = Index {
+            ids: HashMap::new(),
+            named: HashMap::new(),
+        };
+        for (i, f) in fields.fields.iter().enumerate() {
+            index.ids.entry(f.id.as_str()).or_insert(i);
+            for key in [fields.normal(&f.id), fold(&f.name)] {
+                let named = index.named.entry(key).or_default();
+                if named.last() != Some(&i) {
+                    named.push(i);
+                }
+            }
+        }
+        index
+    }
+
+    /// The indexes of the fields `text` names.
+    fn lookup(&self, fields: &Fields, text: &str) -> &[usize] {
+        let text = text.trim();
+        match self.ids.get(text) {
+            Some(i) => std::slice::from_ref(i),
+            None => self
+                .named
+                .get(&fields.normal(text))
+                .map_or(&[], Vec::as_slice),
+        }
+    }
+}
+
 impl Fields {
     /// The fields of `vendor`'s account.
     pub fn new(vendor: Vendor, fields: Vec<Field>) -> Self {
@@ -187,23 +226,15 @@ impl Fields {
     /// name it is without case, accents or surrounding spaces (an Eloqua
     /// `{{Contact.Field(C_X)}}` statement names `C_X`, an NP6 id may have leading zeros).
     pub fn find(&self, text: &str) -> Result<&Field, Unresolved> {
-        let text = text.trim();
-        if let Some(field) = self.fields.iter().find(|f| f.id == text) {
-            return Ok(field);
-        }
-        let wanted = self.normal(text);
-        let matches: Vec<&Field> = self
-            .fields
-            .iter()
-            .filter(|f| self.normal(&f.id) == wanted || fold(&f.name) == wanted)
-            .collect();
-        match matches[..] {
-            [one] => Ok(one),
+        let index = Index::new(self);
+        let found = index.lookup(self, text);
+        match found[..] {
+            [i] => Ok(&self.fields[i]),
             [] => Err(Unresolved::Unknown {
-                closest: self.closest(&wanted),
+                closest: self.closest(&self.normal(text.trim())),
             }),
             _ => Err(Unresolved::Ambiguous {
-                candidates: matches.iter().map(|f| f.label()).collect(),
+                candidates: found.iter().map(|&i| self.fields[i].label()).collect(),
             }),
         }
     }
@@ -238,28 +269,10 @@ impl Fields {
     /// the headers that name no field or several. The fields are indexed once, so a wide
     /// header costs one lookup a column, not a pass over the fields.
     pub fn auto_map<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> AutoMap {
-        let ids: HashMap<&str, usize> = self
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.id.as_str(), i))
-            .collect();
-        // The fields each id and name names, in the fields' order.
-        let mut named: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, f) in self.fields.iter().enumerate() {
-            for key in [self.normal(&f.id), fold(&f.name)] {
-                let fields = named.entry(key).or_default();
-                if fields.last() != Some(&i) {
-                    fields.push(i);
-                }
-            }
-        }
+        let index = Index::new(self);
         let mut map = AutoMap::default();
         for header in headers {
-            let found = match ids.get(header.trim()) {
-                Some(&i) => vec![i],
-                None => named.get(&self.normal(header)).cloned().unwrap_or_default(),
-            };
+            let found = index.lookup(self, header);
             match found[..] {
                 [i] => {
                     map.columns
