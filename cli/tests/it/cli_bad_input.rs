@@ -883,8 +883,9 @@ fn peak_of(pid: u32) -> u64 {
                 let kib: u64 = kib.trim_end_matches(" kB").trim().parse().unwrap_or(0);
                 peak = peak.max(kib * 1024);
             }
-            // Exited (a zombie has no memory lines).
-            (Some("esp-imports"), None) => break,
+            // Exited, whatever its name (a zombie has no memory lines; before its exec the
+            // child has this process's).
+            (_, None) => break,
             _ => {}
         }
         std::thread::sleep(std::time::Duration::from_millis(1));

@@ -446,7 +446,7 @@ async fn skip_invalid_uploads_the_file_without_the_rows_left_out() {
         serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim()).unwrap();
     assert_eq!(report["rows_total"], 4, "{report}");
     assert_eq!(report["rows_not_sent"], 2, "{report}");
-    assert_eq!(crate::preflight::not_sent(&report), [3, 4], "{report}");
+    assert_eq!(crate::common::not_sent(&report), [3, 4], "{report}");
     let uploaded = std::fs::read_to_string(s.sshd.path("sftproot/contacts.csv")).unwrap();
     assert_eq!(
         uploaded,

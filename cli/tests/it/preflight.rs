@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::{
     cli::json,
-    common::{code, import_args_mapped, stderr},
+    common::{code, import_args_mapped, not_sent, stderr},
 };
 
 async fn run(args: &[String]) -> Output {
@@ -144,17 +144,6 @@ fn mapping(report: &Value) -> Vec<(String, String)> {
                 m["field"].as_str().unwrap().into(),
             )
         })
-        .collect()
-}
-
-/// The lines of a report's rejects that were left out before sending.
-pub(crate) fn not_sent(report: &Value) -> Vec<u64> {
-    report["rejects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["before_sending"] == true)
-        .map(|r| r["row"].as_u64().unwrap())
         .collect()
 }
 

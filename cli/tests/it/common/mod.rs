@@ -147,3 +147,14 @@ pub fn import_args_mapped<S: AsRef<str>>(
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
+
+/// The lines of a report's rejects that were left out before sending.
+pub fn not_sent(report: &serde_json::Value) -> Vec<u64> {
+    report["rejects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["before_sending"] == true)
+        .map(|r| r["row"].as_u64().unwrap())
+        .collect()
+}
