@@ -35,8 +35,9 @@ fn peak_rss() -> u64 {
 /// What the server saw of the upload.
 #[derive(Default)]
 struct Upload {
+    /// The body bytes read of the last upload: exactly its `Content-Length` (the read fails
+    /// if the body ends before; hyper refuses to send more).
     bytes: AtomicU64,
-    content_length: AtomicU64,
 }
 
 /// A minimal HTTP/1.1 server for the NP6 and the Copernica calls of one import; the body of
@@ -68,7 +69,7 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
                 }
                 assert!(!chunked, "the upload must not be chunked");
                 let mut buffer = vec![0u8; 64 * 1024];
-                let mut left = length;
+                let (mut left, mut read) = (length, 0u64);
                 while left > 0 {
                     let n = socket
                         .read(&mut buffer[..left.min(64 * 1024) as usize])
@@ -76,6 +77,7 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
                         .unwrap();
                     assert!(n > 0, "the body ended early");
                     left -= n as u64;
+                    read += n as u64;
                 }
                 let route = request_line
                     .split_whitespace()
@@ -91,8 +93,7 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
                     }
                     "POST /imports" => r#"{"id":42,"name":"big","features":[]}"#,
                     "PUT /imports/42/source" => {
-                        upload.bytes.store(length, Ordering::SeqCst);
-                        upload.content_length.store(length, Ordering::SeqCst);
+                        upload.bytes.store(read, Ordering::SeqCst);
                         r#"{"type":"file","filename":"big.csv"}"#
                     }
                     "POST /imports/42/executions" => {
@@ -110,8 +111,7 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
                         r#"{"start":0,"limit":1000,"count":0,"total":0,"data":[]}"#
                     }
                     "POST /v3/imports" => {
-                        upload.bytes.store(length, Ordering::SeqCst);
-                        upload.content_length.store(length, Ordering::SeqCst);
+                        upload.bytes.store(read, Ordering::SeqCst);
                         (status, extra) = ("201 Created", "x-created: 8\r\n");
                         ""
                     }
@@ -182,7 +182,6 @@ async fn a_200_mb_file_is_streamed_in_bounded_memory() {
     };
     bounded("NP6", &report, grown);
     assert_eq!(upload.bytes.load(Ordering::SeqCst), size);
-    assert_eq!(upload.content_length.load(Ordering::SeqCst), size);
 
     // Copernica: the file re-encoded into the JSON body as it is sent, with its length.
     let client = copernica::Client::with_auth(
@@ -205,5 +204,4 @@ async fn a_200_mb_file_is_streamed_in_bounded_memory() {
         sent > size / 2 && sent < size,
         "{sent} bytes for a {size}-byte file"
     );
-    assert_eq!(upload.content_length.load(Ordering::SeqCst), sent);
 }
