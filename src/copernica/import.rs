@@ -310,11 +310,19 @@ impl Client {
         &self,
         request: &types::ImportRequest,
         csv: &CsvFile,
-        columns: &BTreeMap<String, String>,
         options: &ImportOptions,
     ) -> Result<progenitor_client::ResponseValue<()>, Error> {
         use progenitor_client::{ClientHooks as _, ClientInfo as _, OperationInfo};
-        let body = StreamedBody::new(request, csv, columns)?;
+        let columns = &options.columns;
+        csv.unchanged()?;
+        // Counting the body reads the whole file: off the async threads, so that a timeout or
+        // a cancel is not held up by it.
+        let body = {
+            let (request, csv, columns) = (request.clone(), csv.clone(), columns.clone());
+            tokio::task::spawn_blocking(move || StreamedBody::new(&request, &csv, &columns))
+                .await
+                .expect("counting the body does not panic")?
+        };
         let info = OperationInfo {
             operation_id: "create_import",
         };
@@ -358,9 +366,9 @@ impl Client {
     /// `lasterror` is set on a finished one. Copernica tells processed lines and its last
     /// error, not rejected rows.
     ///
-    /// Known limit: the data travels inside the JSON body, so the re-encoded CSV is held in
-    /// memory as the `source` string, and once more while progenitor serialises the typed body
-    /// to JSON. Files of a few hundred megabytes need that much memory twice over.
+    /// The data travels inside the JSON body, written as it is sent (its memory does not grow
+    /// with the file); the file is read twice for it: once to count the body's
+    /// `Content-Length`, once to send it.
     ///
     /// The request that creates the import is sent once: Copernica has no endpoint to list
     /// imports, so when its answer is lost the import may exist and [`Error::MaybeCreated`] is
@@ -496,7 +504,7 @@ impl Steps for Copernica<'_> {
             .create_once(
                 "createImport",
                 what.clone(),
-                client.create_import_streamed(&request, &csv, &options.columns, options),
+                client.create_import_streamed(&request, &csv, options),
             )
             .await
             .map_err(|e| {
