@@ -28,7 +28,7 @@
 //! growing, then `finished` with `lastrun` set and, when rows were refused, `lasterror`
 //! describing them. A `location` (external URL) is refused: the sandbox fetches nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::{
@@ -43,7 +43,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{apply_row, contact_key, ImportResult, Lines, Shared};
+use super::{apply_row, contact_key, each_record, ImportResult, Shared};
 
 /// The id of the one database served.
 pub(crate) const DATABASE_ID: i64 = 1;
@@ -447,20 +447,69 @@ enum SourceIn {
     Records(Vec<serde_json::Map<String, Value>>),
 }
 
-/// A row of the data: its line (CSV) or position (JSON), and its columns and values in order,
-/// kept compactly (a source may have a million rows).
-type Record = (u64, Box<[u8]>);
-
-/// The rows of a source, each one read or refused (its line and why).
-#[derive(Default)]
-struct Rows {
-    names: super::contacts::Names,
-    rows: Vec<Result<Record, (u64, String)>>,
+/// The rows of a source, read one at a time as they are applied (a source may have a million
+/// rows: none is kept apart from the source).
+enum Rows {
+    Json(Vec<Value>),
+    Csv {
+        text: String,
+        delimiter: u8,
+        header: Vec<String>,
+    },
 }
 
+/// A row's columns and values in order, or why it is refused.
+type Row = Result<Vec<(String, String)>, String>;
+
 impl Rows {
-    fn len(&self) -> usize {
-        self.rows.len()
+    /// Calls `each` with every row and its line (CSV) or position (JSON).
+    fn each(&self, mut each: impl FnMut(u64, Row)) {
+        let (text, delimiter, header) = match self {
+            Rows::Json(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    each(i as u64 + 1, json_row(item));
+                }
+                return;
+            }
+            Rows::Csv {
+                text,
+                delimiter,
+                header,
+            } => (
+                text.strip_prefix('\u{feff}').unwrap_or(text),
+                *delimiter,
+                header,
+            ),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        // Read when the rows were made: it is known to be readable.
+        let _ = reader.headers();
+        each_record(reader, text.as_bytes(), |line, record| {
+            let row = match record {
+                Err(e) => Err(format!("Source cannot be read as CSV: {e}")),
+                Ok(record) if record.len() != header.len() => Err(format!(
+                    "{} fields where the header has {}",
+                    record.len(),
+                    header.len()
+                )),
+                Ok(record) => Ok(header
+                    .iter()
+                    .cloned()
+                    .zip(record.iter().map(str::to_owned))
+                    .collect()),
+            };
+            each(line, row);
+        });
+    }
+
+    /// How many rows there are.
+    fn len(&self) -> u64 {
+        let mut rows = 0;
+        self.each(|_, _| rows += 1);
+        rows
     }
 }
 
@@ -474,7 +523,7 @@ fn records(
     let text = match source {
         SourceIn::Records(items) => {
             return Ok((
-                json_records(items.into_iter().map(Value::Object).collect::<Vec<_>>()),
+                Rows::Json(items.into_iter().map(Value::Object).collect()),
                 "record",
             ))
         }
@@ -490,7 +539,7 @@ fn records(
     if format == Format::Json {
         let items: Vec<Value> = serde_json::from_str(&text)
             .map_err(|e| format!("Source is not a JSON array of objects: {e}"))?;
-        return Ok((json_records(items), "record"));
+        return Ok((Rows::Json(items), "record"));
     }
     let delimiter = match delimiter {
         None => return Err("Delimiter is required for CSV input".into()),
@@ -499,67 +548,39 @@ fn records(
         Some(";") => b';',
         Some(_) => return Err("Invalid delimiter: use \"\\t\", \",\" or \";\"".into()),
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut reader = csv::ReaderBuilder::new()
+    let header: Vec<String> = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = reader
+        .from_reader(text.strip_prefix('\u{feff}').unwrap_or(&text).as_bytes())
         .headers()
         .map_err(|e| format!("Source cannot be read as CSV: {e}"))?
         .iter()
         .map(str::to_owned)
         .collect();
-    let mut lines = Lines::new(text.as_bytes());
-    let mut rows = Rows::default();
-    for record in reader.records() {
-        let record = record.map_err(|e| format!("Source cannot be read as CSV: {e}"))?;
-        let line = lines.of(&record);
-        if record.len() != header.len() {
-            rows.rows.push(Err((
-                line,
-                format!(
-                    "{} fields where the header has {}",
-                    record.len(),
-                    header.len()
-                ),
-            )));
-            continue;
-        }
-        let fields = rows
-            .names
-            .encode(header.iter().map(String::as_str).zip(record.iter()));
-        rows.rows.push(Ok((line, fields)));
-    }
-    Ok((rows, "line"))
+    Ok((
+        Rows::Csv {
+            text,
+            delimiter,
+            header,
+        },
+        "line",
+    ))
 }
 
-fn json_records(items: Vec<Value>) -> Rows {
-    let mut names = super::contacts::Names::default();
-    let rows = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let line = i as u64 + 1;
-            let Value::Object(object) = item else {
-                return Err((line, "not an object".to_owned()));
-            };
-            object
-                .into_iter()
-                .map(|(key, value)| match value {
-                    Value::String(s) => Ok((key, s)),
-                    Value::Null => Ok((key, String::new())),
-                    Value::Bool(_) | Value::Number(_) => Ok((key, value.to_string())),
-                    _ => Err((line, format!("`{key}` is not a single value"))),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(|fields| {
-                    let pairs = fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                    (line, names.encode(pairs))
-                })
+/// A JSON record's keys and values: one object per (sub)profile, with single values.
+fn json_row(item: &Value) -> Row {
+    let Value::Object(object) = item else {
+        return Err("not an object".to_owned());
+    };
+    object
+        .iter()
+        .map(|(key, value)| match value {
+            Value::String(s) => Ok((key.clone(), s.clone())),
+            Value::Null => Ok((key.clone(), String::new())),
+            Value::Bool(_) | Value::Number(_) => Ok((key.clone(), value.to_string())),
+            _ => Err(format!("`{key}` is not a single value")),
         })
-        .collect();
-    Rows { names, rows }
+        .collect()
 }
 
 /// What an import does, checked and ready to run.
@@ -598,23 +619,17 @@ fn plan(input: &ImportIn) -> Result<Plan, String> {
 }
 
 /// Applies the rows to the contacts.
-fn run(plan: &Plan, rows: Rows, contacts: &mut super::Contacts) -> ImportResult {
-    let mut result = ImportResult {
-        rows: rows.len() as u64,
-        ..Default::default()
-    };
-    let mut named = BTreeSet::new();
-    let Rows { names, rows } = rows;
-    for row in rows {
-        let (line, columns) = match row {
-            Ok(row) => row,
-            Err((line, reason)) => {
-                result.reject(line, reason);
-                continue;
-            }
+fn run(plan: &Plan, rows: &Rows, contacts: &mut super::Contacts) -> ImportResult {
+    let mut result = ImportResult::default();
+    let mut named = super::contacts::Keys::default();
+    rows.each(|line, row| {
+        result.rows += 1;
+        let columns = match row {
+            Ok(columns) => columns,
+            Err(reason) => return result.reject(line, reason),
         };
         let mut fields = BTreeMap::new();
-        for (column, value) in names.pairs(&columns) {
+        for (column, value) in columns {
             if let Some((name, _)) = resolve(&column) {
                 fields.insert(name, value);
             }
@@ -625,21 +640,19 @@ fn run(plan: &Plan, rows: Rows, contacts: &mut super::Contacts) -> ImportResult 
             .map(|k| fields.get(k).map_or("", String::as_str))
             .collect();
         if key_values.iter().any(|v| v.trim().is_empty()) {
-            result.reject(
+            return result.reject(
                 line,
                 format!("no value for the key field {}", plan.keys.join(", ")),
             );
-            continue;
         }
         let raw_key = key_values.join("|");
         let key = match contact_key(&raw_key, plan.email_key) {
             Ok(key) => key,
-            Err(reason) => {
-                result.reject(line, reason);
-                continue;
-            }
+            Err(reason) => return result.reject(line, reason),
         };
-        named.insert(key.clone());
+        if plan.remove_missing {
+            named.insert(&key);
+        }
         if plan.ignore_empty {
             fields.retain(|_, value| !value.is_empty());
         }
@@ -666,7 +679,7 @@ fn run(plan: &Plan, rows: Rows, contacts: &mut super::Contacts) -> ImportResult 
                 result.record(line, outcome);
             }
         }
-    }
+    });
     if plan.remove_missing && plan.action != Action::Delete {
         let before = contacts.len();
         contacts.retain(|key| named.contains(key));
@@ -742,22 +755,23 @@ fn create(copernica: &Copernica, body: &[u8]) -> Result<i64, String> {
         }
         (None, None) => return Err("Missing source or location".into()),
     };
-    let total = rows.len() as u64;
     let id = {
         let mut store = copernica.store.lock().expect("lock");
         store.next_id += 1;
         store.next_id - 1
     };
-    let mut lasterror = None;
-    if autostart {
+    let (lasterror, total) = if autostart {
         let mut result = {
             let mut contacts = copernica.shared.contacts.lock().expect("lock");
-            run(&plan, rows, &mut contacts)
+            run(&plan, &rows, &mut contacts)
         };
         result.import_id = id.to_string();
-        lasterror = last_error(&result, unit);
+        let answer = (last_error(&result, unit), result.rows);
         copernica.shared.results.lock().expect("lock").push(result);
-    }
+        answer
+    } else {
+        (None, rows.len())
+    };
     copernica.store.lock().expect("lock").imports.insert(
         id,
         Import {
@@ -830,6 +844,12 @@ mod tests {
         }
     }
 
+    fn all(rows: &Rows) -> Vec<(u64, Row)> {
+        let mut all = Vec::new();
+        rows.each(|line, row| all.push((line, row)));
+        all
+    }
+
     fn csv(text: &str) -> Rows {
         let (rows, unit) =
             records(SourceIn::Text(text.into()), Some(Format::Csv), Some(";")).unwrap();
@@ -842,7 +862,7 @@ mod tests {
         let mut contacts = Default::default();
         let first = run(
             &plan_for(Action::UpdateOrAdd),
-            csv("Email;City;Unknown\r\na@x.io;Lille;1\r\nbad;Lens;2\r\n"),
+            &csv("Email;City;Unknown\r\na@x.io;Lille;1\r\nbad;Lens;2\r\n"),
             &mut contacts,
         );
         assert_eq!((first.rows, first.inserted, first.rejected), (2, 1, 1));
@@ -852,19 +872,19 @@ mod tests {
         assert!(!contacts.get("a@x.io").unwrap().contains_key("Unknown"));
 
         let rows = || csv("email;city\na@x.io;Arras\nb@x.io;Douai\n");
-        let ignore = run(&plan_for(Action::IgnoreOrAdd), rows(), &mut contacts);
+        let ignore = run(&plan_for(Action::IgnoreOrAdd), &rows(), &mut contacts);
         assert_eq!((ignore.inserted, ignore.ignored), (1, 1));
         assert_eq!(contacts.get("a@x.io").unwrap()["city"], "Lille");
         let update = run(
             &plan_for(Action::Update),
-            csv("email\nc@x.io\na@x.io\n"),
+            &csv("email\nc@x.io\na@x.io\n"),
             &mut contacts,
         );
         assert_eq!((update.updated, update.ignored), (1, 1));
         assert!(!contacts.contains_key("c@x.io"));
         let delete = run(
             &plan_for(Action::Delete),
-            csv("email\nb@x.io\n"),
+            &csv("email\nb@x.io\n"),
             &mut contacts,
         );
         assert_eq!(delete.deleted, 1);
@@ -876,13 +896,13 @@ mod tests {
         let mut contacts = Default::default();
         run(
             &plan_for(Action::UpdateOrAdd),
-            csv("email;city\na@x.io;Lille\nb@x.io;Lens\n"),
+            &csv("email;city\na@x.io;Lille\nb@x.io;Lens\n"),
             &mut contacts,
         );
         let mut plan = plan_for(Action::UpdateOrAdd);
         plan.ignore_empty = true;
         plan.remove_missing = true;
-        let result = run(&plan, csv("email;city\na@x.io;\n"), &mut contacts);
+        let result = run(&plan, &csv("email;city\na@x.io;\n"), &mut contacts);
         assert_eq!((result.updated, result.deleted), (1, 1));
         assert_eq!(contacts.get("a@x.io").unwrap()["city"], "Lille");
         assert_eq!(contacts.len(), 1);
@@ -897,9 +917,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!((json.len(), unit), (2, "record"));
-        assert!(json.rows[1].is_err());
+        assert!(all(&json)[1].1.is_err());
         let mut contacts = Default::default();
-        run(&plan_for(Action::Add), json, &mut contacts);
+        run(&plan_for(Action::Add), &json, &mut contacts);
         assert_eq!(contacts.get("a@x.io").unwrap()["Order.OrderID"], "7");
         assert!(records(SourceIn::Text("email\na@x.io".into()), None, None).is_err());
         assert!(records(SourceIn::Text("email\na@x.io".into()), None, Some("|")).is_err());
@@ -910,7 +930,7 @@ mod tests {
         );
         assert_eq!(tab.unwrap().0.len(), 1);
         let ragged = csv("email;city\na@x.io\n");
-        assert!(ragged.rows[0].is_err());
+        assert!(all(&ragged)[0].1.is_err());
     }
 
     #[test]

@@ -108,16 +108,16 @@ struct Definition {
     created_by: String,
     updated_at: String,
     updated_by: String,
-    /// The staged records, one batch per upload (kept compactly: a million rows are staged in
-    /// the demo).
+    /// The staged records, one batch per upload, spooled as the contacts are kept (a million
+    /// rows are staged in the demo).
     staged: Vec<Staged>,
     staged_bytes: u64,
 }
 
-/// The records of one upload.
+/// The records of one upload, spooled as the contacts are kept.
 struct Staged {
     names: super::contacts::Names,
-    records: Vec<Box<[u8]>>,
+    records: super::contacts::Spool,
 }
 
 struct Sync {
@@ -1045,7 +1045,8 @@ async fn read_body(body: Body, max: usize) -> Option<Vec<u8>> {
 /// Staged records from a JSON array of objects with string values, or CSV with a header row.
 fn parse_records(media_type: &str, data: &[u8]) -> Option<Staged> {
     let mut names = super::contacts::Names::default();
-    let records = match media_type {
+    let mut records = super::contacts::Spool::default();
+    match media_type {
         "application/json" => {
             let Value::Array(items) = serde_json::from_slice(data).ok()? else {
                 return None;
@@ -1058,9 +1059,10 @@ fn parse_records(media_type: &str, data: &[u8]) -> Option<Staged> {
                         .iter()
                         .map(|(k, v)| Some((k.as_str(), v.as_str()?)))
                         .collect::<Option<Vec<_>>>()?;
-                    Some(names.encode(fields))
+                    records.push(&names.encode(fields));
+                    Some(())
                 })
-                .collect::<Option<_>>()
+                .collect::<Option<()>>()
         }
         "text/csv" => {
             let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
@@ -1076,9 +1078,10 @@ fn parse_records(media_type: &str, data: &[u8]) -> Option<Staged> {
                 .records()
                 .map(|record| {
                     let record = record.ok()?;
-                    Some(names.encode(header.iter().zip(record.iter())))
+                    records.push(&names.encode(header.iter().zip(record.iter())));
+                    Some(())
                 })
-                .collect::<Option<_>>()
+                .collect::<Option<()>>()
         }
         _ => None,
     }?;
@@ -1396,7 +1399,7 @@ fn run(
         batch
             .records
             .iter()
-            .map(|record| batch.names.decode(record))
+            .map(|record| batch.names.decode(&record))
     });
     let fields = definition.fields();
     let email_key = identifier_field.internal == "C_EmailAddress";
@@ -1413,7 +1416,7 @@ fn run(
         .cloned()
         .unwrap_or_default();
 
-    let mut seen = HashSet::new();
+    let mut seen = super::contacts::Keys::default();
     let mut created = 0u64;
     let mut updated = 0u64;
     let mut counts: BTreeMap<Rejection, u64> = BTreeMap::new();
@@ -1456,7 +1459,7 @@ fn run(
             None
         };
         let rejection = rejection.or_else(|| {
-            seen.insert(normalized.clone());
+            seen.insert(&normalized);
             let written: BTreeMap<String, String> = values
                 .iter()
                 .filter(|(name, f, v)| {
@@ -1682,13 +1685,16 @@ mod tests {
             b"\xEF\xBB\xBFemail,name\r\na@x.io,\"Doe, J\"\r\n",
         )
         .unwrap();
-        let first = csv.names.decode(&csv.records[0]);
+        let first = csv.names.decode(&csv.records.iter().next().unwrap());
         assert_eq!(csv.records.len(), 1);
         assert_eq!(first["email"], "a@x.io");
         assert_eq!(first["name"], "Doe, J");
         assert!(parse_records("text/csv", b"email,name\na@x.io\n").is_none());
         let json = parse_records("application/json", br#"[{"email":"a@x.io"}]"#).unwrap();
-        assert_eq!(json.names.decode(&json.records[0])["email"], "a@x.io");
+        assert_eq!(
+            json.names.decode(&json.records.iter().next().unwrap())["email"],
+            "a@x.io"
+        );
         assert!(parse_records("application/json", br#"[{"email":1}]"#).is_none());
         assert!(parse_records("text/plain", b"email\n").is_none());
     }

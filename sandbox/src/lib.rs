@@ -1,7 +1,8 @@
 //! An emulator of the four vendors' import APIs on loopback, faithful to `specs/` and the
 //! vendor docs: same paths, auth checks, media types, status codes, state machines that
 //! progress over polls, real row processing (invalid e-mails rejected, duplicates by key), and
-//! contacts kept per vendor so that a second import updates instead of inserting. Faults (429,
+//! contacts kept per vendor so that a second import updates instead of inserting (in an
+//! anonymous temporary file per vendor, with an index in memory: see `contacts.rs`). Faults (429,
 //! 5xx bursts, slow answers, dropped connections, truncated JSON) can be switched on for tests.
 //!
 //! ```no_run
@@ -634,6 +635,26 @@ impl<'a> Lines<'a> {
         }
         self.offset = self.offset.max(byte);
         self.line
+    }
+}
+
+/// Calls `each` with every record `reader` reads from `data`, and the line it starts on, one
+/// record at a time. A record that cannot be read comes as the error (the reader goes on
+/// past it): not expected of text read from memory, but such a row is refused with the
+/// reason rather than lost.
+pub(crate) fn each_record(
+    mut reader: csv::Reader<&[u8]>,
+    data: &[u8],
+    mut each: impl FnMut(u64, Result<&csv::StringRecord, csv::Error>),
+) {
+    let mut lines = Lines::new(data);
+    let mut record = csv::StringRecord::new();
+    loop {
+        let read = reader.read_record(&mut record);
+        if let Ok(false) = read {
+            return;
+        }
+        each(lines.of(&record), read.map(|_| &record));
     }
 }
 

@@ -34,7 +34,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{apply_row, contact_key, ImportResult, Lines, Shared};
+use super::{apply_row, contact_key, each_record, ImportResult, Shared};
 
 /// The media type of the `/imports…` calls.
 const VND: &str = "application/vnd.mperf.v8.import.v1+json";
@@ -878,7 +878,8 @@ enum Duplicates {
     Last,
 }
 
-/// Reads the file with the binding and applies its rows to the contacts.
+/// Reads the file with the binding and applies its rows to the contacts, one at a time (a
+/// file may have millions of rows: none is kept).
 fn run(
     file: &[u8],
     binding: &Binding,
@@ -886,15 +887,13 @@ fn run(
     contacts: &mut super::Contacts,
 ) -> ImportResult {
     let mut result = ImportResult::default();
-    let mut names = super::contacts::Names::default();
-    let rows = match read_rows(file, binding, &mut names) {
-        Ok(rows) => rows,
+    let (file, binds) = match readable(file, binding) {
+        Ok(readable) => readable,
         Err(failure) => {
             result.failure = Some(failure);
             return result;
         }
     };
-    result.rows = rows.len() as u64;
 
     let (mut update, mut crush, mut duplicates) = (true, false, Duplicates::InOrder);
     for feature in features {
@@ -918,42 +917,40 @@ fn run(
         }
     }
 
-    // Where each key appears in the file.
+    let mut names = super::contacts::Names::default();
+    // Where each key appears in the file, when a duplicate rule asks: a first reading.
     let mut lines_of: HashMap<String, Vec<u64>> = HashMap::new();
-    for row in &rows {
-        if let Ok(Some(key)) = row.as_ref().map(|r| contact_key(&r.key, true).ok()) {
-            lines_of.entry(key).or_default().push(row_line(row));
-        }
-    }
-    for row in rows {
-        let row = match row {
-            Ok(row) => row,
-            Err((line, reason)) => {
-                result.reject(line, reason);
-                continue;
+    if duplicates != Duplicates::InOrder {
+        each_row(file, binding, |line, record| {
+            let key = record.and_then(|r| bind_row(r, &binds, &mut names));
+            if let Some(key) = key.ok().and_then(|row| contact_key(&row.key, true).ok()) {
+                lines_of.entry(key).or_default().push(line);
             }
+        });
+    }
+    each_row(file, binding, |line, record| {
+        result.rows += 1;
+        let row = match record.and_then(|r| bind_row(r, &binds, &mut names)) {
+            Ok(row) => row,
+            Err(reason) => return result.reject(line, reason),
         };
         if let Ok(key) = contact_key(&row.key, true) {
-            let lines = &lines_of[&key];
-            let duplicate = match duplicates {
-                Duplicates::InOrder => None,
-                Duplicates::Ignore if lines.len() > 1 => Some(format!(
+            let lines = lines_of.get(&key).map_or(&[][..], Vec::as_slice);
+            let duplicate = match (duplicates, lines) {
+                (Duplicates::Ignore, [_, _, ..]) => Some(format!(
                     "`{key}` appears {} times in the file (duplicate rule: ignore)",
                     lines.len()
                 )),
-                Duplicates::First if lines[0] != row.line => Some(format!(
-                    "duplicate of line {} (duplicate rule: first)",
-                    lines[0]
-                )),
-                Duplicates::Last if *lines.last().expect("seen") != row.line => Some(format!(
-                    "duplicate of line {} (duplicate rule: last)",
-                    lines.last().expect("seen")
-                )),
+                (Duplicates::First, [first, ..]) if *first != line => {
+                    Some(format!("duplicate of line {first} (duplicate rule: first)"))
+                }
+                (Duplicates::Last, [.., last]) if *last != line => {
+                    Some(format!("duplicate of line {last} (duplicate rule: last)"))
+                }
                 _ => None,
             };
             if let Some(reason) = duplicate {
-                result.reject(row.line, reason);
-                continue;
+                return result.reject(line, reason);
             }
         }
         let mut fields = names.decode(&row.fields);
@@ -961,33 +958,24 @@ fn run(
             fields.retain(|_, value| !value.is_empty());
         }
         let outcome = apply_row(contacts, &row.key, fields, true, true, update);
-        result.record(row.line, outcome);
-    }
+        result.record(line, outcome);
+    });
     result
 }
 
 struct Row {
-    line: u64,
     key: String,
-    /// The bound fields, kept compactly (a file may have a million rows).
+    /// The bound fields, encoded.
     fields: Box<[u8]>,
 }
 
-fn row_line(row: &Result<Row, (u64, String)>) -> u64 {
-    match row {
-        Ok(row) => row.line,
-        Err((line, _)) => *line,
-    }
-}
-
-/// The data rows of the file as the binding reads them, each one bound or refused with its
-/// line; `Err` when the file cannot be read at all.
+/// The file without its BOM and the binding's columns, or why the file cannot be read at all
+/// with this binding.
 #[allow(clippy::type_complexity)]
-fn read_rows(
-    file: &[u8],
+fn readable<'a>(
+    file: &'a [u8],
     binding: &Binding,
-    names: &mut super::contacts::Names,
-) -> Result<Vec<Result<Row, (u64, String)>>, String> {
+) -> Result<(&'a [u8], Vec<(usize, &'static FieldDef)>), String> {
     let file = file.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file);
     std::str::from_utf8(file).map_err(|e| format!("the file is not UTF-8 ({e})"))?;
     let key_field = FIELDS.iter().find(|f| f.unicity).expect("a unicity field");
@@ -1007,49 +995,47 @@ fn read_rows(
             key_field.name, key_field.id
         ));
     }
-    let mut reader = csv::ReaderBuilder::new()
+    Ok((file, binds))
+}
+
+/// Calls `each` with every data row of the file and its line, one at a time, with the
+/// binding's separator and past its `startAt` lines.
+fn each_row(
+    file: &[u8],
+    binding: &Binding,
+    mut each: impl FnMut(u64, Result<&csv::StringRecord, String>),
+) {
+    let reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(binding.separator as u8)
         .from_reader(file);
-    let mut lines = Lines::new(file);
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| format!("the file cannot be read: {e}"))?;
-        let line = lines.of(&record);
-        if line <= binding.start_at as u64 {
-            continue; // `startAt` lines skipped: 1 skips the header (spec: inferred reading)
-        }
-        rows.push(bind_row(&record, line, &binds, names));
-    }
-    Ok(rows)
+    each_record(reader, file, |line, record| match record {
+        // `startAt` lines skipped: 1 skips the header (spec: inferred reading).
+        Ok(_) if line <= binding.start_at as u64 => {}
+        Ok(record) => each(line, Ok(record)),
+        Err(e) => each(line, Err(format!("the row cannot be read: {e}"))),
+    });
 }
 
 fn bind_row(
     record: &csv::StringRecord,
-    line: u64,
     binds: &[(usize, &FieldDef)],
     names: &mut super::contacts::Names,
-) -> Result<Row, (u64, String)> {
+) -> Result<Row, String> {
     let mut key = None;
     let mut fields = BTreeMap::new();
     for (column, field) in binds {
         let value = record.get(*column).ok_or_else(|| {
-            (
-                line,
-                format!(
-                    "{} columns, column {column} is bound to {}",
-                    record.len(),
-                    field.name
-                ),
+            format!(
+                "{} columns, column {column} is bound to {}",
+                record.len(),
+                field.name
             )
         })?;
         if let Some(max) = field.max_len {
             if value.chars().count() > max {
-                return Err((
-                    line,
-                    format!("{} is longer than {max} characters", field.name),
-                ));
+                return Err(format!("{} is longer than {max} characters", field.name));
             }
         }
         if field.unicity {
@@ -1058,7 +1044,6 @@ fn bind_row(
         fields.insert(field.key(), value.to_owned());
     }
     Ok(Row {
-        line,
         key: key.unwrap_or_default(),
         fields: names.encode(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
     })

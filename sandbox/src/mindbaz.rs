@@ -699,12 +699,24 @@ fn advance(import: &mut Import, shared: &Shared, log_id: i32) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Reading the file
 
-/// What the import will apply: the data rows, and where each mapped field comes from.
+/// What the import will apply: the file as it was when the package was made, how to read it,
+/// and where each mapped field comes from. Its rows are split as they are applied (a file may
+/// have millions: none is kept).
 struct Package {
-    rows: Vec<Row>,
+    bytes: Vec<u8>,
+    /// Where the data starts in `bytes` (past a UTF-8 BOM).
+    start: usize,
+    column: Vec<u8>,
+    row: Vec<u8>,
+    qualifier: Option<Vec<u8>>,
+    /// Records on lines before it are skipped.
+    start_line: usize,
+    /// Whether the first record read is the header.
+    header: bool,
+    /// The number of columns every row must have.
+    width: usize,
+    codepage: Codepage,
     fields: Vec<(Mapping, Source)>,
-    /// The codec of the rows' values (named by column number).
-    columns: super::contacts::Names,
 }
 
 enum Source {
@@ -712,15 +724,10 @@ enum Source {
     Fixed(String),
 }
 
-struct Row {
-    /// The file line on which the row starts.
-    line: usize,
-    content: RowContent,
-}
-
-enum RowContent {
-    /// The values, kept compactly (a file may have a million rows): see [`Package::values`].
-    Fields(Box<[u8]>),
+/// A data row of the file, split and decoded.
+enum Row {
+    /// The values, in column order.
+    Fields(Vec<String>),
     /// Wrong number of columns, or a qualifier out of place.
     BadFormat,
     /// Bytes that are not text in the file's codepage.
@@ -750,9 +757,9 @@ fn create_package(p: &Parameters, root: &Path) -> Result<Package, String> {
             ));
         }
     }
-    let data = match codepage {
-        Codepage::Utf8 => bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes),
-        _ => &bytes[..],
+    let start = match codepage {
+        Codepage::Utf8 if bytes.starts_with(b"\xEF\xBB\xBF") => 3,
+        _ => 0,
     };
     let encode = |text: &str, what: &str| {
         encode(text, &codepage).ok_or_else(|| {
@@ -768,32 +775,44 @@ fn create_package(p: &Parameters, root: &Path) -> Result<Package, String> {
         Some(q) if !q.is_empty() => Some(encode(q, "textQualifier")?),
         _ => None,
     };
-    let mut records = split_records(data, &column, &row, qualifier.as_deref())
-        .into_iter()
-        .filter(|r| r.line >= p.start_line as usize);
-
-    let header = if p.column_names_first_line {
-        let header = records.next().ok_or("Error, the file has no header line")?;
-        if header.malformed {
-            return Err(format!(
-                "Error, the header line {} is badly formatted",
-                header.line
-            ));
-        }
-        let names = header
-            .fields
-            .iter()
-            .map(|f| decode(f, &codepage).map(|n| n.trim().to_lowercase()))
-            .collect::<Option<Vec<_>>>()
-            .ok_or("Error, the header line is not text in the file's codepage")?;
-        Some(names)
-    } else {
-        None
+    let mut package = Package {
+        bytes,
+        start,
+        column,
+        row,
+        qualifier,
+        start_line: p.start_line as usize,
+        header: false,
+        width: 0,
+        codepage,
+        fields: Vec::with_capacity(p.column_mapping.len()),
     };
-    let records: Vec<Record> = records.collect();
-    let width = match &header {
-        Some(names) => names.len(),
-        None => records.first().map_or(0, |r| r.fields.len()),
+
+    let (header, width) = {
+        let mut records = package.records();
+        let header = if p.column_names_first_line {
+            let header = records.next().ok_or("Error, the file has no header line")?;
+            if header.malformed {
+                return Err(format!(
+                    "Error, the header line {} is badly formatted",
+                    header.line
+                ));
+            }
+            let names = header
+                .fields
+                .iter()
+                .map(|f| decode(f, &package.codepage).map(|n| n.trim().to_lowercase()))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("Error, the header line is not text in the file's codepage")?;
+            Some(names)
+        } else {
+            None
+        };
+        let width = match &header {
+            Some(names) => names.len(),
+            None => records.next().map_or(0, |r| r.fields.len()),
+        };
+        (header, width)
     };
 
     let mut fields = Vec::with_capacity(p.column_mapping.len());
@@ -830,47 +849,34 @@ fn create_package(p: &Parameters, root: &Path) -> Result<Package, String> {
             p.key_db_field_name
         ));
     }
-
-    let mut columns = super::contacts::Names::default();
-    let numbers: Vec<String> = (0..width).map(|i| i.to_string()).collect();
-    let rows = records
-        .into_iter()
-        .map(|r| {
-            let content = if r.malformed || r.fields.len() != width {
-                RowContent::BadFormat
-            } else {
-                r.fields
-                    .iter()
-                    .map(|f| decode(f, &codepage))
-                    .collect::<Option<Vec<_>>>()
-                    .map_or(RowContent::BadText, |values| {
-                        let pairs = numbers.iter().map(String::as_str);
-                        RowContent::Fields(
-                            columns.encode(pairs.zip(values.iter().map(String::as_str))),
-                        )
-                    })
-            };
-            Row {
-                line: r.line,
-                content,
-            }
-        })
-        .collect();
-    Ok(Package {
-        rows,
-        fields,
-        columns,
-    })
+    package.header = header.is_some();
+    package.width = width;
+    package.fields = fields;
+    Ok(package)
 }
 
 impl Package {
-    /// A row's values, in column order.
-    fn values(&self, encoded: &[u8]) -> Vec<String> {
-        self.columns
-            .pairs(encoded)
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect()
+    /// The file's records from `startLine` on, header included.
+    fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        let data = &self.bytes[self.start..];
+        let split = Split::new(data, &self.column, &self.row, self.qualifier.as_deref());
+        split.filter(|r| r.line >= self.start_line)
+    }
+
+    /// The data rows, each with the line it starts on.
+    fn rows(&self) -> impl Iterator<Item = (usize, Row)> + '_ {
+        self.records().skip(usize::from(self.header)).map(|r| {
+            let row = if r.malformed || r.fields.len() != self.width {
+                Row::BadFormat
+            } else {
+                r.fields
+                    .iter()
+                    .map(|f| decode(f, &self.codepage))
+                    .collect::<Option<Vec<_>>>()
+                    .map_or(Row::BadText, Row::Fields)
+            };
+            (r.line, row)
+        })
     }
 }
 
@@ -881,24 +887,64 @@ struct Record {
     malformed: bool,
 }
 
-/// Splits `data` into records and fields. A field starting with the qualifier runs to the
-/// closing qualifier (a doubled qualifier is one qualifier; delimiters inside are text); text
-/// after the closing qualifier, a qualifier inside an unqualified field, or a qualifier never
-/// closed make the record malformed. Empty lines are skipped.
-fn split_records(data: &[u8], column: &[u8], row: &[u8], qualifier: Option<&[u8]>) -> Vec<Record> {
-    let at = |pos: usize, what: &[u8]| data[pos..].starts_with(what);
-    let mut records = Vec::new();
-    let mut pos = 0;
-    let mut line = 1;
-    let mut counted = 0;
-    while pos < data.len() {
-        line += data[counted..pos].iter().filter(|b| **b == b'\n').count();
-        counted = pos;
-        if at(pos, row) {
-            pos += row.len();
-            continue;
+/// The records of `data`, split into fields one at a time. A field starting with the
+/// qualifier runs to the closing qualifier (a doubled qualifier is one qualifier; delimiters
+/// inside are text); text after the closing qualifier, a qualifier inside an unqualified field,
+/// or a qualifier never closed make the record malformed. Empty lines are skipped.
+struct Split<'a> {
+    data: &'a [u8],
+    column: &'a [u8],
+    row: &'a [u8],
+    qualifier: Option<&'a [u8]>,
+    pos: usize,
+    /// The line `counted` is on.
+    line: usize,
+    counted: usize,
+}
+
+impl<'a> Split<'a> {
+    fn new(data: &'a [u8], column: &'a [u8], row: &'a [u8], qualifier: Option<&'a [u8]>) -> Self {
+        Split {
+            data,
+            column,
+            row,
+            qualifier,
+            pos: 0,
+            line: 1,
+            counted: 0,
         }
-        let start_line = line;
+    }
+}
+
+impl Iterator for Split<'_> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        let Split {
+            data,
+            column,
+            row,
+            qualifier,
+            ..
+        } = *self;
+        let at = |pos: usize, what: &[u8]| data[pos..].starts_with(what);
+        let mut pos = self.pos;
+        loop {
+            if pos >= data.len() {
+                self.pos = pos;
+                return None;
+            }
+            self.line += data[self.counted..pos]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            self.counted = pos;
+            if !at(pos, row) {
+                break;
+            }
+            pos += row.len();
+        }
+        let start_line = self.line;
         let mut fields = Vec::new();
         let mut malformed = false;
         loop {
@@ -947,13 +993,13 @@ fn split_records(data: &[u8], column: &[u8], row: &[u8], qualifier: Option<&[u8]
             }
             break;
         }
-        records.push(Record {
+        self.pos = pos;
+        Some(Record {
             line: start_line,
             fields,
             malformed,
-        });
+        })
     }
-    records
 }
 
 /// Windows-1252 0x80..=0x9F (the undefined ones map to the C1 control of the same value).
@@ -1005,21 +1051,21 @@ fn encode(text: &str, codepage: &Codepage) -> Option<Vec<u8>> {
 fn run(package: &Package, p: &Parameters, contacts: &mut Contacts) -> ImportLog {
     let mut log = ImportLog::default();
     let mut bad_lines = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen = super::contacts::Keys::default();
     let email_key = p.key_db_field_name == "fld1";
-    for row in &package.rows {
+    for (line, row) in package.rows() {
         log.total_rows += 1;
-        let values = match &row.content {
-            RowContent::BadFormat => {
+        let values = match row {
+            Row::BadFormat => {
                 log.nb_bad_formatted_rows += 1;
-                bad_lines.push(row.line);
+                bad_lines.push(line);
                 continue;
             }
-            RowContent::BadText => {
+            Row::BadText => {
                 log.nb_error_rows += 1;
                 continue;
             }
-            RowContent::Fields(values) => package.values(values),
+            Row::Fields(values) => values,
         };
         let mut fields: Vec<(&Mapping, String)> = package
             .fields
@@ -1058,7 +1104,7 @@ fn run(package: &Package, p: &Parameters, contacts: &mut Contacts) -> ImportLog 
         } else {
             key.clone()
         };
-        if !seen.insert(normalized.clone()) {
+        if !seen.insert(&normalized) {
             log.total_duplicate_keys += 1;
             log.nb_forbidden_inserts += 1;
             continue;
@@ -1133,7 +1179,7 @@ mod tests {
     #[test]
     fn records_with_qualifiers_and_row_delimiters() {
         let data = b"a;b\r\n\"x;1\";\"say \"\"hi\"\"\"\r\n\r\n\"multi\r\nline\";z\r\nlast;";
-        let records = split_records(data, b";", b"\r\n", Some(b"\""));
+        let records: Vec<_> = Split::new(data, b";", b"\r\n", Some(b"\"")).collect();
         assert_eq!(
             texts(&records),
             vec![
@@ -1152,10 +1198,10 @@ mod tests {
             b"ab\"c;d\n",
             b"\"never closed;d\n",
         ] {
-            let records = split_records(data, b";", b"\n", Some(b"\""));
+            let records: Vec<_> = Split::new(data, b";", b"\n", Some(b"\"")).collect();
             assert!(records[0].malformed, "{}", String::from_utf8_lossy(data));
         }
-        let records = split_records(b"ab\"c;d\n", b";", b"\n", None);
+        let records: Vec<_> = Split::new(b"ab\"c;d\n", b";", b"\n", None).collect();
         assert!(!records[0].malformed);
     }
 
