@@ -28,7 +28,6 @@ use axum::{
     Json, Router,
 };
 use base64::Engine as _;
-use futures_util::StreamExt as _;
 use serde_json::{json, Map, Value};
 
 use super::{apply_row, valid_email, RowOutcome, Shared};
@@ -1019,29 +1018,6 @@ async fn delete_definition(
 // ---------------------------------------------------------------------------------------------
 // Staging
 
-/// The whole body, or `None` when it is over `max` bytes (the rest is still read, so that the
-/// client gets the answer rather than a reset connection).
-async fn read_body(body: Body, max: usize) -> Option<Vec<u8>> {
-    let mut stream = body.into_data_stream();
-    let mut data = Vec::new();
-    let mut over = false;
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else {
-            return None;
-        };
-        if over {
-            continue;
-        }
-        if data.len() + chunk.len() > max {
-            over = true;
-            data = Vec::new();
-        } else {
-            data.extend_from_slice(&chunk);
-        }
-    }
-    (!over).then_some(data)
-}
-
 /// Staged records from a JSON array of objects with string values, or CSV with a header row.
 fn parse_records(media_type: &str, data: &[u8]) -> Option<Staged> {
     let mut names = super::contacts::Names::default();
@@ -1094,7 +1070,7 @@ async fn upload_data(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(data) = read_body(body, MAX_UPLOAD).await else {
+    let Ok(data) = super::read_body(&headers, body, MAX_UPLOAD).await else {
         // Eloqua answers an upload over 32 MB with 404 Not Found.
         return bare(StatusCode::NOT_FOUND);
     };

@@ -638,6 +638,49 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// Why a request body was not read.
+pub(crate) enum BodyError {
+    /// Over the size given (the rest was still read, so that the client gets the answer
+    /// rather than a reset connection).
+    TooLarge,
+    /// The connection failed before its end.
+    Broken,
+}
+
+/// Reads a request body whole into one buffer, sized from its `Content-Length` when it has
+/// one: collecting the pieces and then copying them together would hold the body twice, and
+/// an upload may be hundreds of megabytes.
+pub(crate) async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: Body,
+    max: usize,
+) -> Result<Vec<u8>, BodyError> {
+    use futures_util::StreamExt;
+    let expected = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut data = Vec::with_capacity(expected.min(max));
+    let mut over = false;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Broken)?;
+        if over {
+            continue;
+        }
+        if data.len() + chunk.len() > max {
+            over = true;
+            data = Vec::new();
+        } else {
+            data.extend_from_slice(&chunk);
+        }
+    }
+    match over {
+        true => Err(BodyError::TooLarge),
+        false => Ok(data),
+    }
+}
+
 /// Calls `each` with every record `reader` reads from `data`, and the line it starts on, one
 /// record at a time. A record that cannot be read comes as the error (the reader goes on
 /// past it): not expected of text read from memory, but such a row is refused with the
@@ -708,6 +751,19 @@ mod tests {
         ] {
             assert!(!valid_email(bad), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_whole_or_refused_over_the_size() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("content-length", HeaderValue::from(6));
+        let read = read_body(&headers, Body::from("abcdef"), 6).await;
+        assert_eq!(read.ok().as_deref(), Some(&b"abcdef"[..]));
+        let over = read_body(&headers, Body::from("abcdefg"), 6).await;
+        assert!(matches!(over, Err(BodyError::TooLarge)));
+        // A `Content-Length` that lies makes no difference to what is read.
+        let read = read_body(&headers, Body::from("abc"), 6).await;
+        assert_eq!(read.ok().as_deref(), Some(&b"abc"[..]));
     }
 
     #[test]

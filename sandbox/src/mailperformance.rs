@@ -574,8 +574,9 @@ async fn read_file(headers: &HeaderMap, body: Body) -> Result<Bytes, StatusCode>
     if length > MAX_FILE {
         return Err(StatusCode::PAYLOAD_TOO_LARGE);
     }
-    axum::body::to_bytes(body, MAX_FILE as usize)
+    super::read_body(headers, body, MAX_FILE as usize)
         .await
+        .map(Bytes::from)
         .map_err(|_| StatusCode::BAD_REQUEST)
 }
 
