@@ -276,12 +276,33 @@ def per_call():
     return result
 
 
-def demo(rows):
-    log(f"== Demo at scale: esp-imports demo --rows {rows}")
-    wall, rss, stdout = timed([BIN, "demo", "--rows", rows])
+def demo(rows, runs, baseline=None):
+    """`esp-imports demo --rows ROWS`, `runs` times; with `baseline` (a build of an earlier
+    commit), that binary's demo as well, alternating run by run, and both must print the same
+    table."""
+    sides = [("ours", BIN)] + ([("baseline", baseline)] if baseline else [])
+    log(f"== Demo at scale: esp-imports demo --rows {rows}" + (f", this tree vs {baseline}" if baseline else ""))
+    samples = {side: [] for side, _ in sides}
+    tables = {}
+    for _ in range(runs):
+        for side, binary in sides:
+            wall, rss, stdout = timed([binary, "demo", "--rows", rows])
+            samples[side].append((wall, rss, os.getloadavg()[0]))
+            tables.setdefault(side, set()).add(stdout)
+            log(f"  {side}: {wall:.1f} s, peak RSS {mib(rss)}")
+    if len({t for side in tables.values() for t in side}) != 1:
+        raise SystemExit("the demo printed different tables from run to run, or from the baseline's")
+    stdout = tables["ours"].pop()
     log("\n".join("  " + line for line in stdout.strip().splitlines()))
-    log(f"  {wall:.1f} s, peak RSS {mib(rss)}")
-    return {"rows": rows, "wall": wall, "rss": rss, "output": stdout}
+    result = {"rows": rows, "runs": runs, "output": stdout}
+    for side, s in samples.items():
+        prefix = "" if side == "ours" else "baseline_"
+        result.update({prefix + "wall": median(s, 0), prefix + "rss": median(s, 1),
+                       prefix + "walls": [x[0] for x in s], prefix + "rsses": [x[1] for x in s],
+                       prefix + "loads": [x[2] for x in s]})
+        log(f"  {side}: median {median(s, 0):.1f} s, peak RSS {mib(median(s, 1))} "
+            f"(walls {', '.join(f'{x[0]:.1f}' for x in s)}; RSS {', '.join(mib(x[1]) for x in s)})")
+    return result
 
 
 class SandboxProcess:
@@ -656,8 +677,8 @@ def main():
     p.add_argument("--chart-only", action="store_true",
                    help="measure nothing: draw the chart from the results file")
     p.add_argument("--baseline", type=Path,
-                   help="for --only checks: the esp-imports binary compared against (a build of an earlier "
-                        "commit)")
+                   help="for checks (needed) and demo (optional): the esp-imports binary compared against "
+                        "(a build of an earlier commit)")
     p.add_argument("--bin", type=Path,
                    help="the esp-imports binary measured (default: the tree's release build), e.g. a "
                         "build of an earlier commit for a before/after; give it its own --results")
@@ -692,7 +713,8 @@ def main():
              ("growth", "growth", lambda: growth(sizes, args.runs)),
              ("checks", "checks", lambda: checks(sizes, args.runs, args.baseline.resolve())),
              ("per-call", "per_call", per_call),
-             ("demo", "demo", lambda: demo(args.demo_rows)),
+             ("demo", "demo", lambda: demo(args.demo_rows, args.runs,
+                                           args.baseline.resolve() if args.baseline else None)),
              ("demo", "clients_at_scale", lambda: clients_at_scale(args.demo_rows)),
              ("build", "build", build))
     for step, key, run in steps:
