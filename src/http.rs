@@ -350,10 +350,35 @@ impl Inner {
     }
 }
 
+/// Writes a path parameter at the end of `url`, percent-encoded exactly as progenitor's
+/// `encode_path(&value.to_string())`, without its two intermediate strings: the generated code
+/// calls it (rewrite G of `codegen/`).
+pub(crate) fn push_path(url: &mut String, value: &impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    let start = url.len();
+    write!(url, "{value}").expect("a String takes any text");
+    // `encode_path`'s set: the controls, non-ASCII bytes and ` "#<>?`{}/%`.
+    let encoded = |b: &u8| b.is_ascii_control() || !b.is_ascii() || b" \"#<>?`{}/%".contains(b);
+    if url.as_bytes()[start..].iter().any(encoded) {
+        let value = url.split_off(start);
+        url.push_str(&progenitor_client::encode_path(&value));
+    }
+}
+
 /// `response` with a body that fails with [`ResponseTooLarge`] past `max` bytes (the status,
 /// headers and extensions, the URL among them, unchanged). Every generated call reads its
 /// answer through it, error answers included.
+///
+/// An answer whose `Content-Length` is within `max` is returned as it is: hyper reads such a
+/// body to that length and no further (a shorter body is an error), so it is bounded already,
+/// and wrapping it would cost every call about 4,000 instructions (BENCHMARKS.md, section 3).
 fn limited(response: reqwest::Response, max: u64) -> reqwest::Response {
+    if response
+        .content_length()
+        .is_some_and(|length| length <= max)
+    {
+        return response;
+    }
     use http_body_util::{BodyExt, LengthLimitError, Limited};
     use reqwest::ResponseBuilderExt;
     let url = response.url().clone();
@@ -498,6 +523,35 @@ pub(crate) fn streamed_body(
 
 #[cfg(test)]
 mod tests {
+    /// Every byte value and character class, alone and in mixes, as `encode_path` writes them.
+    #[test]
+    fn path_parameters_are_encoded_as_progenitor_does() {
+        let mut values: Vec<String> = (0u8..=0x7f).map(|b| char::from(b).to_string()).collect();
+        values.extend(
+            [
+                "",
+                "12345",
+                "-7",
+                "a b/c%d",
+                "é",
+                "日本",
+                "x\u{7f}y",
+                "ok_name.csv",
+                "{id}",
+            ]
+            .map(String::from),
+        );
+        for value in values {
+            let mut url = String::from("http://h/x/");
+            push_path(&mut url, &value);
+            let expected = format!("http://h/x/{}", progenitor_client::encode_path(&value));
+            assert_eq!(url, expected, "{value:?}");
+        }
+        let mut url = String::from("b/");
+        push_path(&mut url, &-42i64);
+        assert_eq!(url, "b/-42");
+    }
+
     use super::*;
 
     #[test]

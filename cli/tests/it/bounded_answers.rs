@@ -20,6 +20,15 @@ use crate::common::{credentials_env, BIN};
 /// A server on loopback that answers every request with `status` and an endless chunked body
 /// of JSON whitespace; counts the body bytes it could send.
 async fn endless(status: u16) -> (String, Arc<AtomicU64>) {
+    serve(status, None).await
+}
+
+/// The same with a body of `length` bytes of JSON whitespace, which a `Content-Length` gives.
+async fn declared(status: u16, length: u64) -> (String, Arc<AtomicU64>) {
+    serve(status, Some(length)).await
+}
+
+async fn serve(status: u16, length: Option<u64>) -> (String, Arc<AtomicU64>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let sent = Arc::new(AtomicU64::new(0));
@@ -37,14 +46,30 @@ async fn endless(status: u16) -> (String, Arc<AtomicU64>) {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
+                let framing = match length {
+                    Some(length) => format!("content-length: {length}"),
+                    None => "transfer-encoding: chunked".to_owned(),
+                };
                 let answer = format!(
                     "HTTP/1.1 {status} Whatever\r\ncontent-type: application/json\r\n\
-                     transfer-encoding: chunked\r\n\r\n"
+                     {framing}\r\n\r\n"
                 );
                 if socket.write_all(answer.as_bytes()).await.is_err() {
                     return;
                 }
                 let chunk = [b' '; 1 << 16];
+                if let Some(length) = length {
+                    let mut left = length;
+                    while left > 0 {
+                        let n = left.min(chunk.len() as u64);
+                        if socket.write_all(&chunk[..n as usize]).await.is_err() {
+                            return;
+                        }
+                        counter.fetch_add(n, Ordering::Relaxed);
+                        left -= n;
+                    }
+                    return;
+                }
                 let size = format!("{:x}\r\n", chunk.len());
                 loop {
                     let written = async {
@@ -109,6 +134,21 @@ async fn an_endless_answer_fails_at_the_limit() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sent = sent.load(Ordering::Relaxed);
     assert!(sent < 32 << 20, "{sent} bytes sent");
+}
+
+/// An answer whose `Content-Length` is over the limit is refused the same way (one within it is
+/// read unwrapped: every other test).
+#[tokio::test]
+async fn a_declared_answer_over_the_limit_fails_at_the_limit() {
+    let (url, _) = declared(200, 4 << 20).await;
+    let (result, took) = import(&url, 1 << 20).await;
+    let e = result.unwrap_err();
+    let text = e.report().to_string();
+    assert!(
+        text.contains("the answer is larger than 1048576 bytes"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
 }
 
 #[tokio::test]
