@@ -251,7 +251,7 @@ pub(crate) async fn execute(
     loop {
         // The copy for a replay is made only while another attempt is allowed.
         let replay = if attempt < policy.max_attempts {
-            request.try_clone()
+            replay(&request)
         } else {
             None
         };
@@ -291,9 +291,55 @@ pub(crate) async fn execute(
     }
 }
 
+/// A copy of `request` to send again. One without a body is copied field by field: reqwest's
+/// `try_clone` also allocates a map of extensions to copy its timeout into, set or not, about
+/// 500 instructions a call. The requests of the generated code carry no other extension.
+fn replay(request: &reqwest::Request) -> Option<reqwest::Request> {
+    if request.body().is_some() {
+        return request.try_clone();
+    }
+    let mut copy = reqwest::Request::new(request.method().clone(), request.url().clone());
+    *copy.headers_mut() = request.headers().clone();
+    *copy.version_mut() = request.version();
+    if let Some(timeout) = request.timeout() {
+        *copy.timeout_mut() = Some(*timeout);
+    }
+    Some(copy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replay_is_the_request_again() {
+        let client = reqwest::Client::new();
+        for body in [None, Some("a=1")] {
+            let mut builder = client
+                .get("http://127.0.0.1:9/syncs/9?x=1")
+                .header("accept", "application/json")
+                .header("x-two", "1")
+                .header("x-two", "2")
+                .timeout(Duration::from_secs(7))
+                .version(reqwest::Version::HTTP_11);
+            if let Some(body) = body {
+                builder = builder.body(body);
+            }
+            let request = builder.build().unwrap();
+            let copy = replay(&request).unwrap();
+            assert_eq!(copy.method(), request.method());
+            assert_eq!(copy.url(), request.url());
+            assert_eq!(copy.headers(), request.headers());
+            assert_eq!(copy.version(), request.version());
+            assert_eq!(copy.timeout(), Some(&Duration::from_secs(7)));
+            assert_eq!(
+                copy.body().and_then(|b| b.as_bytes()),
+                body.map(str::as_bytes)
+            );
+        }
+        let untimed = client.delete("http://127.0.0.1:9/x").build().unwrap();
+        assert_eq!(replay(&untimed).unwrap().timeout(), None);
+    }
 
     const S: fn(u64) -> Duration = Duration::from_secs;
     const MS: fn(u64) -> Duration = Duration::from_millis;
