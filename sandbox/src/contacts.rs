@@ -194,9 +194,7 @@ impl Store {
         let tag = self.tag(key);
         let log = &self.log;
         self.index
-            .find(spread(tag), |entry| {
-                entry & !OFFSET_MASK == tag && Log::parts(&log.read(*entry)).0 == key
-            })
+            .find(spread(tag), |entry| log.holds(*entry, tag, key))
             .copied()
     }
 
@@ -205,9 +203,9 @@ impl Store {
         let tag = self.tag(key);
         let entry = self.log.append(key, record) | tag;
         let log = &self.log;
-        let found = self.index.find_mut(spread(tag), |old| {
-            old & !OFFSET_MASK == tag && Log::parts(&log.read(*old)).0 == key
-        });
+        let found = self
+            .index
+            .find_mut(spread(tag), |old| log.holds(*old, tag, key));
         match found {
             Some(old) => {
                 *old = entry;
@@ -224,9 +222,10 @@ impl Store {
     fn remove(&mut self, key: &[u8]) {
         let tag = self.tag(key);
         let log = &self.log;
-        if let Ok(found) = self.index.find_entry(spread(tag), |entry| {
-            entry & !OFFSET_MASK == tag && Log::parts(&log.read(*entry)).0 == key
-        }) {
+        if let Ok(found) = self
+            .index
+            .find_entry(spread(tag), |entry| log.holds(*entry, tag, key))
+        {
             found.remove();
         }
     }
@@ -371,6 +370,12 @@ impl Log {
         entry.resize(Self::size(&entry), 0);
         reader.read_exact(&mut entry[header..])?;
         Ok(Some(entry))
+    }
+
+    /// Whether the index entry `entry` is that of `key`, whose hash gave `tag`: the log is read
+    /// only when the tags agree.
+    fn holds(&self, entry: u64, tag: u64, key: &[u8]) -> bool {
+        entry & !OFFSET_MASK == tag && Self::parts(&self.read(entry)).0 == key
     }
 
     /// The size of the entry `bytes` start with, from its lengths.

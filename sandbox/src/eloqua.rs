@@ -1027,18 +1027,14 @@ fn parse_records(media_type: &str, data: &[u8]) -> Option<Staged> {
             let Value::Array(items) = serde_json::from_slice(data).ok()? else {
                 return None;
             };
-            items
-                .iter()
-                .map(|item| {
-                    let record = item.as_object()?;
-                    let fields = record
-                        .iter()
-                        .map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                        .collect::<Option<Vec<_>>>()?;
-                    records.push(&names.encode(fields));
-                    Some(())
-                })
-                .collect::<Option<()>>()
+            for item in &items {
+                let fields = item
+                    .as_object()?
+                    .iter()
+                    .map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                    .collect::<Option<Vec<_>>>()?;
+                records.push(&names.encode(fields));
+            }
         }
         "text/csv" => {
             let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
@@ -1050,17 +1046,13 @@ fn parse_records(media_type: &str, data: &[u8]) -> Option<Staged> {
             if header.iter().any(str::is_empty) {
                 return None;
             }
-            reader
-                .records()
-                .map(|record| {
-                    let record = record.ok()?;
-                    records.push(&names.encode(header.iter().zip(record.iter())));
-                    Some(())
-                })
-                .collect::<Option<()>>()
+            for record in reader.records() {
+                let record = record.ok()?;
+                records.push(&names.encode(header.iter().zip(record.iter())));
+            }
         }
-        _ => None,
-    }?;
+        _ => return None,
+    }
     Some(Staged { names, records })
 }
 

@@ -935,7 +935,10 @@ fn run(
             Ok(row) => row,
             Err(reason) => return result.reject(line, reason),
         };
-        if let Ok(key) = contact_key(&row.key, true) {
+        let key = (duplicates != Duplicates::InOrder)
+            .then(|| contact_key(&row.key, true).ok())
+            .flatten();
+        if let Some(key) = key {
             let lines = lines_of.get(&key).map_or(&[][..], Vec::as_slice);
             let duplicate = match (duplicates, lines) {
                 (Duplicates::Ignore, [_, _, ..]) => Some(format!(

@@ -785,7 +785,7 @@ fn create_package(p: &Parameters, root: &Path) -> Result<Package, String> {
         header: false,
         width: 0,
         codepage,
-        fields: Vec::with_capacity(p.column_mapping.len()),
+        fields: Vec::new(),
     };
 
     let (header, width) = {
