@@ -492,16 +492,9 @@ impl Rows {
                 text,
                 delimiter,
                 header,
-            } => (
-                text.strip_prefix('\u{feff}').unwrap_or(text),
-                *delimiter,
-                header,
-            ),
+            } => (text, *delimiter, header),
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .from_reader(text.as_bytes());
+        let (mut reader, text) = csv_reader(text, delimiter);
         // Read when the rows were made: it is known to be readable.
         let _ = reader.headers();
         each_record(reader, text.as_bytes(), |line, record| {
@@ -565,10 +558,8 @@ fn records(
         Some(";") => b';',
         Some(_) => return Err("Invalid delimiter: use \"\\t\", \",\" or \";\"".into()),
     };
-    let header: Vec<String> = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(text.strip_prefix('\u{feff}').unwrap_or(&text).as_bytes())
+    let header: Vec<String> = csv_reader(&text, delimiter)
+        .0
         .headers()
         .map_err(|e| format!("Source cannot be read as CSV: {e}"))?
         .iter()
@@ -582,6 +573,16 @@ fn records(
         },
         "line",
     ))
+}
+
+/// A reader of a CSV source, and the text it reads (past a BOM).
+fn csv_reader(text: &str, delimiter: u8) -> (csv::Reader<&[u8]>, &str) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    (reader, text)
 }
 
 /// A JSON record's keys and values: one object per (sub)profile, with single values.

@@ -775,21 +775,10 @@ fn create_package(p: &Parameters, root: &Path) -> Result<Package, String> {
         Some(q) if !q.is_empty() => Some(encode(q, "textQualifier")?),
         _ => None,
     };
-    let mut package = Package {
-        bytes,
-        start,
-        column,
-        row,
-        qualifier,
-        start_line: p.start_line as usize,
-        header: false,
-        width: 0,
-        codepage,
-        fields: Vec::new(),
-    };
-
+    let start_line = p.start_line as usize;
     let (header, width) = {
-        let mut records = package.records();
+        let data = &bytes[start..];
+        let mut records = Split::new(data, &column, &row, qualifier.as_deref(), start_line);
         let header = if p.column_names_first_line {
             let header = records.next().ok_or("Error, the file has no header line")?;
             if header.malformed {
@@ -801,7 +790,7 @@ fn create_package(p: &Parameters, root: &Path) -> Result<Package, String> {
             let names = header
                 .fields
                 .iter()
-                .map(|f| decode(f, &package.codepage).map(|n| n.trim().to_lowercase()))
+                .map(|f| decode(f, &codepage).map(|n| n.trim().to_lowercase()))
                 .collect::<Option<Vec<_>>>()
                 .ok_or("Error, the header line is not text in the file's codepage")?;
             Some(names)
@@ -849,18 +838,26 @@ fn create_package(p: &Parameters, root: &Path) -> Result<Package, String> {
             p.key_db_field_name
         ));
     }
-    package.header = header.is_some();
-    package.width = width;
-    package.fields = fields;
-    Ok(package)
+    Ok(Package {
+        bytes,
+        start,
+        column,
+        row,
+        qualifier,
+        start_line,
+        header: header.is_some(),
+        width,
+        codepage,
+        fields,
+    })
 }
 
 impl Package {
     /// The file's records from `startLine` on, header included.
-    fn records(&self) -> impl Iterator<Item = Record> + '_ {
+    fn records(&self) -> Split<'_> {
         let data = &self.bytes[self.start..];
-        let split = Split::new(data, &self.column, &self.row, self.qualifier.as_deref());
-        split.filter(|r| r.line >= self.start_line)
+        let qualifier = self.qualifier.as_deref();
+        Split::new(data, &self.column, &self.row, qualifier, self.start_line)
     }
 
     /// The data rows, each with the line it starts on.
@@ -890,12 +887,14 @@ struct Record {
 /// The records of `data`, split into fields one at a time. A field starting with the
 /// qualifier runs to the closing qualifier (a doubled qualifier is one qualifier; delimiters
 /// inside are text); text after the closing qualifier, a qualifier inside an unqualified field,
-/// or a qualifier never closed make the record malformed. Empty lines are skipped.
+/// or a qualifier never closed make the record malformed. Empty lines, and records starting
+/// before line `from_line`, are skipped.
 struct Split<'a> {
     data: &'a [u8],
     column: &'a [u8],
     row: &'a [u8],
     qualifier: Option<&'a [u8]>,
+    from_line: usize,
     pos: usize,
     /// The line `counted` is on.
     line: usize,
@@ -903,12 +902,19 @@ struct Split<'a> {
 }
 
 impl<'a> Split<'a> {
-    fn new(data: &'a [u8], column: &'a [u8], row: &'a [u8], qualifier: Option<&'a [u8]>) -> Self {
+    fn new(
+        data: &'a [u8],
+        column: &'a [u8],
+        row: &'a [u8],
+        qualifier: Option<&'a [u8]>,
+        from_line: usize,
+    ) -> Self {
         Split {
             data,
             column,
             row,
             qualifier,
+            from_line,
             pos: 0,
             line: 1,
             counted: 0,
@@ -920,6 +926,18 @@ impl Iterator for Split<'_> {
     type Item = Record;
 
     fn next(&mut self) -> Option<Record> {
+        loop {
+            let record = self.read()?;
+            if record.line >= self.from_line {
+                return Some(record);
+            }
+        }
+    }
+}
+
+impl Split<'_> {
+    /// The next record, wherever it starts.
+    fn read(&mut self) -> Option<Record> {
         let Split {
             data,
             column,
@@ -1179,7 +1197,7 @@ mod tests {
     #[test]
     fn records_with_qualifiers_and_row_delimiters() {
         let data = b"a;b\r\n\"x;1\";\"say \"\"hi\"\"\"\r\n\r\n\"multi\r\nline\";z\r\nlast;";
-        let records: Vec<_> = Split::new(data, b";", b"\r\n", Some(b"\"")).collect();
+        let records: Vec<_> = Split::new(data, b";", b"\r\n", Some(b"\""), 0).collect();
         assert_eq!(
             texts(&records),
             vec![
@@ -1198,10 +1216,10 @@ mod tests {
             b"ab\"c;d\n",
             b"\"never closed;d\n",
         ] {
-            let records: Vec<_> = Split::new(data, b";", b"\n", Some(b"\"")).collect();
+            let records: Vec<_> = Split::new(data, b";", b"\n", Some(b"\""), 0).collect();
             assert!(records[0].malformed, "{}", String::from_utf8_lossy(data));
         }
-        let records: Vec<_> = Split::new(b"ab\"c;d\n", b";", b"\n", None).collect();
+        let records: Vec<_> = Split::new(b"ab\"c;d\n", b";", b"\n", None, 0).collect();
         assert!(!records[0].malformed);
     }
 
