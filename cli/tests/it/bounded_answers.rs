@@ -17,17 +17,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{credentials_env, BIN};
 
-/// A server on loopback that answers every request with `status` and an endless chunked body
-/// of JSON whitespace; counts the body bytes it could send.
-async fn endless(status: u16) -> (String, Arc<AtomicU64>) {
-    serve(status, None).await
-}
-
-/// The same with a body of `length` bytes of JSON whitespace, which a `Content-Length` gives.
-async fn declared(status: u16, length: u64) -> (String, Arc<AtomicU64>) {
-    serve(status, Some(length)).await
-}
-
+/// A server on loopback that answers every request with `status` and a body of JSON
+/// whitespace: endless and chunked, or of `length` bytes given by a `Content-Length`; counts
+/// the body bytes it could send.
 async fn serve(status: u16, length: Option<u64>) -> (String, Arc<AtomicU64>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -119,7 +111,7 @@ async fn import(url: &str, max_response_bytes: u64) -> (Result<(), Error>, Durat
 
 #[tokio::test]
 async fn an_endless_answer_fails_at_the_limit() {
-    let (url, sent) = endless(200).await;
+    let (url, sent) = serve(200, None).await;
     let (result, took) = import(&url, 1 << 20).await;
     let e = result.unwrap_err();
     assert!(matches!(e, Error::Transport { .. }), "{e:?}");
@@ -140,7 +132,7 @@ async fn an_endless_answer_fails_at_the_limit() {
 /// read unwrapped: every other test).
 #[tokio::test]
 async fn a_declared_answer_over_the_limit_fails_at_the_limit() {
-    let (url, _) = declared(200, 4 << 20).await;
+    let (url, _) = serve(200, Some(4 << 20)).await;
     let (result, took) = import(&url, 1 << 20).await;
     let e = result.unwrap_err();
     let text = e.report().to_string();
@@ -153,7 +145,7 @@ async fn a_declared_answer_over_the_limit_fails_at_the_limit() {
 
 #[tokio::test]
 async fn an_endless_error_answer_is_read_only_for_its_excerpt() {
-    let (url, sent) = endless(400).await;
+    let (url, sent) = serve(400, None).await;
     let (result, took) = import(&url, 1 << 30).await;
     let e = result.unwrap_err();
     let Error::Api(api) = &e else { panic!("{e:?}") };
@@ -167,7 +159,7 @@ async fn an_endless_error_answer_is_read_only_for_its_excerpt() {
 /// Through the CLI, with the default limit (64 MiB): exit 4 and the reason on stderr.
 #[tokio::test]
 async fn the_cli_says_the_answer_was_too_large() {
-    let (url, _) = endless(200).await;
+    let (url, _) = serve(200, None).await;
     let file = csv_file();
     let output = tokio::process::Command::new(BIN)
         .args(["import", "copernica", "--file"])
