@@ -518,15 +518,9 @@ impl<'c> ChunkPlan<'c> {
     }
 
     fn finish(mut self) -> Result<Vec<Range<u64>>, Error> {
-        let (header, size) = (self.csv.header_line.len() as u64, self.csv.size);
-        if header + (size - self.last_start) > self.cap {
-            return Err(self.csv.row_too_large(self.last_line, self.cap));
-        }
-        if header + (size - self.start) > self.cap {
-            self.chunks.push(self.start..self.last_start);
-            self.start = self.last_start;
-        }
-        self.chunks.push(self.start..size);
+        // The end of the file ends the last row as a next row's start would.
+        self.row(self.csv.size, self.last_line)?;
+        self.chunks.push(self.start..self.csv.size);
         Ok(self.chunks)
     }
 }
@@ -570,7 +564,7 @@ fn plain_rows(
         format,
         threads,
         (
-            |_| RangeKeys {
+            || RangeKeys {
                 keys: seen.batch(),
                 broken: None,
                 as_written: true,
@@ -634,32 +628,20 @@ fn searched_duplicates(
     {
         return Err(Stop::Unusual("a key that is not found as it is written"));
     }
-    // A few keys: the packed (Teddy) SIMD search; more: an Aho-Corasick automaton. Any match in
-    // a line has the line read.
-    let packed = aho_corasick::packed::Config::new()
-        .builder()
-        .extend(candidates)
-        .build();
-    let automaton = match packed {
-        Some(_) => None,
-        None => Some(
-            aho_corasick::AhoCorasick::builder()
-                .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-                .build(candidates)
-                .map_err(|_| Stop::Unusual("too many keys to search for"))?,
-        ),
-    };
+    // An Aho-Corasick automaton, whose prefilter is the packed (Teddy) SIMD search when the keys
+    // are few. Any match in a line has the line read.
+    let automaton = aho_corasick::AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .build(candidates)
+        .map_err(|_| Stop::Unusual("too many keys to search for"))?;
     let find = |text: &[u8], from: usize| {
-        match (&packed, &automaton) {
-            (Some(packed), _) => packed.find_in(text, aho_corasick::Span::from(from..text.len())),
-            (None, Some(automaton)) => automaton.find(aho_corasick::Input::new(text).range(from..)),
-            (None, None) => None,
-        }
-        .map(|found| found.start())
+        automaton
+            .find(aho_corasick::Input::new(text).range(from..))
+            .map(|found| found.start())
     };
     let cuts = scan::cuts(path, data, threads).map_err(|e| Stop::from(Error::io(path, e)))?;
     // The keys of one range found in its key column (a key found twice there is a duplicate).
-    let search = |_, range: Range<u64>| -> Result<Keys, Stop> {
+    let search = |range: Range<u64>| -> Result<Keys, Stop> {
         let io = |e| Stop::from(Error::io(path, e));
         let mut file = File::open(path).map_err(io)?;
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(range.start)).map_err(io)?;
@@ -730,7 +712,7 @@ fn plain_duplicates(
         data,
         format,
         threads,
-        (|_| (HashSet::<Vec<u8>>::new(), Vec::new()), || {}),
+        (|| (HashSet::<Vec<u8>>::new(), Vec::new()), || {}),
         |(found, normal), record| {
             let value = record.value(index);
             let normal = normal_key(&value, normal);

@@ -464,12 +464,12 @@ pub(crate) fn scan_all<S: Send>(
     data: Range<u64>,
     format: &Format,
     threads: usize,
-    (start, restart): (impl Fn(usize) -> S + Sync, impl FnOnce()),
+    (start, restart): (impl Fn() -> S + Sync, impl FnOnce()),
     each: impl Fn(&mut S, &Record<'_>) -> Result<(), Stop> + Sync,
 ) -> Result<Vec<(Part, S)>, Stop> {
     let cuts = cuts(path, data.clone(), threads).map_err(|e| Stop::from(Error::io(path, e)))?;
-    let read = |i: usize, range: Range<u64>| {
-        let mut state = start(i);
+    let read = |range: Range<u64>| {
+        let mut state = start();
         scan(path, range, format, |record| each(&mut state, record)).map(|part| (part, state))
     };
     if cuts.len() > 2 {
@@ -489,21 +489,17 @@ pub(crate) fn scan_all<S: Send>(
         }
     }
     restart();
-    read(0, data).map(|part| vec![part])
+    read(data).map(|part| vec![part])
 }
 
-/// Runs `work` on each range between consecutive `cuts` (given its index), each on a thread of
-/// its own: the results, in order.
-pub(crate) fn each_range<T: Send>(
-    cuts: &[u64],
-    work: impl Fn(usize, Range<u64>) -> T + Sync,
-) -> Vec<T> {
+/// Runs `work` on each range between consecutive `cuts`, each on a thread of its own: the
+/// results, in order.
+pub(crate) fn each_range<T: Send>(cuts: &[u64], work: impl Fn(Range<u64>) -> T + Sync) -> Vec<T> {
     std::thread::scope(|scope| {
         let work = &work;
         let workers: Vec<_> = cuts
             .windows(2)
-            .enumerate()
-            .map(|(i, w)| scope.spawn(move || work(i, w[0]..w[1])))
+            .map(|w| scope.spawn(move || work(w[0]..w[1])))
             .collect();
         workers
             .into_iter()
