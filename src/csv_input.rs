@@ -22,6 +22,7 @@ use std::{
 
 use crate::{
     error::InputError,
+    preflight::Values,
     scan::{self, Candidates, Hashes, Keys, Seen, Stop},
     Error,
 };
@@ -94,9 +95,10 @@ pub struct CsvFile {
     /// The file's modification time when it was checked, to tell whether it changed since
     /// ([`CsvFile::unchanged`]).
     pub modified: Option<SystemTime>,
-    /// Whether the file has the plain shape that the fast reader takes (`scan`): later passes
-    /// read it that way, and the others with the csv crate.
-    pub(crate) plain: bool,
+    /// When the file has the plain shape that the fast reader takes (`scan`), what every
+    /// column's values are (the pre-flight reads no column again that they show fits): later
+    /// passes read it that way, and the others with the csv crate.
+    pub(crate) values: Option<Vec<Values>>,
 }
 
 /// What [`CsvFile::inspect`] checks besides the format.
@@ -332,7 +334,7 @@ impl CsvFile {
             true => plain_rows(path, data.clone(), &format, threads, key_index, &keys),
             false => Err(Stop::Unusual("the fast reader is not used")),
         };
-        let (rows, quoted_line_break, candidates, plain) = match read {
+        let (rows, quoted_line_break, candidates, values) = match read {
             Ok(read) => {
                 let broken = read.broken.map(|(line, i)| (line, header[i].clone()));
                 // A key in two rows is searched for as text when every key is written as it
@@ -342,21 +344,21 @@ impl CsvFile {
                 if !read.as_written || broken.is_some() {
                     candidates.keys = None;
                 }
-                (read.rows, broken, candidates, true)
+                (read.rows, broken, candidates, Some(read.values))
             }
             Err(Stop::Failed(e)) => return Err(*e),
             Err(Stop::Unusual(what)) => {
                 tracing::debug!(file = %path.display(), what, "read with the csv crate");
                 let read = csv_rows(&mut rows_of, (line_ending, &header), key, &keys, size)?;
                 let broken = read.broken.map(|(line, i)| (line, header[i].clone()));
-                (read.rows, broken, read.candidates, false)
+                (read.rows, broken, read.candidates, None)
             }
         };
         if rows == 0 {
             return Err(invalid(path, None, None, "no data rows after the header"));
         }
         if let Some((name, index)) = key.filter(|_| !candidates.is_empty()) {
-            let twice = match (plain, &candidates.keys) {
+            let twice = match (values.is_some(), &candidates.keys) {
                 (false, _) => Ok(true),
                 (true, Some(texts)) => {
                     searched_duplicates(path, data, &format, threads, index, texts)
@@ -397,7 +399,7 @@ impl CsvFile {
             quoted_line_break,
             max_row_bytes,
             modified,
-            plain,
+            values,
         })
     }
 
@@ -430,6 +432,11 @@ impl CsvFile {
     }
 
     /// The shape of its rows, for the fast reader.
+    /// Whether the file has the plain shape that the fast reader takes.
+    pub(crate) fn plain(&self) -> bool {
+        self.values.is_some()
+    }
+
     pub(crate) fn format(&self) -> scan::Format {
         scan::Format {
             delimiter: self.delimiter,
@@ -443,7 +450,7 @@ impl CsvFile {
     /// Cuts the data rows into byte ranges of the file such that the header line plus one range
     /// is at most `cap` bytes, each range starting on a row boundary. Reads the file once more.
     pub fn chunks(&self, cap: u64) -> Result<Vec<Range<u64>>, Error> {
-        if self.plain {
+        if self.plain() {
             let mut plan = ChunkPlan::new(self, cap);
             let data = self.data_start..self.size;
             // The header is line 1.
@@ -539,6 +546,8 @@ struct DataRows {
     /// Whether every key is written as it is compared (lower case, no surrounding spaces); only
     /// the fast reader tells.
     as_written: bool,
+    /// What each column's values are; only the fast reader tells.
+    values: Vec<Values>,
 }
 
 /// The data rows of a file of the plain shape, read by the fast reader on `threads` threads.
@@ -557,6 +566,7 @@ fn plain_rows(
         broken: Option<(u64, usize)>,
         as_written: bool,
         normal: Vec<u8>,
+        values: Vec<Values>,
     }
     let parts = scan::scan_all(
         path,
@@ -569,6 +579,7 @@ fn plain_rows(
                 broken: None,
                 as_written: true,
                 normal: Vec::new(),
+                values: vec![Values::default(); format.columns],
             },
             // A first attempt's keys would all be taken for duplicates.
             || seen.clear(),
@@ -576,6 +587,9 @@ fn plain_rows(
         |range, record| {
             if let Some(i) = record.broken {
                 range.broken.get_or_insert((record.line, i));
+            }
+            for (i, values) in range.values.iter_mut().enumerate() {
+                values.add(record.raw(i), || record.text(i));
             }
             if let Some(index) = key {
                 let value = record.value(index);
@@ -595,6 +609,7 @@ fn plain_rows(
         broken: None,
         candidates: Candidates::default(),
         as_written: true,
+        values: vec![Values::default(); format.columns],
     };
     // The header is line 1.
     let mut lines_before = 1;
@@ -605,6 +620,9 @@ fn plain_rows(
         }
         lines_before += part.lines;
         read.as_written &= range.as_written;
+        for (all, values) in read.values.iter_mut().zip(&range.values) {
+            all.merge(values);
+        }
         read.candidates.extend(range.keys.finish());
     }
     Ok(read)
@@ -810,6 +828,7 @@ fn csv_rows(
         broken: quoted_line_break,
         candidates: batch.finish(),
         as_written: false,
+        values: Vec::new(),
     })
 }
 
@@ -1730,8 +1749,8 @@ mod tests {
                             (b.rows, &b.quoted_line_break),
                             "case {case}, {threads} threads:\n{shown}"
                         );
-                        assert!(!a.plain);
-                        fast += u32::from(b.plain);
+                        assert!(a.values.is_none());
+                        fast += u32::from(b.values.is_some());
                         // Eloqua's chunks too.
                         let chunks = |csv: &CsvFile| csv.chunks(120).map_err(|e| e.to_string());
                         assert_eq!(chunks(a), chunks(b), "case {case}:\n{shown}");

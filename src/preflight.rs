@@ -431,7 +431,7 @@ fn file_findings(
 }
 
 /// Reads every data row of `csv` and checks the value of each column of `checks` against its
-/// field; returns the runs of rows with a value that does not fit (with `runs_wanted`: they
+/// field (unless the file check saw every value of the column fit it: [`Values`]); returns the runs of rows with a value that does not fit (with `runs_wanted`: they
 /// are only needed to leave the rows out, and at most [`MAX_RUNS`] are kept). The file is cut
 /// into row-aligned ranges read at the same time, by the fast reader when the file has the
 /// shape it takes (`CsvFile::plain`), otherwise by the csv crate (then only if no line break
@@ -444,12 +444,23 @@ fn check_values(
     findings: &mut Findings,
     runs_wanted: bool,
 ) -> Result<Vec<Run>, Error> {
+    // The columns whose every value the file check saw fit are not read again.
+    let unproven: Vec<(usize, &str, &Field)>;
+    let checks = match &csv.values {
+        Some(values) => {
+            unproven = (checks.iter().copied())
+                .filter(|&(i, _, field)| !values[i].all_fit(vendor, field))
+                .collect();
+            &unproven[..]
+        }
+        None => checks,
+    };
     if checks.is_empty() {
         return Ok(Vec::new());
     }
     let check = || RangeCheck::new(vendor, csv, checks, runs_wanted);
     let mut parts = None;
-    if csv.plain {
+    if csv.plain() {
         let format = csv.format();
         let data = csv.data_start..csv.size;
         let each = |check: &mut RangeCheck<'_>, record: &scan::Record<'_>| {
@@ -677,6 +688,113 @@ fn check_range(mut check: RangeCheck<'_>, range: Range<u64>) -> Result<Part, Err
     Ok(check.finish(range.end, reader.position().line() - 1))
 }
 
+/// What every value of a column is, learnt by the file check's own reading of a file of the
+/// plain shape (the fast reader's values, as [`check_values`] reads them): when it shows that
+/// every value fits a field, that column is not read again. Kinds are only tested while every
+/// value so far has them, so a column of names costs a test of each kind once.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Values {
+    /// The longest value in bytes, its quotes removed (`""` counted as two): at least the
+    /// longest trimmed value's length in characters.
+    longest: usize,
+    /// Whether a value is empty once trimmed.
+    empty: bool,
+    /// The kinds every non-empty value (trimmed) has, as bits of [`Values::kind_bit`].
+    all: u8,
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Self {
+            longest: 0,
+            empty: false,
+            all: u8::MAX,
+        }
+    }
+}
+
+impl Values {
+    const EMAIL: u8 = 1;
+    const INTEGER: u8 = 1 << 1;
+    const NUMBER: u8 = 1 << 2;
+    const BOOLEAN: u8 = 1 << 3;
+
+    /// The bit of a date as `vendor` reads them.
+    fn date_bit(vendor: Vendor) -> u8 {
+        let i = Vendor::ALL.iter().position(|&v| v == vendor).unwrap_or(0);
+        1 << (4 + i)
+    }
+
+    /// The bit of the test `field` makes of a value beyond its length, if any.
+    fn kind_bit(vendor: Vendor, field: &Field) -> Option<u8> {
+        match field.kind {
+            FieldKind::Email => Some(Self::EMAIL),
+            FieldKind::Integer => Some(Self::INTEGER),
+            FieldKind::Number => Some(Self::NUMBER),
+            FieldKind::Date | FieldKind::DateTime => Some(Self::date_bit(vendor)),
+            FieldKind::Boolean => Some(Self::BOOLEAN),
+            // A list's values are not known when the file is checked.
+            FieldKind::List if !field.values.is_empty() => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Adds the value of `raw` (a field's bytes between its quotes), `text` the value itself.
+    pub(crate) fn add<'t>(&mut self, raw: &[u8], text: impl FnOnce() -> Cow<'t, str>) {
+        self.longest = self.longest.max(raw.len());
+        // A first byte that is ASCII and not white space: neither empty nor trimmed at the
+        // start, and nothing left to learn when no kind is left.
+        let plain_start =
+            matches!(raw.first(), Some(&b) if b.is_ascii() && !(b as char).is_whitespace());
+        if plain_start && self.all == 0 {
+            return;
+        }
+        let text = text();
+        let value = text.trim();
+        if value.is_empty() {
+            self.empty = true;
+            return;
+        }
+        // Clears `bit` from `all` unless `test` holds (tested only while the bit is set).
+        fn keep(all: &mut u8, bit: u8, test: impl FnOnce() -> bool) {
+            if *all & bit != 0 && !test() {
+                *all &= !bit;
+            }
+        }
+        let all = &mut self.all;
+        keep(all, Self::EMAIL, || is_email(value));
+        keep(all, Self::INTEGER, || value.parse::<i64>().is_ok());
+        keep(all, Self::NUMBER, || is_number(value));
+        keep(all, Self::BOOLEAN, || {
+            BOOLEANS.iter().any(|b| b.eq_ignore_ascii_case(value))
+        });
+        // A date as Copernica reads them is one as every vendor does: one test most often.
+        let copernica = Self::date_bit(Vendor::Copernica);
+        if *all & copernica == 0 || !is_date(Vendor::Copernica, value) {
+            *all &= !copernica;
+            for vendor in Vendor::ALL {
+                keep(all, Self::date_bit(vendor), || is_date(vendor, value));
+            }
+        }
+    }
+
+    /// Adds what `other` learnt of the same column.
+    pub(crate) fn merge(&mut self, other: &Values) {
+        self.longest = self.longest.max(other.longest);
+        self.empty |= other.empty;
+        self.all &= other.all;
+    }
+
+    /// Whether every value fits `field`: [`misfit`] finds nothing in this column.
+    fn all_fit(&self, vendor: Vendor, field: &Field) -> bool {
+        !(self.empty && field.mandatory)
+            && field
+                .max_length
+                .is_none_or(|max| self.longest <= max as usize)
+            && Self::kind_bit(vendor, field).is_none_or(|bit| bit != 0 && self.all & bit == bit)
+    }
+}
+
 /// Why `value` does not fit `field` (`None`: it fits, or it is not checked). An empty value
 /// fits but in a mandatory field.
 fn misfit(vendor: Vendor, field: &Field, value: &str) -> Option<String> {
@@ -746,6 +864,52 @@ const BOOLEANS: &[&str] = &[
 /// One `@`, a local part of at most 64 characters, a domain with a dot, no space: what every
 /// vendor's own check refuses at the least (RFC 5321's lengths).
 fn is_email(value: &str) -> bool {
+    match value.is_ascii() {
+        true => is_ascii_email(value.as_bytes()),
+        false => is_any_email(value),
+    }
+}
+
+/// [`is_email`] of an ASCII value, in one look at each byte (the check of most files' key).
+fn is_ascii_email(value: &[u8]) -> bool {
+    let Some(at) = memchr::memchr(b'@', value) else {
+        return false;
+    };
+    let (local, domain) = (&value[..at], &value[at + 1..]);
+    if local.is_empty()
+        || local.len() > 64
+        || value.len() > 254
+        || local[0] == b'.'
+        || local[local.len() - 1] == b'.'
+    {
+        return false;
+    }
+    let mut dot = false;
+    for &b in local {
+        // Controls, white space and commas.
+        if b <= b' ' || b == 0x7F || b == b',' || (dot && b == b'.') {
+            return false;
+        }
+        dot = b == b'.';
+    }
+    // Labels of letters, digits and inner hyphens, between dots.
+    let (mut label, mut dots, mut last) = (0, 0, b'.');
+    for &b in domain {
+        match b {
+            b'.' if label == 0 || last == b'-' => return false,
+            b'.' => (label, dots) = (0, dots + 1),
+            b'-' if label == 0 => return false,
+            b'-' => label += 1,
+            _ if b.is_ascii_alphanumeric() => label += 1,
+            _ => return false,
+        }
+        last = b;
+    }
+    dots > 0 && label > 0 && last != b'-'
+}
+
+/// [`is_email`] of any value.
+fn is_any_email(value: &str) -> bool {
     let Some((local, domain)) = value.split_once('@') else {
         return false;
     };
@@ -911,6 +1075,117 @@ mod tests {
         assert_eq!(misfit(Vendor::Mailperformance, &email, "a@b.fr"), None);
     }
 
+    /// The check of ASCII addresses byte by byte says what the check of any text says.
+    #[test]
+    fn ascii_addresses_are_checked_as_any_text() {
+        // Letters and digits weigh more, so that some values are addresses.
+        let alphabet = b"aaaaaZZZ000.-@ ,\t_\x7f";
+        let mut rng = fastrand::Rng::with_seed(14);
+        let mut valid = 0;
+        for _ in 0..200_000 {
+            let part = |rng: &mut fastrand::Rng, n: usize| -> String {
+                (0..rng.usize(0..n))
+                    .map(|_| alphabet[rng.usize(..alphabet.len())] as char)
+                    .collect()
+            };
+            // Half of them shaped as addresses.
+            let value = match rng.bool() {
+                true => part(&mut rng, 12),
+                false => {
+                    let (local, host) = (part(&mut rng, 6), part(&mut rng, 6));
+                    format!("{local}@{host}.{}", part(&mut rng, 4))
+                }
+            };
+            let any = is_any_email(&value);
+            assert_eq!(is_ascii_email(value.as_bytes()), any, "{value:?}");
+            valid += u32::from(any);
+        }
+        for long in [64, 65] {
+            let value = format!("{}@example.com", "a".repeat(long));
+            assert_eq!(is_ascii_email(value.as_bytes()), is_any_email(&value));
+        }
+        let value = format!("a@{}.com", "b".repeat(250));
+        assert_eq!(is_ascii_email(value.as_bytes()), is_any_email(&value));
+        assert!(valid > 2_000, "{valid}");
+    }
+
+    /// What the file check learns of a column lets the value checks skip it only when every
+    /// value fits; a column of values that all fit, written plainly, is skipped.
+    #[test]
+    fn a_column_is_skipped_only_when_every_value_fits() {
+        let pool = [
+            "ada@example.com",
+            "ada@example",
+            "Ada",
+            " ada@example.com ",
+            "",
+            "  ",
+            "42",
+            "-7",
+            "3,5",
+            "1e3",
+            "NaN",
+            "yes",
+            "Non",
+            "1990-12-24",
+            "24/12/1990",
+            "12/24/1990",
+            "1990-12-24T10:30:00Z",
+            "1990-12-24 10:30",
+            "31/02/1990",
+            "Élodie",
+            "\u{a0}x",
+            "ab\"\"c",
+            "M.",
+            "Mme",
+        ];
+        let kinds = [
+            FieldKind::Text,
+            FieldKind::Email,
+            FieldKind::Integer,
+            FieldKind::Number,
+            FieldKind::Date,
+            FieldKind::DateTime,
+            FieldKind::Boolean,
+            FieldKind::List,
+            FieldKind::Other,
+        ];
+        let mut rng = fastrand::Rng::with_seed(14);
+        let mut skipped = 0;
+        for case in 0..20_000 {
+            let column: Vec<&str> = (0..rng.usize(1..5))
+                .map(|_| pool[rng.usize(..pool.len())])
+                .collect();
+            let mut values = Values::default();
+            for value in &column {
+                values.add(value.as_bytes(), || Cow::Borrowed(value));
+            }
+            let mut field = Field::new("1", "F", kinds[rng.usize(..kinds.len())], "t");
+            field.mandatory = rng.bool();
+            field.max_length = rng.bool().then(|| rng.u32(1..12));
+            if rng.bool() {
+                field.values = vec!["M.".into(), "Mme".into()];
+            }
+            let vendor = Vendor::ALL[rng.usize(..4)];
+            let fit = column
+                .iter()
+                .all(|v| misfit(vendor, &field, v.trim()).is_none());
+            if values.all_fit(vendor, &field) {
+                assert!(fit, "case {case}: {column:?} {field:?} {vendor}");
+                skipped += 1;
+            }
+            // Plain values that all fit (no padding, ASCII) are always seen to.
+            let plain = |v: &&str| v.is_ascii() && v.trim() == *v && !v.contains('"');
+            if fit && column.iter().all(plain) && field.values.is_empty() {
+                assert!(
+                    values.all_fit(vendor, &field),
+                    "case {case}: {column:?} {field:?} {vendor}"
+                );
+            }
+        }
+        assert!(skipped > 2_000, "{skipped}");
+    }
+
     /// A file cut into ranges read at the same time gives the lines, counts and runs one
     /// reader gives, however the bad rows fall around the cuts.
     #[test]
@@ -948,7 +1223,7 @@ mod tests {
         let mut findings = Findings::default();
         let runs =
             check_values(Vendor::Mailperformance, &csv, &checks, &mut findings, true).unwrap();
-        assert!(csv.plain);
+        assert!(csv.plain());
         // The fast reader's ranges against the csv crate's reader on the whole file.
         let one = check_range(
             RangeCheck::new(Vendor::Mailperformance, &csv, &checks, true),
