@@ -21,8 +21,8 @@
 //!   (Eloqua staging: 201 with a sync, or 204 empty) is generated as raw bytes plus status,
 //!   instead of progenitor's assertion panic.
 //!
-//! Three rewrites of the generated code follow: two so that only what the vendors document goes
-//! on the wire, one for the cost of a call:
+//! Four rewrites of the generated code follow: two so that only what the vendors document goes
+//! on the wire, two for the cost of a call:
 //!
 //! * **E. the vendor's `Accept`**: an operation whose responses are a vendor `…+json` type (A)
 //!   sends that type in `Accept` instead of progenitor's `application/json`; one without a
@@ -35,6 +35,9 @@
 //!   percent-encodes exactly as `encode_path` does and only when a byte needs it (the URL is the
 //!   same; about 1,300 instructions less a call, BENCHMARKS.md section 3). A URL of any other
 //!   shape is left as generated.
+//! * **H. answers decoded without a copy of their headers**: `ResponseValue::from_response`
+//!   copies the answer's headers before reading its body; `crate::http::decode` moves them into
+//!   the same `ResponseValue` instead (the same value, the same errors).
 //!
 //! Anything progenitor still refuses (or panics on) is reported as a [`SpecError`] naming the
 //! spec file and the problem.
@@ -262,6 +265,7 @@ fn rewrite(ast: &mut syn::File, accepts: &BTreeMap<String, String>) -> Result<Ve
         accept_set: BTreeMap::new(),
         api_version_removed: 0,
         urls_pushed: 0,
+        decoded: 0,
     };
     rewrite.visit_file_mut(ast);
     let mut notes = Vec::new();
@@ -288,6 +292,12 @@ fn rewrite(ast: &mut syn::File, accepts: &BTreeMap<String, String>) -> Result<Ve
             rewrite.urls_pushed
         ));
     }
+    if rewrite.decoded > 0 {
+        notes.push(format!(
+            "H: {} answers decoded with their headers moved, not copied",
+            rewrite.decoded
+        ));
+    }
     Ok(notes)
 }
 
@@ -297,6 +307,7 @@ struct Rewrite<'a> {
     accept_set: BTreeMap<String, usize>,
     api_version_removed: usize,
     urls_pushed: usize,
+    decoded: usize,
 }
 
 impl VisitMut for Rewrite<'_> {
@@ -325,6 +336,20 @@ impl VisitMut for Rewrite<'_> {
             }
         }
         visit_mut::visit_local_mut(self, local);
+    }
+
+    fn visit_expr_mut(&mut self, expr: &mut syn::Expr) {
+        if let syn::Expr::Call(call) = expr {
+            if call.func.to_token_stream().to_string() == "ResponseValue :: from_response"
+                && call.args.len() == 1
+            {
+                let response = &call.args[0];
+                *expr = syn::parse_quote!(crate::http::decode(#response));
+                self.decoded += 1;
+                return;
+            }
+        }
+        visit_mut::visit_expr_mut(self, expr);
     }
 
     fn visit_impl_item_fn_mut(&mut self, function: &mut syn::ImplItemFn) {
