@@ -450,12 +450,12 @@ impl CsvFile {
         self.header.iter().position(|h| h == name)
     }
 
-    /// The shape of its rows, for the fast reader.
     /// Whether the file has the plain shape that the fast reader takes.
     pub(crate) fn plain(&self) -> bool {
         self.values.is_some()
     }
 
+    /// The shape of its rows, for the fast reader.
     pub(crate) fn format(&self) -> scan::Format {
         scan::Format {
             delimiter: self.delimiter,

@@ -309,7 +309,7 @@ impl Inner {
     /// progenitor's error `Display`), and a response's body reading at most
     /// `max_response_bytes`. The two are called one after the other by the hooks, not through
     /// an `async fn` of this type: one layer of future less, and the request and the answer
-    /// moved once less each (about 300 instructions a call, BENCHMARKS.md section 3).
+    /// moved once less each (about 150 instructions a call, BENCHMARKS.md section 3).
     pub(crate) fn answer(
         &self,
         result: reqwest::Result<reqwest::Response>,

@@ -431,12 +431,12 @@ fn file_findings(
 }
 
 /// Reads every data row of `csv` and checks the value of each column of `checks` against its
-/// field (unless the file check saw every value of the column fit it: [`Values`]); returns the runs of rows with a value that does not fit (with `runs_wanted`: they
-/// are only needed to leave the rows out, and at most [`MAX_RUNS`] are kept). The file is cut
-/// into row-aligned ranges read at the same time, by the fast reader when the file has the
-/// shape it takes (`CsvFile::plain`), otherwise by the csv crate (then only if no line break
-/// is inside quotes: every line a row); the lines of each range are counted to number the
-/// next one's.
+/// field, unless the file check saw every value of the column fit it ([`Values`]); returns the
+/// runs of rows with a value that does not fit (with `runs_wanted`: they are only needed to
+/// leave the rows out, and at most [`MAX_RUNS`] are kept). The file is cut into row-aligned
+/// ranges read at the same time, by the fast reader when the file has the shape it takes
+/// (`CsvFile::plain`), otherwise by the csv crate (then only if no line break is inside quotes:
+/// every line a row); the lines of each range are counted to number the next one's.
 fn check_values(
     vendor: Vendor,
     csv: &CsvFile,
