@@ -828,7 +828,7 @@ fn plain_duplicates(
         data,
         format,
         threads,
-        (|| (HashSet::<Vec<u8>>::new(), Vec::new()), || {}),
+        (|| (Keys::default(), Vec::new()), || {}),
         |(found, normal), record| {
             let value = record.value(index);
             let normal = normal_key(&value, normal);
@@ -838,7 +838,7 @@ fn plain_duplicates(
             Ok(())
         },
     )?;
-    let mut all = HashSet::new();
+    let mut all = Keys::default();
     Ok(parts
         .into_iter()
         .flat_map(|(_, (found, ..))| found)

@@ -226,7 +226,11 @@ impl Fields {
     /// name it is without case, accents or surrounding spaces (an Eloqua
     /// `{{Contact.Field(C_X)}}` statement names `C_X`, an NP6 id may have leading zeros).
     pub fn find(&self, text: &str) -> Result<&Field, Unresolved> {
-        let index = Index::new(self);
+        self.find_in(&Index::new(self), text)
+    }
+
+    /// [`Fields::find`] with the index of these fields, made once for many lookups.
+    fn find_in(&self, index: &Index<'_>, text: &str) -> Result<&Field, Unresolved> {
         let found = index.lookup(self, text);
         match found[..] {
             [i] => Ok(&self.fields[i]),
@@ -247,9 +251,10 @@ impl Fields {
         &self,
         columns: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>, Error> {
+        let index = Index::new(self);
         columns
             .iter()
-            .map(|(column, field)| match self.find(field) {
+            .map(|(column, field)| match self.find_in(&index, field) {
                 _ if self.vendor == Vendor::Eloqua
                     && field.trim().starts_with("{{")
                     && !field.trim().starts_with("{{Contact.Field(") =>
