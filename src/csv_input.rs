@@ -334,26 +334,27 @@ impl CsvFile {
             true => plain_rows(path, data.clone(), &format, threads, key_index, &keys),
             false => Err(Stop::Unusual("the fast reader is not used")),
         };
-        let (rows, quoted_line_break, candidates, values) = match read {
-            Ok(read) => {
-                let broken = read.broken.map(|(line, i)| (line, header[i].clone()));
-                // A key in two rows is searched for as text when every key is written as it
-                // is compared (so that two equal keys are the same bytes) and every record is
-                // one line.
-                let mut candidates = read.candidates;
-                if !read.as_written || broken.is_some() {
-                    candidates.keys = None;
-                }
-                (read.rows, broken, candidates, Some(read.values))
-            }
+        let mut read = match read {
+            Ok(read) => read,
             Err(Stop::Failed(e)) => return Err(*e),
             Err(Stop::Unusual(what)) => {
                 tracing::debug!(file = %path.display(), what, "read with the csv crate");
-                let read = csv_rows(&mut rows_of, (line_ending, &header), key, &keys, size)?;
-                let broken = read.broken.map(|(line, i)| (line, header[i].clone()));
-                (read.rows, broken, read.candidates, None)
+                csv_rows(&mut rows_of, (line_ending, &header), key, &keys, size)?
             }
         };
+        // A key in two rows is searched for as text when every key is written as it is
+        // compared (so that two equal keys are the same bytes) and every record is one line.
+        if !read.as_written || read.broken.is_some() {
+            read.candidates.keys = None;
+        }
+        let DataRows {
+            rows,
+            broken,
+            candidates,
+            values,
+            ..
+        } = read;
+        let quoted_line_break = broken.map(|(line, i)| (line, header[i].clone()));
         if rows == 0 {
             return Err(invalid(path, None, None, "no data rows after the header"));
         }
@@ -566,7 +567,7 @@ struct DataRows {
     /// the fast reader tells.
     as_written: bool,
     /// What each column's values are; only the fast reader tells.
-    values: Vec<Values>,
+    values: Option<Vec<Values>>,
 }
 
 /// The data rows of a file of the plain shape, read by the fast reader on `threads` threads.
@@ -628,7 +629,7 @@ fn plain_rows(
         broken: None,
         candidates: Candidates::default(),
         as_written: true,
-        values: vec![Values::default(); format.columns],
+        values: Some(vec![Values::default(); format.columns]),
     };
     // The header is line 1.
     let mut lines_before = 1;
@@ -639,7 +640,7 @@ fn plain_rows(
         }
         lines_before += part.lines;
         read.as_written &= range.as_written;
-        for (all, values) in read.values.iter_mut().zip(&range.values) {
+        for (all, values) in read.values.iter_mut().flatten().zip(&range.values) {
             all.merge(values);
         }
         read.candidates.extend(range.keys.finish());
@@ -926,7 +927,7 @@ fn csv_rows(
         broken: quoted_line_break,
         candidates: batch.finish(),
         as_written: false,
-        values: Vec::new(),
+        values: None,
     })
 }
 
