@@ -774,11 +774,9 @@ fn keyed_duplicates(
         Some(&line[..memchr::memchr(format.delimiter, line).unwrap_or(line.len())])
     }
     let cuts = scan::cuts(path, data, threads).map_err(|e| Stop::from(Error::io(path, e)))?;
-    // The candidates found in one range, or `None` when one is there twice (the reading stops
-    // there).
-    let read = |range: Range<u64>| -> Result<Option<Keys>, Stop> {
-        let (mut found, mut normal) = (Keys::default(), Vec::new());
-        let mut twice = false;
+    // The candidates found in one range, and whether one is there twice.
+    let read = |range: Range<u64>| -> Result<(Keys, bool), Stop> {
+        let (mut found, mut normal, mut twice) = (Keys::default(), Vec::new(), false);
         each_block(path, range, format, |text| {
             let mut start = 0;
             for end in memchr::memchr_iter(b'\n', text).chain(
@@ -791,22 +789,18 @@ fn keyed_duplicates(
                 let key = field(line, index, format)
                     .ok_or(Stop::Unusual("a quoted field up to the key"))?;
                 let key = normal_key(key, &mut normal);
-                if candidates.contains(&keys.hash_one(key)) && !found.insert(key.to_vec()) {
-                    twice = true;
-                    return Err(Stop::Unusual("a duplicate key"));
+                if candidates.contains(&keys.hash_one(key)) {
+                    twice |= !found.insert(key.to_vec());
                 }
             }
             Ok(())
-        })
-        .or_else(|stop| if twice { Ok(()) } else { Err(stop) })?;
-        Ok((!twice).then_some(found))
+        })?;
+        Ok((found, twice))
     };
     let mut all = Keys::default();
     for found in scan::each_range(&cuts, read) {
-        let Some(found) = found? else {
-            return Ok(true);
-        };
-        if found.into_iter().any(|key| !all.insert(key)) {
+        let (found, twice) = found?;
+        if twice || found.into_iter().any(|key| !all.insert(key)) {
             return Ok(true);
         }
     }

@@ -541,6 +541,8 @@ pub(crate) fn streamed_body(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// Every byte value and character class, alone and in mixes, as `encode_path` writes them.
     #[test]
     fn path_parameters_are_encoded_as_progenitor_does() {
@@ -569,8 +571,6 @@ mod tests {
         push_path(&mut url, &-42i64);
         assert_eq!(url, "b/-42");
     }
-
-    use super::*;
 
     #[test]
     fn base_urls_are_checked_and_trimmed() {
