@@ -61,7 +61,7 @@ impl Contacts {
 
     /// A contact's fields.
     pub(crate) fn get(&self, key: &str) -> Option<BTreeMap<String, String>> {
-        let entry = self.store.log.read(self.store.find(key.as_bytes())?);
+        let entry = self.store.read(key.as_bytes())?;
         Some(self.names.decode(Log::parts(&entry).1))
     }
 
@@ -199,21 +199,32 @@ impl Store {
             .copied()
     }
 
-    /// Writes a key's record: true if the key is new.
+    /// A key's log entry, read once (the lookup's own reading).
+    fn read(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
+        let tag = self.tag(key);
+        let mut read = None;
+        self.index.find(spread(tag), |entry| {
+            read = self.log.read_if(*entry, tag, key);
+            read.is_some()
+        })?;
+        read
+    }
+
+    /// Writes a key's record: true if the key is new (one probe of the index).
     fn put(&mut self, key: &[u8], record: &[u8]) -> bool {
         let tag = self.tag(key);
         let entry = self.log.append(key, record) | tag;
         let log = &self.log;
         let found = self
             .index
-            .find_mut(spread(tag), |old| log.holds(*old, tag, key));
+            .entry(spread(tag), |old| log.holds(*old, tag, key), |e| spread(*e));
         match found {
-            Some(old) => {
-                *old = entry;
+            hashbrown::hash_table::Entry::Occupied(mut old) => {
+                *old.get_mut() = entry;
                 false
             }
-            None => {
-                self.index.insert_unique(spread(tag), entry, |e| spread(*e));
+            hashbrown::hash_table::Entry::Vacant(new) => {
+                new.insert(entry);
                 true
             }
         }
@@ -376,7 +387,16 @@ impl Log {
     /// Whether the index entry `entry` is that of `key`, whose hash gave `tag`: the log is read
     /// only when the tags agree.
     fn holds(&self, entry: u64, tag: u64, key: &[u8]) -> bool {
-        entry & !OFFSET_MASK == tag && Self::parts(&self.read(entry)).0 == key
+        self.read_if(entry, tag, key).is_some()
+    }
+
+    /// The entry `entry` points to, if it is that of `key` ([`Log::holds`]).
+    fn read_if(&self, entry: u64, tag: u64, key: &[u8]) -> Option<Cow<'_, [u8]>> {
+        if entry & !OFFSET_MASK != tag {
+            return None;
+        }
+        let bytes = self.read(entry);
+        (Self::parts(&bytes).0 == key).then_some(bytes)
     }
 
     /// The size of the entry `bytes` start with, from its lengths.
@@ -442,19 +462,14 @@ impl Names {
     }
 
     /// A record's fields (the last value of a name given twice).
-    pub(crate) fn decode(&self, record: &[u8]) -> BTreeMap<String, String> {
-        self.pairs(record).into_iter().collect()
-    }
-
-    /// A record's fields in the order they were given.
-    pub(crate) fn pairs(&self, mut record: &[u8]) -> Vec<(String, String)> {
-        let mut fields = Vec::new();
+    pub(crate) fn decode(&self, mut record: &[u8]) -> BTreeMap<String, String> {
+        let mut fields = BTreeMap::new();
         while let [a, b, rest @ ..] = record {
             let name = &self.names[usize::from(u16::from_le_bytes([*a, *b]))];
             let (len, used) = read_leb128(rest);
             let (value, next) = rest[used..].split_at(len);
             let value = std::str::from_utf8(value).expect("encoded from a String");
-            fields.push((name.to_string(), value.to_owned()));
+            fields.insert(name.to_string(), value.to_owned());
             record = next;
         }
         fields

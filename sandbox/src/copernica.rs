@@ -494,9 +494,7 @@ impl Rows {
                 header,
             } => (text, *delimiter, header),
         };
-        let (mut reader, text) = csv_reader(text, delimiter);
-        // Read when the rows were made: it is known to be readable.
-        let _ = reader.headers();
+        let (reader, text) = csv_reader(text, delimiter);
         each_record(reader, text.as_bytes(), |line, record| {
             let row = match record {
                 Err(e) => Err(format!("Source cannot be read as CSV: {e}")),

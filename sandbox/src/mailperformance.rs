@@ -918,12 +918,11 @@ fn run(
         }
     }
 
-    let mut names = super::contacts::Names::default();
     // Where each key appears in the file, when a duplicate rule asks: a first reading.
     let mut lines_of: HashMap<String, Vec<u64>> = HashMap::new();
     if duplicates != Duplicates::InOrder {
         each_row(file, binding, |line, record| {
-            let key = record.and_then(|r| bind_row(r, &binds, &mut names));
+            let key = record.and_then(|r| bind_row(r, &binds));
             if let Some(key) = key.ok().and_then(|row| contact_key(&row.key, true).ok()) {
                 lines_of.entry(key).or_default().push(line);
             }
@@ -931,7 +930,7 @@ fn run(
     }
     each_row(file, binding, |line, record| {
         result.rows += 1;
-        let row = match record.and_then(|r| bind_row(r, &binds, &mut names)) {
+        let row = match record.and_then(|r| bind_row(r, &binds)) {
             Ok(row) => row,
             Err(reason) => return result.reject(line, reason),
         };
@@ -957,7 +956,7 @@ fn run(
                 return result.reject(line, reason);
             }
         }
-        let mut fields = names.decode(&row.fields);
+        let mut fields = row.fields;
         if !crush {
             fields.retain(|_, value| !value.is_empty());
         }
@@ -969,8 +968,8 @@ fn run(
 
 struct Row {
     key: String,
-    /// The bound fields, encoded.
-    fields: Box<[u8]>,
+    /// The bound fields.
+    fields: BTreeMap<String, String>,
 }
 
 /// The file without its BOM and the binding's columns, or why the file cannot be read at all
@@ -1022,11 +1021,7 @@ fn each_row(
     });
 }
 
-fn bind_row(
-    record: &csv::StringRecord,
-    binds: &[(usize, &FieldDef)],
-    names: &mut super::contacts::Names,
-) -> Result<Row, String> {
+fn bind_row(record: &csv::StringRecord, binds: &[(usize, &FieldDef)]) -> Result<Row, String> {
     let mut key = None;
     let mut fields = BTreeMap::new();
     for (column, field) in binds {
@@ -1049,7 +1044,7 @@ fn bind_row(
     }
     Ok(Row {
         key: key.unwrap_or_default(),
-        fields: names.encode(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        fields,
     })
 }
 

@@ -135,6 +135,7 @@ async fn a_declared_answer_over_the_limit_fails_at_the_limit() {
     let (url, _) = serve(200, Some(4 << 20)).await;
     let (result, took) = import(&url, 1 << 20).await;
     let e = result.unwrap_err();
+    assert!(matches!(e, Error::Transport { .. }), "{e:?}");
     let text = e.report().to_string();
     assert!(
         text.contains("the answer is larger than 1048576 bytes"),
