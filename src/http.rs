@@ -350,9 +350,14 @@ impl Inner {
 
 /// Writes a path parameter at the end of `url`, percent-encoded exactly as progenitor's
 /// `encode_path(&value.to_string())`, without its two intermediate strings: the generated code
-/// calls it (rewrite G of `codegen/`).
-pub(crate) fn push_path(url: &mut String, value: &impl std::fmt::Display) {
+/// calls it (rewrite G of `codegen/`). An `i64`, the vendors' ids, is written by `itoa`
+/// (digits and a sign: nothing to encode) instead of `Display` (about 190 instructions less).
+pub(crate) fn push_path<T: std::fmt::Display + 'static>(url: &mut String, value: &T) {
     use std::fmt::Write as _;
+    if let Some(id) = (value as &dyn std::any::Any).downcast_ref::<i64>() {
+        url.push_str(itoa::Buffer::new().format(*id));
+        return;
+    }
     let start = url.len();
     write!(url, "{value}").expect("a String takes any text");
     // `encode_path`'s set: the controls, non-ASCII bytes and ` "#<>?`{}/%`.
@@ -416,6 +421,27 @@ fn limited(response: reqwest::Response, max: u64) -> reqwest::Response {
         }
     });
     reqwest::Response::from(http::Response::from_parts(parts, reqwest::Body::wrap(body)))
+}
+
+/// Sends the request that `build` makes, retrying it as the client's policy says, for the
+/// generated calls whose request can be built again (rewrite I of `codegen/`: no body, or a
+/// JSON one): each attempt gets a request of its own from `build`, with the query credential
+/// added, so that none is copied in case the first fails (about 1,100 instructions a call,
+/// BENCHMARKS.md section 3). The answer goes through [`Inner::answer`], as in the `exec` hook.
+pub(crate) async fn execute<C: progenitor_client::ClientInfo<Inner>>(
+    client: &C,
+    info: &progenitor_client::OperationInfo,
+    build: impl Fn() -> reqwest::Result<reqwest::Request>,
+) -> reqwest::Result<reqwest::Response> {
+    let inner = client.inner();
+    let attempt = |_last| {
+        let mut request = build();
+        if let Ok(request) = &mut request {
+            inner.authenticate(request);
+        }
+        Some(request)
+    };
+    inner.answer(crate::retry::attempts(client.client(), &inner.retry, info, attempt).await)
 }
 
 /// Implements progenitor's hooks for a generated `Client` whose inner type is [`Inner`]:

@@ -1,5 +1,6 @@
 //! When to send a request again: a pure policy ([`RetryPolicy::decide`]) and the loop that
-//! applies it inside every generated client (through progenitor's `ClientHooks::exec`).
+//! applies it inside every generated client (`crate::http::execute` for the requests the
+//! generated code can build again, progenitor's `ClientHooks::exec` for the others).
 //!
 //! | outcome | GET, PUT, DELETE | POST (creates something) |
 //! |---|---|---|
@@ -235,27 +236,45 @@ where
     }
 }
 
-/// Sends `request`, retrying it as `policy` says. Used by every generated client's hooks.
+/// Sends `request`, retrying it as `policy` says: the generated clients' `exec` hook, for the
+/// requests the generated code builds once (those with a body of their own, a file streamed
+/// from disk among them). Each attempt but the last keeps a copy of the request to send next
+/// ([`replay`]); a body that cannot be copied is sent once.
 pub(crate) async fn execute(
     client: &reqwest::Client,
     policy: &RetryPolicy,
-    mut request: reqwest::Request,
+    request: reqwest::Request,
     info: &OperationInfo,
 ) -> reqwest::Result<reqwest::Response> {
+    let mut next = Some(request);
+    attempts(client, policy, info, |last| {
+        let request = next.take()?;
+        if !last {
+            next = replay(&request);
+        }
+        Some(Ok(request))
+    })
+    .await
+}
+
+/// The loop of [`execute`] and of [`crate::http::execute`]: `request(last)` gives the request of
+/// each attempt (`last` when no other may follow it), `None` when it cannot be sent again; it
+/// is asked for the next one only once the policy calls for another attempt.
+pub(crate) async fn attempts(
+    client: &reqwest::Client,
+    policy: &RetryPolicy,
+    info: &OperationInfo,
+    mut request: impl FnMut(bool) -> Option<reqwest::Result<reqwest::Request>>,
+) -> reqwest::Result<reqwest::Response> {
     let started = Instant::now();
-    let idempotent = !matches!(
-        *request.method(),
-        reqwest::Method::POST | reqwest::Method::PATCH
-    );
     let mut attempt = 1;
+    let mut sent = request(attempt >= policy.max_attempts).expect("a first request")?;
     loop {
-        // The copy for a replay is made only while another attempt is allowed.
-        let replay = if attempt < policy.max_attempts {
-            replay(&request)
-        } else {
-            None
-        };
-        let result = client.execute(request).await;
+        let idempotent = !matches!(
+            *sent.method(),
+            reqwest::Method::POST | reqwest::Method::PATCH
+        );
+        let result = client.execute(sent).await;
         let outcome = match &result {
             Ok(response) if response.status().is_success() => return result,
             Ok(response) => Outcome::Status {
@@ -273,21 +292,22 @@ pub(crate) async fn execute(
             idempotent,
             fastrand::f64(),
         );
-        match (decision, replay) {
-            (Decision::RetryAfter(wait), Some(next)) => {
-                tracing::warn!(
-                    operation = info.operation_id,
-                    attempt,
-                    ?outcome,
-                    wait_ms = wait.as_millis() as u64,
-                    "retrying"
-                );
-                tokio::time::sleep(wait).await;
-                request = next;
-                attempt += 1;
-            }
-            _ => return result,
-        }
+        let Decision::RetryAfter(wait) = decision else {
+            return result;
+        };
+        let Some(next) = request(attempt + 1 >= policy.max_attempts) else {
+            return result;
+        };
+        tracing::warn!(
+            operation = info.operation_id,
+            attempt,
+            ?outcome,
+            wait_ms = wait.as_millis() as u64,
+            "retrying"
+        );
+        tokio::time::sleep(wait).await;
+        sent = next?;
+        attempt += 1;
     }
 }
 

@@ -21,8 +21,8 @@
 //!   (Eloqua staging: 201 with a sync, or 204 empty) is generated as raw bytes plus status,
 //!   instead of progenitor's assertion panic.
 //!
-//! Four rewrites of the generated code follow: two so that only what the vendors document goes
-//! on the wire, two for the cost of a call:
+//! Five rewrites of the generated code follow: two so that only what the vendors document goes
+//! on the wire, three for the cost of a call:
 //!
 //! * **E. the vendor's `Accept`**: an operation whose responses are a vendor `…+json` type (A)
 //!   sends that type in `Accept` instead of progenitor's `application/json`; one without a
@@ -38,6 +38,10 @@
 //! * **H. answers decoded without a copy of their headers**: `ResponseValue::from_response`
 //!   copies the answer's headers before reading its body; `crate::http::decode` moves them into
 //!   the same `ResponseValue` instead (the same value, the same errors).
+//! * **I. requests built again, not copied**: the hooks' retry loop copies every request before
+//!   sending it, in case it must be sent again. A request built from the call's arguments alone
+//!   (no body, or a JSON one, and no header arguments) is built by a closure instead, that
+//!   `crate::http::execute` calls again for each attempt: no copy when the first succeeds.
 //!
 //! Anything progenitor still refuses (or panics on) is reported as a [`SpecError`] naming the
 //! spec file and the problem.
@@ -266,6 +270,7 @@ fn rewrite(ast: &mut syn::File, accepts: &BTreeMap<String, String>) -> Result<Ve
         api_version_removed: 0,
         urls_pushed: 0,
         decoded: 0,
+        built_per_attempt: 0,
     };
     rewrite.visit_file_mut(ast);
     let mut notes = Vec::new();
@@ -298,6 +303,12 @@ fn rewrite(ast: &mut syn::File, accepts: &BTreeMap<String, String>) -> Result<Ve
             rewrite.decoded
         ));
     }
+    if rewrite.built_per_attempt > 0 {
+        notes.push(format!(
+            "I: {} requests built again for each attempt instead of copied for a retry",
+            rewrite.built_per_attempt
+        ));
+    }
     Ok(notes)
 }
 
@@ -308,6 +319,7 @@ struct Rewrite<'a> {
     api_version_removed: usize,
     urls_pushed: usize,
     decoded: usize,
+    built_per_attempt: usize,
 }
 
 impl VisitMut for Rewrite<'_> {
@@ -363,7 +375,70 @@ impl VisitMut for Rewrite<'_> {
             *self.accept_set.entry(operation.clone()).or_default() += set.done;
         }
         visit_mut::visit_impl_item_fn_mut(self, function);
+        if built_per_attempt(&mut function.block) {
+            self.built_per_attempt += 1;
+        }
     }
+}
+
+/// Rewrite I of a generated `send` whose request is built from its arguments alone (no body of
+/// its own, no header map): its statements
+///
+/// ```text
+/// let url = …;
+/// let mut request = client.client.get(url)….build()?;
+/// let info = OperationInfo { … };
+/// client.pre(&mut request, &info).await?;
+/// let result = client.exec(request, &info).await;
+/// ```
+///
+/// become `let info = …; let result = crate::http::execute(client, &info, || { let url = …;
+/// client.client.get(url)….build() }).await;`, which builds the request again for each attempt
+/// instead of copying it before the first in case it fails. Anything else is left as it is.
+fn built_per_attempt(block: &mut syn::Block) -> bool {
+    let text = |stmt: &syn::Stmt| stmt.to_token_stream().to_string();
+    fn local<'s>(stmt: &'s syn::Stmt, name: &str) -> Option<&'s syn::LocalInit> {
+        match stmt {
+            syn::Stmt::Local(local) => match &local.pat {
+                syn::Pat::Ident(pat) if pat.ident == name => local.init.as_ref(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    let Some(url) = block.stmts.iter().position(|s| local(s, "url").is_some()) else {
+        return false;
+    };
+    let [url_stmt, request, info, pre, exec] = match block.stmts.get(url..url + 5) {
+        Some([a, b, c, d, e]) => [a, b, c, d, e],
+        _ => return false,
+    };
+    let Some(syn::Expr::Try(built)) = local(request, "request").map(|init| &*init.expr) else {
+        return false;
+    };
+    let builder = text(&syn::Stmt::Expr((*built.expr).clone(), None));
+    if local(info, "info").is_none()
+        || text(pre) != "client . pre (& mut request , & info) . await ? ;"
+        || text(exec) != "let result = client . exec (request , & info) . await ;"
+        || !builder.ends_with(". build ()")
+        || builder.contains(". body (")
+        || builder.contains(". headers (")
+    {
+        return false;
+    }
+    let build = &built.expr;
+    let rebuilt: [syn::Stmt; 2] = [
+        info.clone(),
+        syn::parse_quote!(
+            let result = crate::http::execute(client, &info, || {
+                #url_stmt
+                #build
+            })
+            .await;
+        ),
+    ];
+    block.stmts.splice(url..url + 5, rebuilt);
+    true
 }
 
 /// Removes the `header_map` of a generated `send` when nothing is added to it any more (only

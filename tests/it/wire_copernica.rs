@@ -21,10 +21,14 @@ fn fixture(name: &str) -> Value {
 }
 
 fn client(server: &MockServer) -> Client {
+    client_with(server, &HttpConfig::default())
+}
+
+fn client_with(server: &MockServer, config: &HttpConfig) -> Client {
     Client::with_auth(
         &server.uri(),
         &copernica::Auth::AccessToken(Secret::new(TOKEN)),
-        &HttpConfig::default(),
+        config,
     )
     .unwrap()
 }
@@ -134,6 +138,39 @@ async fn get_import() {
     assert_eq!(import.lastrun, not_set);
     assert_eq!(import.nextrun, not_set);
     assert_eq!(import.lasterror, not_set);
+}
+
+/// A read answered 503 is sent again; the generated code builds each attempt's request anew
+/// (rewrite I of `codegen/`), and each one carries the token exactly once.
+#[tokio::test]
+async fn a_retried_read_carries_the_token_once_each_time() {
+    let server = MockServer::start().await;
+    call("GET", "/import/12", &[])
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    serve(
+        &server,
+        call("GET", "/import/12", &[]),
+        ok(fixture("ImportStatus.en-get-import.json")),
+    )
+    .await;
+    let millis = std::time::Duration::from_millis(1);
+    let fast = esp_imports::RetryPolicy::default().with_backoff(millis, millis);
+    let answer = client_with(&server, &HttpConfig::default().with_retry(fast))
+        .get_import()
+        .id(12)
+        .send()
+        .await;
+
+    assert_eq!(answer.unwrap().into_inner().id.as_deref(), Some("12"));
+    let sent = server.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 2);
+    assert!(sent
+        .iter()
+        .all(|r| r.url.query() == Some(&*format!("access_token={TOKEN}"))));
 }
 
 #[tokio::test]
