@@ -13,7 +13,7 @@ use std::{
     collections::HashSet,
     fs::File,
     hash::BuildHasher,
-    io::{BufReader, Read},
+    io::{BufReader, Read, Seek, SeekFrom},
     ops::Range,
     path::{Path, PathBuf},
     rc::Rc,
@@ -317,8 +317,9 @@ impl CsvFile {
             None => None,
         };
 
-        // Duplicate keys are found in bounded memory: a Bloom filter sized from the file flags
-        // the keys that may have been seen; only those are checked exactly, in a second pass.
+        // Duplicate keys are found in bounded memory: a set of the keys' hashes (exact up to
+        // about two million rows, a Bloom filter past them) flags the keys that may have been
+        // seen; only those are checked exactly, in a second pass.
         let keys = KeyHasher::default();
         let format = scan::Format {
             delimiter,
@@ -580,7 +581,41 @@ fn plain_rows(
     key: Option<usize>,
     keys: &KeyHasher,
 ) -> Result<DataRows, Stop> {
-    let seen = Seen::for_file_of(data.end);
+    let rows = estimated_rows(path, &data).map_err(|e| Stop::from(Error::io(path, e)))?;
+    let read = plain_rows_with(path, data.clone(), format, threads, (key, keys), rows)?;
+    if read.1 {
+        tracing::debug!(
+            rows = read.0.rows,
+            ?rows,
+            "more rows than estimated: read again"
+        );
+        return plain_rows_with(path, data, format, threads, (key, keys), None).map(|read| read.0);
+    }
+    Ok(read.0)
+}
+
+/// About how many rows `data` holds, from its first 64 KiB: `None` when no line ends there.
+fn estimated_rows(path: &Path, data: &Range<u64>) -> std::io::Result<Option<u64>> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(data.start))?;
+    let mut sample = vec![0; 64 << 10];
+    let (len, _) = scan::fill(&mut file, &mut sample, 0)?;
+    let lines = memchr::memchr_iter(b'\n', &sample[..len]).count() as u64;
+    Ok((lines > 0).then(|| (data.end - data.start).div_ceil(len as u64 / lines)))
+}
+
+/// [`plain_rows`] with a set of seen keys made for `rows` rows (`None`: for the file's size),
+/// and whether the set overflowed (the file has many more rows than estimated): the duplicate
+/// keys are then not all known.
+fn plain_rows_with(
+    path: &Path,
+    data: Range<u64>,
+    format: &scan::Format,
+    threads: usize,
+    (key, keys): (Option<usize>, &KeyHasher),
+    rows: Option<u64>,
+) -> Result<(DataRows, bool), Stop> {
+    let seen = Seen::for_file_of(data.end, rows);
     struct RangeKeys<'s> {
         keys: scan::Batch<'s>,
         broken: Option<(u64, usize)>,
@@ -645,7 +680,7 @@ fn plain_rows(
         }
         read.candidates.extend(range.keys.finish());
     }
-    Ok(read)
+    Ok((read, seen.overflowed()))
 }
 
 /// Whether a key of `candidates` (at most [`Candidates::MAX_KEYS`]) is in two rows of a file
@@ -723,7 +758,7 @@ fn each_block(
 ) -> Result<(), Stop> {
     let io = |e| Stop::from(Error::io(path, e));
     let mut file = File::open(path).map_err(io)?;
-    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(range.start)).map_err(io)?;
+    file.seek(SeekFrom::Start(range.start)).map_err(io)?;
     let mut file = file.take(range.end - range.start);
     let mut buffer = vec![0u8; scan::buffer_size(format.max_row_bytes)];
     let (mut len, mut eof) = (0, false);
@@ -851,7 +886,7 @@ fn csv_rows(
 ) -> Result<DataRows, Error> {
     let path = rows.path.clone();
     let path = path.as_path();
-    let seen = Seen::for_file_of(size);
+    let seen = Seen::for_file_of(size, None);
     let mut batch = seen.batch();
     let mut scratch = Vec::new();
     let mut count = 0;
@@ -1126,7 +1161,7 @@ impl Rows {
     fn row_too_long(&self, row: Row) -> Result<Error, Error> {
         let io = |e| Error::io(&self.path, e);
         let mut file = open(&self.path)?.0;
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(row.start)).map_err(io)?;
+        file.seek(SeekFrom::Start(row.start)).map_err(io)?;
         let mut line = row.line;
         // The line where the open quoted field opened; whether a quote in it was just read.
         let mut opened: Option<u64> = None;
@@ -1668,6 +1703,52 @@ mod tests {
         let (row, _, reason) = problem(&content);
         assert_eq!(row, Some(50_002));
         assert!(reason.contains("already on line 125"), "{reason}");
+    }
+
+    #[test]
+    fn more_rows_than_estimated_are_read_again_and_every_duplicate_found() {
+        // Long rows in the first 64 KiB, short ones after: the rows are estimated far too few,
+        // the exact table of keys fills up, and the file is read again with a Bloom filter.
+        let mut content = b"email,note\n".to_vec();
+        let long = "n".repeat(2_000);
+        for i in 0..40 {
+            content.extend_from_slice(format!("long{i}@x.io,{long}\n").as_bytes());
+        }
+        for i in 0..20_000 {
+            content.extend_from_slice(format!("s{i}@x.io,\n").as_bytes());
+        }
+        let expect = expect(&["email", "note"], "email");
+        let f = file(&content);
+        let csv = CsvFile::inspect(f.path(), &expect).unwrap();
+        assert_eq!(csv.rows, 20_040);
+        let data = csv.data_start..csv.size;
+        let estimate = estimated_rows(f.path(), &data).unwrap().unwrap();
+        assert!(estimate < 2_000, "{estimate}");
+        let keys = KeyHasher::default();
+        let read = |rows| {
+            plain_rows_with(
+                f.path(),
+                data.clone(),
+                &csv.format(),
+                2,
+                (Some(0), &keys),
+                rows,
+            )
+            .unwrap()
+        };
+        let (first, overflowed) = read(Some(estimate));
+        assert!(overflowed, "{} rows", first.rows);
+        let (again, overflowed) = read(None);
+        assert!(!overflowed);
+        assert_eq!(again.rows, 20_040);
+
+        content.extend_from_slice(b"s7@x.io,\n");
+        let f = file(&content);
+        let Err(Error::InvalidInput(e)) = CsvFile::inspect(f.path(), &expect) else {
+            panic!("the duplicate key is found")
+        };
+        assert_eq!(e.row, Some(20_042));
+        assert!(e.reason.contains("already on line 49"), "{}", e.reason);
     }
 
     #[test]

@@ -513,22 +513,47 @@ pub(crate) fn each_range<T: Send>(cuts: &[u64], work: impl Fn(Range<u64>) -> T +
     })
 }
 
-/// A set of key hashes that tells, in bounded memory, which keys may have been seen before:
-/// a Bloom filter whose probes of a key all fall in one 64-bit word, about 2 bits per byte of
-/// the file (at most 32 MiB). A key costs one cache miss and one atomic OR, and the word's
-/// old value tells whether all its bits were set: two threads adding the same key at the same
-/// moment cannot both miss it. Keys are added [`Batch::LEN`] at a time, their words loaded
-/// first so that the misses overlap.
+/// A set of key hashes that tells, in bounded memory, which keys may have been seen before,
+/// in one of two forms:
+///
+/// - **exact**, when the file's rows can be estimated to at most [`Seen::MAX_EXACT_ROWS`]: an
+///   open-addressing table of the 64-bit hashes themselves, about 1.6 slots a row (at most
+///   32 MiB). A key is flagged only if its hash is in already: a duplicate, or a collision of
+///   64-bit hashes (about one in 10^7 files of two million rows). A file without duplicates
+///   then needs no second pass. A table filled past [`Seen::FULL`] of its slots (more rows
+///   than estimated) takes no more keys and says so ([`Seen::overflowed`]): the file is then
+///   read again with the other form.
+/// - otherwise a **Bloom filter** whose probes of a key all fall in one 64-bit word, about 2
+///   bits per byte of the file (at most 32 MiB), which flags some keys seen only once.
+///
+/// A key costs one cache miss and one atomic operation (a compare-and-swap into an empty slot,
+/// or an OR into the word), whose result tells whether the key was in: two threads adding the
+/// same key at the same moment cannot both miss it. Keys are added [`Batch::LEN`] at a time,
+/// their slots loaded first so that the misses overlap.
 pub(crate) struct Seen {
     words: Vec<AtomicU64>,
+    /// The table's count of hashes, and the most it takes; `None` for a Bloom filter.
+    exact: Option<(AtomicU64, u64)>,
 }
 
 impl Seen {
     const PROBES: u32 = 6;
+    /// The most rows an exact table is made for.
+    pub const MAX_EXACT_ROWS: u64 = 2 << 20;
+    /// The share of an exact table's slots that it fills, at most.
+    const FULL: f64 = 0.85;
 
-    pub fn for_file_of(size: u64) -> Self {
-        let bits = (size * 2).clamp(1 << 16, 1 << 28);
-        let words: Vec<AtomicU64> = (0..bits / 64).map(|_| AtomicU64::new(0)).collect();
+    /// The set for a file of `size` bytes with about `rows` rows (`None`: not known).
+    pub fn for_file_of(size: u64, rows: Option<u64>) -> Self {
+        let (words, exact) = match rows.filter(|&rows| rows <= Self::MAX_EXACT_ROWS) {
+            Some(rows) => {
+                let slots = (rows + rows * 3 / 5).max(1 << 10);
+                let limit = (slots as f64 * Self::FULL) as u64;
+                (slots, Some((AtomicU64::new(0), limit)))
+            }
+            None => ((size * 2).clamp(1 << 16, 1 << 28) / 64, None),
+        };
+        let words: Vec<AtomicU64> = (0..words).map(|_| AtomicU64::new(0)).collect();
         // The allocation is fresh zeroed memory: a page first read maps the shared zero page,
         // and its first write then costs a fault and a TLB flush of every core that runs a
         // reading thread (a fifth of the check's time at 100 MiB, by `perf`). Written here
@@ -536,7 +561,15 @@ impl Seen {
         for word in words.iter().step_by(4096 / 8) {
             word.store(0, Ordering::Relaxed);
         }
-        Self { words }
+        Self { words, exact }
+    }
+
+    /// Whether more keys came than an exact table takes: some were not added, and the file
+    /// must be read again with a set made for its size alone.
+    pub fn overflowed(&self) -> bool {
+        self.exact
+            .as_ref()
+            .is_some_and(|(count, limit)| count.load(Ordering::Relaxed) > *limit)
     }
 
     /// Forgets every key.
@@ -544,19 +577,65 @@ impl Seen {
         for word in &self.words {
             word.store(0, Ordering::Relaxed);
         }
+        if let Some((count, _)) = &self.exact {
+            count.store(0, Ordering::Relaxed);
+        }
     }
 
-    /// The word of a hash: its high bits, by multiply-shift.
-    fn word(&self, hash: u64) -> &AtomicU64 {
-        &self.words[((u128::from(hash) * self.words.len() as u128) >> 64) as usize]
+    /// The slot (or word) of a hash: its high bits, by multiply-shift.
+    fn slot(&self, hash: u64) -> usize {
+        ((u128::from(hash) * self.words.len() as u128) >> 64) as usize
     }
 
-    /// Adds a key's hash; true if it may have been added before.
-    fn insert(&self, hash: u64) -> bool {
-        // A remix of the hash chooses the bits within the word, 6 bits a probe.
-        let probes = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(21);
-        let mask = (0..Self::PROBES).fold(0u64, |mask, i| mask | 1 << ((probes >> (i * 6)) & 63));
-        self.word(hash).fetch_or(mask, Ordering::Relaxed) & mask == mask
+    /// Adds `hashes`; calls `seen(i)` for each `hashes[i]` that may have been added before.
+    fn insert(&self, hashes: &[u64], mut seen: impl FnMut(usize)) {
+        // Bare loads first: the slots are on their way together, then found in the cache.
+        let touched = hashes.iter().fold(0, |x, &hash| {
+            x ^ self.words[self.slot(hash)].load(Ordering::Relaxed)
+        });
+        std::hint::black_box(touched);
+        let Some((count, limit)) = &self.exact else {
+            for (i, &hash) in hashes.iter().enumerate() {
+                // A remix of the hash chooses the bits within the word, 6 bits a probe.
+                let probes = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(21);
+                let mask =
+                    (0..Self::PROBES).fold(0u64, |mask, i| mask | 1 << ((probes >> (i * 6)) & 63));
+                if self.words[self.slot(hash)].fetch_or(mask, Ordering::Relaxed) & mask == mask {
+                    seen(i);
+                }
+            }
+            return;
+        };
+        // A full table takes no more: it must keep empty slots for the probes to end.
+        let added = hashes.len() as u64;
+        if count.fetch_add(added, Ordering::Relaxed) + added > *limit {
+            return;
+        }
+        for (i, &hash) in hashes.iter().enumerate() {
+            // 0 marks an empty slot: a hash of 0 is taken as 1 (a collision, a candidate).
+            let hash = hash.max(1);
+            let mut slot = self.slot(hash);
+            loop {
+                let word = &self.words[slot];
+                let now = match word.load(Ordering::Relaxed) {
+                    0 => match word.compare_exchange(0, hash, Ordering::Relaxed, Ordering::Relaxed)
+                    {
+                        Ok(_) => break,
+                        Err(now) => now,
+                    },
+                    now => now,
+                };
+                if now == hash {
+                    seen(i);
+                    break;
+                }
+                slot = if slot + 1 == self.words.len() {
+                    0
+                } else {
+                    slot + 1
+                };
+            }
+        }
     }
 
     /// A batch of keys for one thread to add.
@@ -653,24 +732,87 @@ impl Batch<'_> {
     }
 
     fn flush(&mut self) {
-        // Bare loads first: the words are on their way together, then found in the cache.
-        let touched = self.pending[..self.len].iter().fold(0, |x, &hash| {
-            x ^ self.seen.word(hash).load(Ordering::Relaxed)
+        let len = std::mem::take(&mut self.len);
+        let (pending, ends, bytes) = (&self.pending, &self.ends, &self.bytes);
+        let candidates = &mut self.candidates;
+        self.seen.insert(&pending[..len], |i| {
+            let start = if i == 0 { 0 } else { ends[i - 1] };
+            candidates.insert(pending[i], &bytes[start..ends[i]]);
         });
-        std::hint::black_box(touched);
-        let mut start = 0;
-        for i in 0..std::mem::take(&mut self.len) {
-            let (hash, end) = (self.pending[i], self.ends[i]);
-            if self.seen.insert(hash) {
-                self.candidates.insert(hash, &self.bytes[start..end]);
-            }
-            start = end;
-        }
         self.bytes.clear();
     }
 
     pub fn finish(mut self) -> Candidates {
         self.flush();
         self.candidates
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys of `hashes` that a set flags, added by `threads` threads, each all of them.
+    fn flagged(seen: &Seen, hashes: &[u64], threads: usize) -> Vec<Hashes> {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut batch = seen.batch();
+                        for &hash in hashes {
+                            batch.insert(hash, &hash.to_le_bytes());
+                        }
+                        batch.finish().hashes
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn an_exact_set_flags_the_keys_added_twice_and_no_other() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut hashes: Vec<u64> = (0..50_000).map(|_| rng.u64(1..)).collect();
+        let twice: Vec<u64> = (0..300).map(|i| hashes[i * 97]).collect();
+        hashes.extend(&twice);
+        rng.shuffle(&mut hashes);
+        let seen = Seen::for_file_of(0, Some(hashes.len() as u64));
+        let found = flagged(&seen, &hashes, 1).remove(0);
+        assert_eq!(found, twice.iter().copied().collect::<Hashes>());
+        assert!(!seen.overflowed());
+        // Each key added by two threads at once: one of them, and only one, flags it. (A
+        // table counts the keys it is given, found in or not: room for both threads'.)
+        let seen = Seen::for_file_of(0, Some(2 * hashes.len() as u64));
+        let distinct: Vec<u64> = hashes
+            .iter()
+            .copied()
+            .collect::<Hashes>()
+            .into_iter()
+            .collect();
+        let found = flagged(&seen, &distinct, 2);
+        assert_eq!(found[0].len() + found[1].len(), distinct.len());
+        assert!(found[0].is_disjoint(&found[1]));
+    }
+
+    #[test]
+    fn a_full_exact_set_says_so_and_takes_no_more() {
+        let seen = Seen::for_file_of(0, Some(10));
+        let hashes: Vec<u64> = (1..=5_000).collect();
+        assert!(flagged(&seen, &hashes, 1)[0].is_empty());
+        assert!(seen.overflowed());
+        seen.clear();
+        assert!(!seen.overflowed());
+    }
+
+    #[test]
+    fn a_bloom_filter_flags_every_key_added_twice() {
+        let seen = Seen::for_file_of(1 << 20, None);
+        assert!(!seen.overflowed());
+        let hashes: Vec<u64> = (0..20_000u64)
+            .map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D))
+            .collect();
+        assert!(flagged(&seen, &hashes, 1)[0].len() < 20);
+        assert_eq!(flagged(&seen, &hashes, 1)[0].len(), hashes.len());
     }
 }
