@@ -644,7 +644,7 @@ fn plain_rows_with(
                 range.broken.get_or_insert((record.line, i));
             }
             for (i, values) in range.values.iter_mut().enumerate() {
-                values.add(record.raw(i), || record.text(i));
+                values.add(record.raw(i), &record.value(i));
             }
             if let Some(index) = key {
                 let value = record.value(index);
