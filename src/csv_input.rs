@@ -644,7 +644,7 @@ fn plain_rows_with(
                 range.broken.get_or_insert((record.line, i));
             }
             for (i, values) in range.values.iter_mut().enumerate() {
-                values.add(record.raw(i), &record.value(i));
+                values.add(record.raw(i), || record.value(i));
             }
             if let Some(index) = key {
                 let value = record.value(index);
@@ -760,7 +760,7 @@ fn each_block(
     let mut file = File::open(path).map_err(io)?;
     file.seek(SeekFrom::Start(range.start)).map_err(io)?;
     let mut file = file.take(range.end - range.start);
-    let mut buffer = vec![0u8; scan::buffer_size(format.max_row_bytes)];
+    let mut buffer = scan::buffer(format.max_row_bytes);
     let (mut len, mut eof) = (0, false);
     loop {
         if !eof {
@@ -774,7 +774,10 @@ fn each_block(
             false => memchr::memrchr(b'\n', &buffer[..len]).map_or(0, |i| i + 1),
         };
         if whole == 0 {
-            return Err(Stop::Unusual("a line longer than the buffer"));
+            if !scan::grow(&mut buffer, format.max_row_bytes) {
+                return Err(Stop::Unusual("a line longer than the buffer"));
+            }
+            continue;
         }
         each(&buffer[..whole])?;
         buffer.copy_within(whole..len, 0);

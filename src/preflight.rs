@@ -739,8 +739,9 @@ impl Values {
         }
     }
 
-    /// Adds `value`, whose field's bytes between its quotes are `raw` (`""` as written).
-    pub(crate) fn add(&mut self, raw: &[u8], value: &[u8]) {
+    /// Adds a value, whose field's bytes between its quotes are `raw` (`""` as written):
+    /// `value` gives it, when there is something to learn from it.
+    pub(crate) fn add<'v>(&mut self, raw: &[u8], value: impl FnOnce() -> Cow<'v, [u8]>) {
         self.longest = self.longest.max(raw.len());
         // A first byte that is ASCII and not white space: neither empty nor trimmed at the
         // start, and nothing left to learn when no kind is left.
@@ -749,6 +750,8 @@ impl Values {
         if plain_start && self.all == 0 {
             return;
         }
+        let value = value();
+        let value = &*value;
         // The most common case, a column whose values have all been e-mails so far (the key,
         // most often), and an ASCII value: trimmed as `str::trim` does and tested as bytes,
         // without a UTF-8 check.
@@ -1170,7 +1173,7 @@ mod tests {
                 .collect();
             let mut values = Values::default();
             for value in &column {
-                values.add(value.as_bytes(), value.as_bytes());
+                values.add(value.as_bytes(), || value.as_bytes().into());
             }
             let mut field = Field::new("1", "F", kinds[rng.usize(..kinds.len())], "t");
             field.mandatory = rng.bool();

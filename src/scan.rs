@@ -107,6 +107,7 @@ pub(crate) struct Record<'a> {
 impl Record<'_> {
     /// The value of field `i` (within bounds: every record has the header's fields), quotes
     /// removed and `""` read as one quote (a copy only then).
+    #[inline]
     pub fn value(&self, i: usize) -> Cow<'_, [u8]> {
         let raw = self.raw(i);
         if !self.fields[i].escaped {
@@ -123,6 +124,7 @@ impl Record<'_> {
     }
 
     /// The bytes of field `i` between its quotes, `""` as written.
+    #[inline]
     pub fn raw(&self, i: usize) -> &[u8] {
         let span = self.fields[i];
         &self.buffer[span.start..span.end]
@@ -189,13 +191,33 @@ pub(crate) fn cuts(path: &Path, data: Range<u64>, ranges: usize) -> std::io::Res
     Ok(cuts)
 }
 
-/// The reading buffer for rows of at most `max_row_bytes`: room for the longest row twice
-/// over, so that a buffer always ends a row, within 256 KiB and 8 MiB (a longer row is
+/// The reading buffer's first size: it grows ([`grow`]) only for a row that does not fit. The
+/// crate's unit tests start small, so that their rows make it grow.
+const FIRST_BUFFER: usize = if cfg!(test) { 64 } else { 256 << 10 };
+
+/// The largest reading buffer for rows of at most `max_row_bytes`: room for the longest row
+/// twice over, so that a buffer always ends a row, within 256 KiB and 8 MiB (a longer row is
 /// unusual).
-pub(crate) fn buffer_size(max_row_bytes: u64) -> usize {
+fn buffer_size(max_row_bytes: u64) -> usize {
     usize::try_from(max_row_bytes.saturating_mul(2).saturating_add(4))
         .unwrap_or(usize::MAX)
         .clamp(256 << 10, 8 << 20)
+}
+
+/// A reading buffer for rows of at most `max_row_bytes`, at its first size.
+pub(crate) fn buffer(max_row_bytes: u64) -> Vec<u8> {
+    vec![0; FIRST_BUFFER.min(buffer_size(max_row_bytes))]
+}
+
+/// Doubles `buffer`, which holds no whole row, up to the largest size for rows of at most
+/// `max_row_bytes`; false when it is that size already.
+pub(crate) fn grow(buffer: &mut Vec<u8>, max_row_bytes: u64) -> bool {
+    let max = buffer_size(max_row_bytes);
+    if buffer.len() >= max {
+        return false;
+    }
+    buffer.resize((buffer.len() * 2).min(max), 0);
+    true
 }
 
 /// Reads into `buffer[len..]` until the buffer is full or the file ends: the new length, and
@@ -234,7 +256,7 @@ pub(crate) fn scan(
     let io = |e| Stop::from(Error::io(path, e));
     let mut file = File::open(path).map_err(io)?;
     file.seek(SeekFrom::Start(range.start)).map_err(io)?;
-    let mut buffer = vec![0u8; buffer_size(format.max_row_bytes)];
+    let mut buffer = buffer(format.max_row_bytes);
     let mut reader = Reader {
         format,
         fields: Vec::with_capacity(format.columns),
@@ -257,7 +279,10 @@ pub(crate) fn scan(
         // buffer holds at least one.
         let used = reader.records(&buffer[..len], eof, &mut on)?;
         if used == 0 {
-            return Err(Stop::Unusual("a row longer than the reading buffer"));
+            if !grow(&mut buffer, format.max_row_bytes) {
+                return Err(Stop::Unusual("a row longer than the reading buffer"));
+            }
+            continue;
         }
         buffer.copy_within(used..len, 0);
         len -= used;

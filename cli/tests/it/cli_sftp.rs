@@ -371,9 +371,10 @@ async fn ctrl_c_during_the_upload_removes_the_partial_file() {
     let s = setup().await;
     std::fs::create_dir_all(s.known_hosts().parent().unwrap()).unwrap();
     std::fs::write(s.known_hosts(), s.sshd.known_hosts_line("hostkey.pub")).unwrap();
-    // Large enough that the upload is still running when Ctrl-C comes.
+    // Large enough that the upload is still running when Ctrl-C comes, on a loaded machine
+    // too (about 100 MB: with 50 MB, the run once ended otherwise than interrupted).
     let mut content = String::from("email,city\n");
-    for i in 0..1_500_000 {
+    for i in 0..3_000_000 {
         content.push_str(&format!("user{i:07}@example.com,City {i}\n"));
     }
     std::fs::write(&s.file, content).unwrap();
