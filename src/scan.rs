@@ -543,7 +543,7 @@ pub(crate) fn each_range<T: Send>(cuts: &[u64], work: impl Fn(Range<u64>) -> T +
 ///
 /// - **exact**, when the file's rows can be estimated to at most [`Seen::MAX_EXACT_ROWS`]: an
 ///   open-addressing table of the 64-bit hashes themselves, about 1.6 slots a row (at most
-///   32 MiB). A key is flagged only if its hash is in already: a duplicate, or a collision of
+///   27 MiB). A key is flagged only if its hash is in already: a duplicate, or a collision of
 ///   64-bit hashes (about one in 10^7 files of two million rows). A file without duplicates
 ///   then needs no second pass. A table filled past [`Seen::FULL`] of its slots (more rows
 ///   than estimated) takes no more keys and says so ([`Seen::overflowed`]): the file is then
