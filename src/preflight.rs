@@ -888,38 +888,82 @@ fn is_email(value: &str) -> bool {
     }
 }
 
-/// [`is_email`] of an ASCII value, each rule a look at every byte without an early exit (loops
-/// the compiler turns into SIMD): the check of most files' key.
+/// What a byte is to [`is_ascii_email`]'s rules, bit by bit.
+const EMAIL_BYTES: [u8; 256] = {
+    let mut classes = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let mut class = 0;
+        if byte <= b' ' || byte == 0x7F || byte == b',' {
+            class |= LOCAL_BAD;
+        }
+        if !(byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.') {
+            class |= DOMAIN_BAD;
+        }
+        if byte == b'.' {
+            class |= DOT;
+        }
+        if byte == b'-' {
+            class |= HYPHEN;
+        }
+        classes[b] = class;
+        b += 1;
+    }
+    classes
+};
+/// A control, white space or a comma: not in a local part.
+const LOCAL_BAD: u8 = 1;
+/// Not a letter, a digit, a hyphen or a dot: not in a domain.
+const DOMAIN_BAD: u8 = 1 << 1;
+const DOT: u8 = 1 << 2;
+const HYPHEN: u8 = 1 << 3;
+
+/// [`is_email`] of an ASCII value, the check of most files' key: its two parts' ends, then one
+/// look at each byte for every rule at once, through a table of what each byte is. (Each rule a
+/// loop of its own, vectorised, cost about 700 instructions for an address of 29 bytes.)
 fn is_ascii_email(value: &[u8]) -> bool {
-    fn any(bytes: &[u8], bad: impl Fn(u8) -> bool) -> bool {
-        bytes.iter().fold(false, |found, &b| found | bad(b))
-    }
-    fn any_pair(bytes: &[u8], bad: impl Fn(u8, u8) -> bool) -> bool {
-        bytes
-            .windows(2)
-            .fold(false, |found, w| found | bad(w[0], w[1]))
-    }
     let Some(at) = memchr::memchr(b'@', value) else {
         return false;
     };
     let (local, domain) = (&value[..at], &value[at + 1..]);
-    let ends = |bytes: &[u8], bad: &[u8]| {
-        matches!((bytes.first(), bytes.last()), (Some(first), Some(last))
-            if !bad.contains(first) && !bad.contains(last))
+    let (Some(&first), Some(&last)) = (local.first(), local.last()) else {
+        return false;
     };
-    local.len() <= 64
-        && value.len() <= 254
-        && ends(local, b".")
-        // Controls, white space and commas; no `..`.
-        && !any(local, |b| b <= b' ' || b == 0x7F || b == b',')
-        && !any_pair(local, |a, b| a == b'.' && b == b'.')
-        // Labels of letters, digits and inner hyphens, between dots.
-        && memchr::memchr(b'.', domain).is_some()
-        && ends(domain, b".-")
-        && !any(domain, |b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
-        && !any_pair(domain, |a, b| {
-            (a == b'.' && (b == b'.' || b == b'-')) || (a == b'-' && b == b'.')
-        })
+    let (Some(&domain_first), Some(&domain_last)) = (domain.first(), domain.last()) else {
+        return false;
+    };
+    if local.len() > 64
+        || value.len() > 254
+        || first == b'.'
+        || last == b'.'
+        || matches!(domain_first, b'.' | b'-')
+        || matches!(domain_last, b'.' | b'-')
+    {
+        return false;
+    }
+    // The local part: no control, white space or comma, no `..`.
+    let mut previous = 0;
+    for &b in local {
+        let class = EMAIL_BYTES[usize::from(b)];
+        if class & LOCAL_BAD != 0 || class & previous & DOT != 0 {
+            return false;
+        }
+        previous = class;
+    }
+    // The domain: labels of letters, digits and inner hyphens, between dots (one at least).
+    let (mut previous, mut dots) = (0, 0);
+    for &b in domain {
+        let class = EMAIL_BYTES[usize::from(b)];
+        let after_dot = previous & DOT != 0 && class & (DOT | HYPHEN) != 0;
+        let after_hyphen = previous & HYPHEN != 0 && class & DOT != 0;
+        if class & DOMAIN_BAD != 0 || after_dot || after_hyphen {
+            return false;
+        }
+        dots |= class;
+        previous = class;
+    }
+    dots & DOT != 0
 }
 
 /// [`is_email`] of any value.
