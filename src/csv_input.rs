@@ -582,16 +582,14 @@ fn plain_rows(
     keys: &KeyHasher,
 ) -> Result<DataRows, Stop> {
     let rows = estimated_rows(path, &data).map_err(|e| Stop::from(Error::io(path, e)))?;
-    let read = plain_rows_with(path, data.clone(), format, threads, (key, keys), rows)?;
-    if read.1 {
-        tracing::debug!(
-            rows = read.0.rows,
-            ?rows,
-            "more rows than estimated: read again"
-        );
-        return plain_rows_with(path, data, format, threads, (key, keys), None).map(|read| read.0);
+    match plain_rows_with(path, data.clone(), format, threads, (key, keys), rows)? {
+        (read, false) => Ok(read),
+        (read, true) => {
+            tracing::debug!(read.rows, ?rows, "more rows than estimated: read again");
+            let (read, _) = plain_rows_with(path, data, format, threads, (key, keys), None)?;
+            Ok(read)
+        }
     }
-    Ok(read.0)
 }
 
 /// About how many rows `data` holds, from its first 64 KiB: `None` when no line ends there.
@@ -739,13 +737,16 @@ fn searched_duplicates(
         })?;
         Ok(found)
     };
+    let found: Vec<Keys> = scan::each_range(&cuts, search)
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(in_two_ranges(found))
+}
+
+/// Whether a key is among the keys found in two ranges (each range's keys once each).
+fn in_two_ranges(found: impl IntoIterator<Item = Keys>) -> bool {
     let mut all = Keys::default();
-    for found in scan::each_range(&cuts, search) {
-        if found?.into_iter().any(|key| !all.insert(key)) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    found.into_iter().flatten().any(|key| !all.insert(key))
 }
 
 /// Reads `range` of a file whose every record is one line, a buffer of whole lines at a time
@@ -835,14 +836,11 @@ fn keyed_duplicates(
         })?;
         Ok((found, twice))
     };
-    let mut all = Keys::default();
-    for found in scan::each_range(&cuts, read) {
-        let (found, twice) = found?;
-        if twice || found.into_iter().any(|key| !all.insert(key)) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    let parts: Vec<(Keys, bool)> = scan::each_range(&cuts, read)
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(parts.iter().any(|(_, twice)| *twice)
+        || in_two_ranges(parts.into_iter().map(|(found, _)| found)))
 }
 
 /// Whether a key of `candidates` appears twice in a file of the plain shape (read by the fast
@@ -871,11 +869,9 @@ fn plain_duplicates(
             Ok(())
         },
     )?;
-    let mut all = Keys::default();
-    Ok(parts
-        .into_iter()
-        .flat_map(|(_, (found, ..))| found)
-        .any(|key| !all.insert(key)))
+    Ok(in_two_ranges(
+        parts.into_iter().map(|(_, (found, _))| found),
+    ))
 }
 
 /// The data rows of a file read by the csv crate (`rows`, past the header), checked one by

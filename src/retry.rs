@@ -269,11 +269,12 @@ pub(crate) async fn attempts(
     let started = Instant::now();
     let mut attempt = 1;
     let mut sent = request(attempt >= policy.max_attempts).expect("a first request")?;
+    // Every attempt sends the same request again.
+    let idempotent = !matches!(
+        *sent.method(),
+        reqwest::Method::POST | reqwest::Method::PATCH
+    );
     loop {
-        let idempotent = !matches!(
-            *sent.method(),
-            reqwest::Method::POST | reqwest::Method::PATCH
-        );
         let result = client.execute(sent).await;
         let outcome = match &result {
             Ok(response) if response.status().is_success() => return result,
