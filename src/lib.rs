@@ -46,6 +46,7 @@ mod preflight;
 pub mod retry;
 mod scan;
 mod secret;
+mod swar;
 mod workflow;
 
 pub use csv_input::{CsvFile, Expectations, LineEnding, DEFAULT_MAX_ROW_BYTES};
