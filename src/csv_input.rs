@@ -23,7 +23,7 @@ use std::{
 use crate::{
     error::InputError,
     preflight::Values,
-    scan::{self, Candidates, Hashes, Keys, Seen, Stop},
+    scan::{self, Candidates, Form, Hashes, Keys, Seen, Stop},
     Error,
 };
 
@@ -582,12 +582,19 @@ fn plain_rows(
     keys: &KeyHasher,
 ) -> Result<DataRows, Stop> {
     let rows = estimated_rows(path, &data).map_err(|e| Stop::from(Error::io(path, e)))?;
-    match plain_rows_with(path, data.clone(), format, threads, (key, keys), rows)? {
-        (read, false) => Ok(read),
-        (read, true) => {
-            tracing::debug!(read.rows, ?rows, "more rows than estimated: read again");
-            let (read, _) = plain_rows_with(path, data, format, threads, (key, keys), None)?;
-            Ok(read)
+    let mut form = Form::for_rows(rows);
+    loop {
+        match plain_rows_with(path, data.clone(), format, threads, (key, keys), form)? {
+            (read, false) => return Ok(read),
+            (read, true) => {
+                tracing::debug!(
+                    read.rows,
+                    ?rows,
+                    ?form,
+                    "the keys not all known: read again"
+                );
+                form = form.next();
+            }
         }
     }
 }
@@ -602,18 +609,18 @@ fn estimated_rows(path: &Path, data: &Range<u64>) -> std::io::Result<Option<u64>
     Ok((lines > 0).then(|| (data.end - data.start).div_ceil(len as u64 / lines)))
 }
 
-/// [`plain_rows`] with a set of seen keys made for `rows` rows (`None`: for the file's size),
-/// and whether the set overflowed (the file has many more rows than estimated): the duplicate
-/// keys are then not all known.
+/// [`plain_rows`] with a set of seen keys of `form`, and whether the keys seen twice are not
+/// all known: the exact table overflowed (the file has many more rows than estimated), or the
+/// spilled hashes could not be written or read back.
 fn plain_rows_with(
     path: &Path,
     data: Range<u64>,
     format: &scan::Format,
     threads: usize,
     (key, keys): (Option<usize>, &KeyHasher),
-    rows: Option<u64>,
+    form: Form,
 ) -> Result<(DataRows, bool), Stop> {
-    let seen = Seen::for_file_of(data.end, rows);
+    let seen = Seen::new(form, data.end);
     struct RangeKeys<'s> {
         keys: scan::Batch<'s>,
         broken: Option<(u64, usize)>,
@@ -678,7 +685,19 @@ fn plain_rows_with(
         }
         read.candidates.extend(range.keys.finish());
     }
-    Ok((read, seen.overflowed()))
+    let Some(spill) = seen.spill() else {
+        return Ok((read, seen.overflowed()));
+    };
+    match spill.duplicates(threads) {
+        Ok(hashes) => {
+            read.candidates = Candidates { hashes, keys: None };
+            Ok((read, false))
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "the keys' temporary files");
+            Ok((read, true))
+        }
+    }
 }
 
 /// Whether a key of `candidates` (at most [`Candidates::MAX_KEYS`]) is in two rows of a file
@@ -885,7 +904,7 @@ fn csv_rows(
 ) -> Result<DataRows, Error> {
     let path = rows.path.clone();
     let path = path.as_path();
-    let seen = Seen::for_file_of(size, None);
+    let seen = Seen::new(Form::Bloom, size);
     let mut batch = seen.batch();
     let mut scratch = Vec::new();
     let mut count = 0;
@@ -1735,7 +1754,8 @@ mod tests {
     #[test]
     fn more_rows_than_estimated_are_read_again_and_every_duplicate_found() {
         // Long rows in the first 64 KiB, short ones after: the rows are estimated far too few,
-        // the exact table of keys fills up, and the file is read again with a Bloom filter.
+        // the exact table of keys fills up, and the file is read again with its keys' hashes
+        // spilled (or, failing that, a Bloom filter).
         let mut content = b"email,note\n".to_vec();
         let long = "n".repeat(2_000);
         for i in 0..40 {
@@ -1745,29 +1765,37 @@ mod tests {
             content.extend_from_slice(format!("s{i}@x.io,\n").as_bytes());
         }
         let expect = expect(&["email", "note"], "email");
-        let f = file(&content);
-        let csv = CsvFile::inspect(f.path(), &expect).unwrap();
-        assert_eq!(csv.rows, 20_040);
-        let data = csv.data_start..csv.size;
-        let estimate = estimated_rows(f.path(), &data).unwrap().unwrap();
-        assert!(estimate < 2_000, "{estimate}");
         let keys = KeyHasher::default();
-        let read = |rows| {
-            plain_rows_with(
-                f.path(),
-                data.clone(),
-                &csv.format(),
-                2,
-                (Some(0), &keys),
-                rows,
-            )
-            .unwrap()
+        let csv = CsvFile::inspect(file(&content).path(), &expect).unwrap();
+        assert_eq!(csv.rows, 20_040);
+        let read = |content: &[u8], form| {
+            let f = file(content);
+            let data = csv.data_start..content.len() as u64;
+            let estimate = estimated_rows(f.path(), &data).unwrap().unwrap();
+            assert!(estimate < 2_000, "{estimate}");
+            let form = match form {
+                Form::Exact(_) => Form::Exact(estimate),
+                form => form,
+            };
+            let format = csv.format();
+            plain_rows_with(f.path(), data, &format, 2, (Some(0), &keys), form).unwrap()
         };
-        let (first, overflowed) = read(Some(estimate));
+        let (first, overflowed) = read(&content, Form::Exact(0));
         assert!(overflowed, "{} rows", first.rows);
-        let (again, overflowed) = read(None);
-        assert!(!overflowed);
-        assert_eq!(again.rows, 20_040);
+        for form in [Form::Spilled, Form::Bloom] {
+            let (again, overflowed) = read(&content, form);
+            assert!(!overflowed);
+            assert_eq!(again.rows, 20_040);
+            if form == Form::Spilled {
+                assert!(again.candidates.is_empty());
+            }
+        }
+        // The key seen twice, and (spilled) only it.
+        let mut twice = content.clone();
+        twice.extend_from_slice(b"s7@x.io,\n");
+        let (read, _) = read(&twice, Form::Spilled);
+        let s7 = keys.hash_one(b"s7@x.io".as_slice());
+        assert_eq!(read.candidates.hashes, [s7].into_iter().collect());
 
         content.extend_from_slice(b"s7@x.io,\n");
         let f = file(&content);

@@ -46,6 +46,7 @@ mod preflight;
 pub mod retry;
 mod scan;
 mod secret;
+mod spill;
 mod swar;
 mod workflow;
 

@@ -604,45 +604,83 @@ pub(crate) fn each_range<T: Send>(cuts: &[u64], work: impl Fn(Range<u64>) -> T +
     })
 }
 
+/// How a [`Seen`] is made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Form {
+    /// An exact table for about this many rows.
+    Exact(u64),
+    /// The hashes written to temporary files ([`crate::spill`]).
+    Spilled,
+    Bloom,
+}
+
+impl Form {
+    /// The most rows an exact table is made for (fewer in the crate's unit tests, so that
+    /// their larger files are spilled).
+    pub const MAX_EXACT_ROWS: u64 = if cfg!(test) { 4096 } else { 2 << 20 };
+
+    /// The form for a file of about `rows` rows (`None`: not known).
+    pub fn for_rows(rows: Option<u64>) -> Self {
+        match rows {
+            Some(rows) if rows <= Self::MAX_EXACT_ROWS => Form::Exact(rows),
+            Some(rows) if rows > crate::spill::MAX_ROWS => Form::Bloom,
+            _ => Form::Spilled,
+        }
+    }
+
+    /// The form to read the file again with, when this one could not tell every key seen
+    /// twice (an exact table filled up, a temporary file could not be written).
+    pub fn next(self) -> Self {
+        match self {
+            Form::Exact(_) => Form::Spilled,
+            _ => Form::Bloom,
+        }
+    }
+}
+
 /// A set of key hashes that tells, in bounded memory, which keys may have been seen before,
-/// in one of two forms:
+/// in one of three forms ([`Form`]):
 ///
-/// - **exact**, when the file's rows can be estimated to at most [`Seen::MAX_EXACT_ROWS`]: an
+/// - **exact**, when the file's rows can be estimated to at most [`Form::MAX_EXACT_ROWS`]: an
 ///   open-addressing table of the 64-bit hashes themselves, about 1.6 slots a row (at most
 ///   27 MiB). A key is flagged only if its hash is in already: a duplicate, or a collision of
 ///   64-bit hashes (about one in 10^7 files of two million rows). A file without duplicates
 ///   then needs no second pass. A table filled past [`Seen::FULL`] of its slots (more rows
 ///   than estimated) takes no more keys and says so ([`Seen::overflowed`]): the file is then
-///   read again with the other form.
-/// - otherwise a **Bloom filter** whose probes of a key all fall in one 64-bit word, about 2
-///   bits per byte of the file (at most 32 MiB), which flags some keys seen only once.
+///   read again with the next form.
+/// - **spilled**, for more rows: the hashes are written to temporary files, and those are
+///   read back once the file is read ([`crate::spill`]): as exact, 8 bytes a row on disk.
+/// - a **Bloom filter**, when the hashes could not be spilled: its probes of a key all fall in
+///   one 64-bit word, about 2 bits per byte of the file (at most 32 MiB), and it flags some
+///   keys seen only once.
 ///
 /// A key costs one cache miss and one atomic operation (a compare-and-swap into an empty slot,
 /// or an OR into the word), whose result tells whether the key was in: two threads adding the
 /// same key at the same moment cannot both miss it. Keys are added [`Batch::LEN`] at a time,
-/// their slots loaded first so that the misses overlap.
+/// their slots loaded first so that the misses overlap. A spilled hash costs a copy into a
+/// buffer, and its share of the files' writing and reading.
 pub(crate) struct Seen {
     words: Vec<AtomicU64>,
     /// The table's count of hashes, and the most it takes; `None` for a Bloom filter.
     exact: Option<(AtomicU64, u64)>,
+    spill: Option<crate::spill::Spill>,
 }
 
 impl Seen {
     const PROBES: u32 = 6;
-    /// The most rows an exact table is made for.
-    pub const MAX_EXACT_ROWS: u64 = 2 << 20;
     /// The share of an exact table's slots that it fills, at most.
     const FULL: f64 = 0.85;
 
-    /// The set for a file of `size` bytes with about `rows` rows (`None`: not known).
-    pub fn for_file_of(size: u64, rows: Option<u64>) -> Self {
-        let (words, exact) = match rows.filter(|&rows| rows <= Self::MAX_EXACT_ROWS) {
-            Some(rows) => {
+    /// The set of `form` for a file of `size` bytes.
+    pub fn new(form: Form, size: u64) -> Self {
+        let (words, exact) = match form {
+            Form::Exact(rows) => {
                 let slots = (rows + rows * 3 / 5).max(1 << 10);
                 let limit = (slots as f64 * Self::FULL) as u64;
                 (slots, Some((AtomicU64::new(0), limit)))
             }
-            None => ((size * 2).clamp(1 << 16, 1 << 28) / 64, None),
+            Form::Spilled => (0, None),
+            Form::Bloom => ((size * 2).clamp(1 << 16, 1 << 28) / 64, None),
         };
         let words: Vec<AtomicU64> = (0..words).map(|_| AtomicU64::new(0)).collect();
         // The allocation is fresh zeroed memory: a page first read maps the shared zero page,
@@ -652,7 +690,17 @@ impl Seen {
         for word in words.iter().step_by(4096 / 8) {
             word.store(0, Ordering::Relaxed);
         }
-        Self { words, exact }
+        let spill = (form == Form::Spilled).then(crate::spill::Spill::default);
+        Self {
+            words,
+            exact,
+            spill,
+        }
+    }
+
+    /// The hashes' temporary files, for a spilled set.
+    pub fn spill(&self) -> Option<&crate::spill::Spill> {
+        self.spill.as_ref()
     }
 
     /// Whether more keys came than an exact table takes: some were not added, and the file
@@ -670,6 +718,9 @@ impl Seen {
         }
         if let Some((count, _)) = &self.exact {
             count.store(0, Ordering::Relaxed);
+        }
+        if let Some(spill) = &self.spill {
+            spill.clear();
         }
     }
 
@@ -738,6 +789,7 @@ impl Seen {
             bytes: Vec::new(),
             ends: [0; Batch::LEN],
             candidates: Candidates::default(),
+            spill: self.spill.as_ref().map(crate::spill::Spill::writer),
         }
     }
 }
@@ -806,6 +858,8 @@ pub(crate) struct Batch<'s> {
     ends: [usize; Batch::LEN],
     /// Complete after [`Batch::finish`].
     candidates: Candidates,
+    /// Where the keys go instead, for a spilled set.
+    spill: Option<crate::spill::Writer<'s>>,
 }
 
 impl Batch<'_> {
@@ -813,6 +867,10 @@ impl Batch<'_> {
 
     /// Adds a key, and its hash.
     pub fn insert(&mut self, hash: u64, key: &[u8]) {
+        if let Some(spill) = &mut self.spill {
+            spill.add(hash);
+            return;
+        }
         self.pending[self.len] = hash;
         self.bytes.extend_from_slice(key);
         self.ends[self.len] = self.bytes.len();
@@ -834,6 +892,9 @@ impl Batch<'_> {
     }
 
     pub fn finish(mut self) -> Candidates {
+        if let Some(spill) = self.spill.take() {
+            spill.finish();
+        }
         self.flush();
         self.candidates
     }
@@ -889,13 +950,13 @@ mod tests {
         let twice: Vec<u64> = (0..300).map(|i| hashes[i * 97]).collect();
         hashes.extend(&twice);
         rng.shuffle(&mut hashes);
-        let seen = Seen::for_file_of(0, Some(hashes.len() as u64));
+        let seen = Seen::new(Form::Exact(hashes.len() as u64), 0);
         let found = flagged(&seen, &hashes, 1).remove(0);
         assert_eq!(found, twice.iter().copied().collect::<Hashes>());
         assert!(!seen.overflowed());
         // Each key added by two threads at once: one of them, and only one, flags it. (A
         // table counts the keys it is given, found in or not: room for both threads'.)
-        let seen = Seen::for_file_of(0, Some(2 * hashes.len() as u64));
+        let seen = Seen::new(Form::Exact(2 * hashes.len() as u64), 0);
         let distinct: Vec<u64> = hashes
             .iter()
             .copied()
@@ -909,7 +970,7 @@ mod tests {
 
     #[test]
     fn a_full_exact_set_says_so_and_takes_no_more() {
-        let seen = Seen::for_file_of(0, Some(10));
+        let seen = Seen::new(Form::Exact(10), 0);
         let hashes: Vec<u64> = (1..=5_000).collect();
         assert!(flagged(&seen, &hashes, 1)[0].is_empty());
         assert!(seen.overflowed());
@@ -919,7 +980,7 @@ mod tests {
 
     #[test]
     fn a_bloom_filter_flags_every_key_added_twice() {
-        let seen = Seen::for_file_of(1 << 20, None);
+        let seen = Seen::new(Form::Bloom, 1 << 20);
         assert!(!seen.overflowed());
         let hashes: Vec<u64> = (0..20_000u64)
             .map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D))

@@ -1,0 +1,326 @@
+//! The keys' hashes of a file with too many rows for an exact table in memory, written to
+//! temporary files and read back a share at a time: the keys seen twice, exactly (but for a
+//! collision of 64-bit hashes), in one reading of the file and bounded memory.
+//!
+//! A Bloom filter of a file of 16 million rows flags thousands of keys seen once, and the
+//! file must then be read a second time to tell them from duplicates; here the file is read
+//! once, and 8 bytes a row are written to and read back from the temporary directory
+//! (`TMPDIR`) instead. The files have no name (the system removes them when they are closed,
+//! whatever stops the process). When one cannot be written, or a share would not fit in the
+//! memory given to it, [`Spill::duplicates`] says so and the file is checked with a Bloom
+//! filter instead.
+
+use std::{
+    fs::File,
+    io::{self, Write},
+    sync::Mutex,
+};
+
+use crate::scan::Hashes;
+
+/// The shares of the hashes (by their 8 high bits), each read back alone.
+const PARTS: usize = 256;
+/// The hashes a thread keeps of each share before it writes them (4 KiB).
+const CHUNK: usize = 512;
+/// The most hashes of one share read back at once (4 MiB, and 8 MiB for their table): files
+/// of up to about 128 million rows. A larger one is checked with a Bloom filter.
+const MAX_PART: usize = 512 << 10;
+
+/// The most rows of a file whose keys are spilled.
+pub(crate) const MAX_ROWS: u64 = (PARTS * MAX_PART) as u64 * 9 / 10;
+
+/// The hashes written by every thread.
+#[derive(Default)]
+pub(crate) struct Spill {
+    written: Mutex<Vec<Written>>,
+    failed: Mutex<Option<io::Error>>,
+    /// Where the files are made (`None`: the system's temporary directory).
+    dir: Option<std::path::PathBuf>,
+}
+
+/// What one thread wrote: its file, and where each share's chunks are in it (offset, hashes).
+struct Written {
+    file: File,
+    chunks: Vec<Vec<(u64, usize)>>,
+}
+
+/// The hashes one thread adds: a chunk of each share in memory (1 MiB in all), written to
+/// the thread's file when full.
+pub(crate) struct Writer<'s> {
+    spill: &'s Spill,
+    file: Option<File>,
+    buffers: Vec<u8>,
+    lens: Vec<usize>,
+    chunks: Vec<Vec<(u64, usize)>>,
+    end: u64,
+    failed: bool,
+}
+
+impl Spill {
+    pub fn writer(&self) -> Writer<'_> {
+        Writer {
+            spill: self,
+            file: None,
+            buffers: vec![0; PARTS * CHUNK * 8],
+            lens: vec![0; PARTS],
+            chunks: vec![Vec::new(); PARTS],
+            end: 0,
+            failed: false,
+        }
+    }
+
+    /// Forgets every hash.
+    pub fn clear(&self) {
+        lock(&self.written).clear();
+        lock(&self.failed).take();
+    }
+
+    /// The hashes written more than once (by any threads), each share read back and put in a
+    /// table by one of `threads` threads; or why they cannot be known.
+    pub fn duplicates(&self, threads: usize) -> io::Result<Hashes> {
+        if let Some(e) = lock(&self.failed).take() {
+            return Err(e);
+        }
+        let written = lock(&self.written);
+        let part_len = |part: usize| -> usize {
+            written
+                .iter()
+                .flat_map(|w| &w.chunks[part])
+                .map(|&(_, len)| len)
+                .sum()
+        };
+        let most = (0..PARTS).map(part_len).max().unwrap_or(0);
+        if most > MAX_PART {
+            return Err(io::Error::other(format!(
+                "{most} keys in a share of the temporary files, more than the {MAX_PART} read at once"
+            )));
+        }
+        let threads = threads.clamp(1, PARTS);
+        let found = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|first| {
+                    let written = &written;
+                    scope.spawn(move || -> io::Result<Hashes> {
+                        let mut found = Hashes::default();
+                        let (mut bytes, mut table) = (Vec::new(), vec![0u64; most * 2 + 1]);
+                        for part in (first..PARTS).step_by(threads) {
+                            bytes.clear();
+                            for w in written.iter() {
+                                for &(at, len) in &w.chunks[part] {
+                                    let start = bytes.len();
+                                    bytes.resize(start + len * 8, 0);
+                                    read_at(&w.file, &mut bytes[start..], at)?;
+                                }
+                            }
+                            let hashes = bytes
+                                .chunks_exact(8)
+                                .map(|b| u64::from_le_bytes(b.try_into().expect("eight bytes")));
+                            twice(hashes, &mut table[..bytes.len() / 4 + 1], &mut found);
+                        }
+                        Ok(found)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .expect("a thread reading the keys' hashes panicked")
+                })
+                .collect::<io::Result<Vec<Hashes>>>()
+        })?;
+        Ok(found.into_iter().flatten().collect())
+    }
+}
+
+/// Adds to `found` the hashes of `hashes` (of one share) that come more than once, through
+/// `table` (zeroed here), open addressing with linear probing, half full at most.
+fn twice(hashes: impl Iterator<Item = u64>, table: &mut [u64], found: &mut Hashes) {
+    table.fill(0);
+    let slots = table.len() as u128;
+    for hash in hashes {
+        // 0 marks an empty slot: a hash of 0 is taken as 1 (a collision, a candidate).
+        let stored = hash.max(1);
+        // The slot from the bits below the share's.
+        let mut slot = ((u128::from(hash << 8) * slots) >> 64) as usize;
+        loop {
+            match table[slot] {
+                0 => {
+                    table[slot] = stored;
+                    break;
+                }
+                now if now == stored => {
+                    found.insert(hash);
+                    break;
+                }
+                _ => slot = if slot + 1 == table.len() { 0 } else { slot + 1 },
+            }
+        }
+    }
+}
+
+impl Writer<'_> {
+    #[inline]
+    pub fn add(&mut self, hash: u64) {
+        let part = (hash >> 56) as usize;
+        let len = self.lens[part];
+        let at = (part * CHUNK + len) * 8;
+        self.buffers[at..at + 8].copy_from_slice(&hash.to_le_bytes());
+        self.lens[part] = len + 1;
+        if len + 1 == CHUNK {
+            self.write(part);
+        }
+    }
+
+    /// Writes the hashes kept of share `part`.
+    fn write(&mut self, part: usize) {
+        let len = std::mem::take(&mut self.lens[part]);
+        if self.failed || len == 0 {
+            return;
+        }
+        let bytes = &self.buffers[part * CHUNK * 8..(part * CHUNK + len) * 8];
+        let file = match &mut self.file {
+            Some(file) => Ok(file),
+            None => match &self.spill.dir {
+                Some(dir) => tempfile::tempfile_in(dir),
+                None => tempfile::tempfile(),
+            }
+            .map(|file| self.file.insert(file)),
+        };
+        match file.and_then(|file| file.write_all(bytes)) {
+            Ok(()) => {
+                self.chunks[part].push((self.end, len));
+                self.end += (len * 8) as u64;
+            }
+            Err(e) => {
+                self.failed = true;
+                lock(&self.spill.failed).get_or_insert(e);
+            }
+        }
+    }
+
+    /// Writes what is left, and hands the file over.
+    pub fn finish(mut self) {
+        for part in 0..PARTS {
+            self.write(part);
+        }
+        if let (Some(file), false) = (self.file.take(), self.failed) {
+            let chunks = std::mem::take(&mut self.chunks);
+            lock(&self.spill.written).push(Written { file, chunks });
+        }
+    }
+}
+
+/// A lock whose holder may have panicked: what it guards is still whole here.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Reads `buffer.len()` bytes of `file` from offset `at`, without moving a shared cursor.
+#[cfg(unix)]
+fn read_at(file: &File, buffer: &mut [u8], at: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buffer, at)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, mut buffer: &mut [u8], mut at: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buffer.is_empty() {
+        match file.seek_read(buffer, at)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buffer = &mut buffer[n..];
+                at += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(any(unix, windows)))]
+fn read_at(_: &File, _: &mut [u8], _: u64) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hashes each of `threads` threads adds (each its share of `hashes`), spilled.
+    fn spilled(hashes: &[u64], threads: usize) -> io::Result<Hashes> {
+        let spill = Spill::default();
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let spill = &spill;
+                scope.spawn(move || {
+                    let mut writer = spill.writer();
+                    for &hash in hashes.iter().skip(t).step_by(threads) {
+                        writer.add(hash);
+                    }
+                    writer.finish();
+                });
+            }
+        });
+        spill.duplicates(2)
+    }
+
+    #[test]
+    fn the_hashes_written_twice_are_found_and_no_other() {
+        let mut rng = fastrand::Rng::with_seed(9);
+        // Enough for full chunks of every share, and a few in one share only.
+        let mut hashes: Vec<u64> = (0..300_000).map(|_| rng.u64(..)).collect();
+        hashes.extend((0..2_000).map(|i| (7 << 56) | i));
+        hashes.push(0);
+        let distinct: Hashes = hashes.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            hashes.len(),
+            "a collision in the test's hashes"
+        );
+        for threads in [1, 2, 3] {
+            assert!(spilled(&hashes, threads).unwrap().is_empty());
+        }
+        let twice: Vec<u64> = (0..500).map(|i| hashes[i * 601]).chain([0]).collect();
+        let mut all = hashes.clone();
+        all.extend(&twice);
+        rng.shuffle(&mut all);
+        for threads in [1, 2, 3] {
+            let found = spilled(&all, threads).unwrap();
+            // 0 and 1 share a slot's mark: 1 may be flagged with 0 (a candidate, checked).
+            let found: Hashes = found.into_iter().filter(|&h| h != 1).collect();
+            assert_eq!(
+                found,
+                twice.iter().copied().collect::<Hashes>(),
+                "{threads}"
+            );
+        }
+    }
+
+    /// A file that cannot be made is said, not taken for a share without duplicates.
+    #[test]
+    fn a_file_not_written_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = Spill {
+            dir: Some(dir.path().join("missing")),
+            ..Spill::default()
+        };
+        let mut writer = spill.writer();
+        (0..CHUNK as u64 * 3).for_each(|i| writer.add(i << 56));
+        writer.finish();
+        let e = spill.duplicates(2).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    }
+
+    #[test]
+    fn a_spill_cleared_forgets_its_hashes() {
+        let spill = Spill::default();
+        let mut writer = spill.writer();
+        (0..3).for_each(|_| writer.add(42));
+        writer.finish();
+        assert_eq!(spill.duplicates(1).unwrap().len(), 1);
+        spill.clear();
+        assert!(spill.duplicates(1).unwrap().is_empty());
+    }
+}
