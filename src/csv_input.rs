@@ -756,7 +756,7 @@ fn searched_duplicates(
         })?;
         Ok(found)
     };
-    let found: Vec<Keys> = scan::each_range(&cuts, search)
+    let found: Vec<Keys> = scan::each_range(&cuts, threads, search)
         .into_iter()
         .collect::<Result<_, _>>()?;
     Ok(in_two_ranges(found))
@@ -855,7 +855,7 @@ fn keyed_duplicates(
         })?;
         Ok((found, twice))
     };
-    let parts: Vec<(Keys, bool)> = scan::each_range(&cuts, read)
+    let parts: Vec<(Keys, bool)> = scan::each_range(&cuts, threads, read)
         .into_iter()
         .collect::<Result<_, _>>()?;
     Ok(parts.iter().any(|(_, twice)| *twice)

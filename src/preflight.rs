@@ -486,12 +486,13 @@ fn check_values(
         Some(parts) => parts,
         None => {
             // The csv crate's reader cannot tell a line break inside quotes from a row's end.
+            let threads = scan::threads();
             let cuts = match csv.quoted_line_break {
                 Some(_) => vec![csv.data_start, csv.size],
-                None => scan::cuts(&csv.path, csv.data_start..csv.size, scan::threads())
+                None => scan::cuts(&csv.path, csv.data_start..csv.size, threads)
                     .map_err(|e| Error::io(&csv.path, e))?,
             };
-            scan::each_range(&cuts, |range| check_range(check(), range))
+            scan::each_range(&cuts, threads, |range| check_range(check(), range))
         }
     };
     let mut runs: Vec<Run> = Vec::new();

@@ -158,11 +158,16 @@ pub(crate) struct Part {
 /// saves. The crate's unit tests cut their small files all the same.
 pub(crate) const MIN_RANGE: u64 = if cfg!(test) { 16 } else { 4 << 20 };
 
-/// The offsets where the data rows `data` are cut into (at most) `ranges` ranges of at least
-/// [`MIN_RANGE`] bytes: the start, then the byte after the first line break at or after each
-/// equal share, then the end.
-pub(crate) fn cuts(path: &Path, data: Range<u64>, ranges: usize) -> std::io::Result<Vec<u64>> {
-    let wanted = (ranges as u64)
+/// How many ranges each reading thread gets, at most: a thread whose ranges are read takes
+/// the next one left, so that the threads end together (with one range each, one thread
+/// often ended 10–30 ms after the other, on a 0.11 s check of 100 MiB).
+const RANGES_PER_THREAD: usize = 4;
+
+/// The offsets where the data rows `data` are cut into ranges for `threads` threads (at most
+/// [`RANGES_PER_THREAD`] each) of at least [`MIN_RANGE`] bytes: the start, then the byte after
+/// the first line break at or after each equal share, then the end.
+pub(crate) fn cuts(path: &Path, data: Range<u64>, threads: usize) -> std::io::Result<Vec<u64>> {
+    let wanted = ((threads * RANGES_PER_THREAD) as u64)
         .min((data.end - data.start) / MIN_RANGE)
         .max(1);
     let mut cuts = vec![data.start];
@@ -569,7 +574,7 @@ pub(crate) fn scan_all<S: Send>(
         scan(path, range, format, |record| each(&mut state, record)).map(|part| (part, state))
     };
     if cuts.len() > 2 {
-        let parts = each_range(&cuts, read);
+        let parts = each_range(&cuts, threads, read);
         let mut joined = Vec::with_capacity(parts.len());
         for (i, part) in parts.into_iter().enumerate() {
             match part {
@@ -588,20 +593,36 @@ pub(crate) fn scan_all<S: Send>(
     read(data).map(|part| vec![part])
 }
 
-/// Runs `work` on each range between consecutive `cuts`, each on a thread of its own: the
-/// results, in order.
-pub(crate) fn each_range<T: Send>(cuts: &[u64], work: impl Fn(Range<u64>) -> T + Sync) -> Vec<T> {
+/// Runs `work` on each range between consecutive `cuts`, on `threads` threads that take the
+/// ranges in order, each the next one left: the results, in the ranges' order.
+pub(crate) fn each_range<T: Send>(
+    cuts: &[u64],
+    threads: usize,
+    work: impl Fn(Range<u64>) -> T + Sync,
+) -> Vec<T> {
+    let ranges: Vec<Range<u64>> = cuts.windows(2).map(|w| w[0]..w[1]).collect();
+    let results: Vec<std::sync::Mutex<Option<T>>> =
+        ranges.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let work = &work;
-        let workers: Vec<_> = cuts
-            .windows(2)
-            .map(|w| scope.spawn(move || work(w[0]..w[1])))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a reading thread panicked"))
-            .collect()
-    })
+        for _ in 0..threads.clamp(1, ranges.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(range) = ranges.get(i) else {
+                    break;
+                };
+                let result = work(range.clone());
+                *results[i].lock().expect("a reading thread panicked") = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|result| {
+            let result = result.into_inner().expect("a reading thread panicked");
+            result.expect("every range is read")
+        })
+        .collect()
 }
 
 /// How a [`Seen`] is made.
