@@ -317,9 +317,9 @@ impl CsvFile {
             None => None,
         };
 
-        // Duplicate keys are found in bounded memory: a set of the keys' hashes (exact up to
-        // about two million rows, a Bloom filter past them) flags the keys that may have been
-        // seen; only those are checked exactly, in a second pass.
+        // Duplicate keys are found in bounded memory: a set of the keys' hashes (exact, in
+        // memory or through temporary files; a Bloom filter if those fail) flags the keys
+        // that may have been seen; only those are checked exactly, in a second pass.
         let keys = KeyHasher::default();
         let format = scan::Format {
             delimiter,

@@ -5,7 +5,9 @@
 //! A Bloom filter of a file of 16 million rows flags thousands of keys seen once, and the
 //! file must then be read a second time to tell them from duplicates; here the file is read
 //! once, and 8 bytes a row are written to and read back from the temporary directory
-//! (`TMPDIR`) instead. The files have no name (the system removes them when they are closed,
+//! (`TMPDIR`) instead. Past half a million rows this also costs less than an exact table in
+//! memory, whose zeroed pages and cache misses were a third of a 100 MiB check (`perf`): the
+//! hashes are appended to buffers, and each share's table fits in the core's cache. The files have no name (the system removes them when they are closed,
 //! whatever stops the process). When one cannot be written, or a share would not fit in the
 //! memory given to it, [`Spill::duplicates`] says so and the file is checked with a Bloom
 //! filter instead.
