@@ -160,8 +160,11 @@ pub(crate) const MIN_RANGE: u64 = if cfg!(test) { 16 } else { 4 << 20 };
 
 /// How many ranges each reading thread gets, at most: a thread whose ranges are read takes
 /// the next one left, so that the threads end together (with one range each, one thread
-/// often ended 10–30 ms after the other, on a 0.11 s check of 100 MiB).
-const RANGES_PER_THREAD: usize = 4;
+/// often ended 10–30 ms after the other on a 0.11 s check of 100 MiB, under strace). Two, not
+/// more: each range has its own buffers of spilled keys, which cost more than the balance
+/// saves (medians of 20 and 5 `--dry-run`s: 100 MiB 108 ms with two, 116 with four; 1 GiB
+/// 0.93 s with two, 0.98 with one, 0.94 with four).
+const RANGES_PER_THREAD: usize = 2;
 
 /// The offsets where the data rows `data` are cut into ranges for `threads` threads (at most
 /// [`RANGES_PER_THREAD`] each) of at least [`MIN_RANGE`] bytes: the start, then the byte after
