@@ -641,8 +641,8 @@ pub(crate) enum Form {
 impl Form {
     /// The most rows an exact table is made for (6.4 MiB): past them, spilling the hashes costs
     /// less (a 100 MiB `--dry-run`, 1.6 million rows: 98 ms against 108, peak RSS 22 MB
-    /// against 35), below them the table does (1 MB: 7.7 ms against 8.3; even at half a
-    /// million rows). Fewer in the crate's unit tests, so that their larger files are spilled.
+    /// against 35), below them the table does (1 MB: 7.7 ms against 8.3; the same at 30 MB,
+    /// 470,000 rows). Fewer in the crate's unit tests, so that their larger files are spilled.
     pub const MAX_EXACT_ROWS: u64 = if cfg!(test) { 4096 } else { 512 << 10 };
 
     /// The form for a file of about `rows` rows (`None`: not known).
