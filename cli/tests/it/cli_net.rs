@@ -338,6 +338,14 @@ async fn an_unknown_ca_is_refused_with_its_cause_once_then_trusted_with_ca_cert(
         1,
         "a refused certificate is not retried: {err}"
     );
+    // The front counts the failed handshake in a task of its own, which may run after the
+    // client has exited: wait for it (a CI run once read 0 here).
+    let started = std::time::Instant::now();
+    while front.failed_handshakes.load(Ordering::SeqCst) == 0
+        && started.elapsed() < std::time::Duration::from_secs(10)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(front.failed_handshakes.load(Ordering::SeqCst), 1);
     assert_eq!(sandbox.total_hits(Vendor::Copernica), 0);
 
