@@ -892,36 +892,47 @@ fn is_email(value: &str) -> bool {
 /// [`is_email`] of an ASCII value, the check of most files' key. An address of at most 64
 /// bytes is read 16 bytes at a time (SIMD compares, `wide`) into one bit mask a kind of byte,
 /// a bit a byte, and every rule is a few operations on the masks: no search for the `@`, no
-/// loop a part. (Each rule a loop of its own cost about 700 instructions for an address of
-/// 29 bytes, one loop over a table of byte classes 405, each part eight bytes at a time 268 and
-/// its search for the `@` about 40.) A longer one is checked eight bytes at a time.
+/// loop a part. For a 29-byte address: 215 instructions, against 310 for each part eight bytes
+/// at a time and the `@` searched for first (405 and more before that, with one loop over a
+/// table of byte classes); a 100 MiB check 2 % faster, 1 GiB 3 %. A longer one is checked
+/// eight bytes at a time.
 fn is_ascii_email(value: &[u8]) -> bool {
     use wide::u8x16;
     let len = value.len();
     if len > 64 {
         return is_long_ascii_email(value);
     }
-    let mut bytes = [0; 64];
-    bytes[..len].copy_from_slice(value);
-    // The bytes of each kind, bit i for byte i (the zeros after the value are of none).
+    // The bytes of each kind, bit i for byte i. The chunks are read where they are (a copy
+    // first made every load wait for the copy's stores: 8 % of a 100 MiB check), the last one
+    // ending with the value, over bytes already read (which give the same bits again); a value
+    // of less than 16 bytes is copied, zeros after it (of no kind).
     let (mut at, mut dot, mut hyphen, mut local_bad, mut domain_good) = (0, 0, 0, 0, 0);
     let within =
         |v: u8x16, low: u8, high: u8| v.max(u8x16::splat(low)).min(u8x16::splat(high)).cmp_eq(v);
-    let mask = |hits: u8x16, i: usize| u64::from(hits.move_mask() as u16) << (i * 16);
-    for i in 0..len.div_ceil(16) {
-        let chunk: [u8; 16] = bytes[i * 16..i * 16 + 16].try_into().expect("16 bytes");
+    let mut short = [0; 16];
+    let (bytes, len_read) = match len.checked_sub(16) {
+        Some(_) => (value, len),
+        None => {
+            short[..len].copy_from_slice(value);
+            (&short[..], 16)
+        }
+    };
+    for i in 0..len_read.div_ceil(16) {
+        let start = (i * 16).min(len_read - 16);
+        let mask = |hits: u8x16| u64::from(hits.move_mask() as u16) << start;
+        let chunk: [u8; 16] = bytes[start..start + 16].try_into().expect("16 bytes");
         let v = u8x16::new(chunk);
         let (is_dot, is_hyphen) = (v.cmp_eq(u8x16::splat(b'.')), v.cmp_eq(u8x16::splat(b'-')));
-        at |= mask(v.cmp_eq(u8x16::splat(b'@')), i);
-        dot |= mask(is_dot, i);
-        hyphen |= mask(is_hyphen, i);
+        at |= mask(v.cmp_eq(u8x16::splat(b'@')));
+        dot |= mask(is_dot);
+        hyphen |= mask(is_hyphen);
         // A control, white space or a comma: not in a local part.
         let bad = within(v, 0, b' ') | v.cmp_eq(u8x16::splat(b',')) | v.cmp_eq(u8x16::splat(0x7F));
-        local_bad |= mask(bad, i);
+        local_bad |= mask(bad);
         // A letter, a digit, a hyphen or a dot: in a domain.
         let letter = within(v | u8x16::splat(0x20), b'a', b'z');
         let good = letter | within(v, b'0', b'9') | is_dot | is_hyphen;
-        domain_good |= mask(good, i);
+        domain_good |= mask(good);
     }
     let Some(p) = (at != 0).then(|| at.trailing_zeros() as usize) else {
         return false;
