@@ -949,8 +949,8 @@ fn is_ascii_email(value: &[u8]) -> bool {
         && !bit(dot, p - 1)
         && !bit(dot | hyphen, p + 1)
         && !bit(dot | hyphen, len - 1);
-    // A byte's neighbour is the next bit down: `..` in the local part; `..`, `.-` and `-.` in
-    // the domain.
+    // A byte's next neighbour is the bit above it, shifted down by one to meet it: `..` in the
+    // local part; `..`, `.-` and `-.` in the domain.
     let local_ok = local_bad & local == 0 && dot & (dot >> 1) & local == 0;
     let domain_ok = !domain_good & domain == 0
         && ((dot & ((dot | hyphen) >> 1)) | (hyphen & (dot >> 1))) & domain == 0
