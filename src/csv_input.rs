@@ -1002,31 +1002,14 @@ fn normal_key<'a>(value: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
     scratch
 }
 
-/// Whether `value` has a capital or a byte that is not ASCII: 16 bytes at a time (SIMD
-/// compares, `wide`), the last 16 bytes last (read twice if need be), a shorter value filled
-/// with letters. (With this test, `normal_key` of a 29-byte key takes 74 instructions; with
-/// one eight bytes at a time, 115.)
+/// Whether `value` has a capital or a byte that is not ASCII, 16 bytes at a time
+/// ([`crate::simd`]). (With this test, `normal_key` of a 29-byte key takes 74 instructions;
+/// with one eight bytes at a time, 115.)
 fn capital_or_not_ascii(value: &[u8]) -> bool {
-    use wide::u8x16;
-    let odd = |chunk: [u8; 16]| {
-        let v = u8x16::new(chunk);
-        let capital = v.max(u8x16::splat(b'A')).min(u8x16::splat(b'Z')).cmp_eq(v);
-        // The high bit of every byte of 0x80 or more.
-        (capital.move_mask() | v.move_mask()) != 0
-    };
-    let Some(last) = value.len().checked_sub(16) else {
-        let mut chunk = [b'a'; 16];
-        chunk[..value.len()].copy_from_slice(value);
-        return odd(chunk);
-    };
-    let mut at = 0;
-    while at < last {
-        if odd(value[at..at + 16].try_into().expect("16 bytes")) {
-            return true;
-        }
-        at += 16;
-    }
-    odd(value[last..].try_into().expect("16 bytes"))
+    // The high bit of a byte of 0x80 or more is its move mask's.
+    !crate::simd::all_chunks(value, |_, v| {
+        (crate::simd::within(v, b'A', b'Z').move_mask() | v.move_mask()) == 0
+    })
 }
 
 /// Second pass over the rows whose key may be a duplicate: fails on the first real one, naming

@@ -46,8 +46,8 @@ mod preflight;
 pub mod retry;
 mod scan;
 mod secret;
+mod simd;
 mod spill;
-mod swar;
 mod workflow;
 
 pub use csv_input::{CsvFile, Expectations, LineEnding, DEFAULT_MAX_ROW_BYTES};
