@@ -620,7 +620,7 @@ fn plain_rows_with(
     (key, keys): (Option<usize>, &KeyHasher),
     form: Form,
 ) -> Result<(DataRows, bool), Stop> {
-    let seen = Seen::new(form, data.end, threads);
+    let seen = Seen::new(form, data.end);
     struct RangeKeys<'s> {
         keys: scan::Batch<'s>,
         broken: Option<(u64, usize)>,
@@ -904,7 +904,7 @@ fn csv_rows(
 ) -> Result<DataRows, Error> {
     let path = rows.path.clone();
     let path = path.as_path();
-    let seen = Seen::new(Form::Bloom, size, 1);
+    let seen = Seen::new(Form::Bloom, size);
     let mut batch = seen.batch();
     let mut scratch = Vec::new();
     let mut count = 0;

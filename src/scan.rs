@@ -686,10 +686,19 @@ impl Form {
 /// their slots loaded first so that the misses overlap. A spilled hash costs a copy into a
 /// buffer, and its share of the files' writing and reading.
 pub(crate) struct Seen {
+    /// The exact table's slots, or the Bloom filter's words (none when spilled).
     words: Vec<AtomicU64>,
-    /// The table's count of hashes, and the most it takes; `None` for a Bloom filter.
-    exact: Option<(AtomicU64, u64)>,
-    spill: Option<crate::spill::Spill>,
+    kind: Kind,
+}
+
+enum Kind {
+    /// The table's count of hashes, and the most it takes.
+    Exact {
+        count: AtomicU64,
+        limit: u64,
+    },
+    Bloom,
+    Spilled(crate::spill::Spill),
 }
 
 impl Seen {
@@ -697,60 +706,44 @@ impl Seen {
     /// The share of an exact table's slots that it fills, at most.
     const FULL: f64 = 0.85;
 
-    /// The set of `form` for a file of `size` bytes, to be read by `threads` threads.
-    pub fn new(form: Form, size: u64, threads: usize) -> Self {
-        let (words, exact) = match form {
+    /// The set of `form` for a file of `size` bytes.
+    pub fn new(form: Form, size: u64) -> Self {
+        let (words, kind) = match form {
             Form::Exact(rows) => {
                 let slots = (rows + rows * 3 / 5).max(1 << 10);
                 let limit = (slots as f64 * Self::FULL) as u64;
-                (slots, Some((AtomicU64::new(0), limit)))
+                let count = AtomicU64::new(0);
+                (slots, Kind::Exact { count, limit })
             }
-            Form::Spilled => (0, None),
-            Form::Bloom => ((size * 2).clamp(1 << 16, 1 << 28) / 64, None),
+            Form::Spilled => (0, Kind::Spilled(crate::spill::Spill::default())),
+            Form::Bloom => ((size * 2).clamp(1 << 16, 1 << 28) / 64, Kind::Bloom),
         };
         let words: Vec<AtomicU64> = (0..words).map(|_| AtomicU64::new(0)).collect();
         // The allocation is fresh zeroed memory: a page first read maps the shared zero page,
         // and its first write then costs a fault and a TLB flush of every core that runs a
         // reading thread (a fifth of the check's time at 100 MiB, by `perf`). Written here
-        // first, each page is faulted in once, before those threads start: a share on each
-        // core (the kernel's zeroing of 20 MiB takes 8 ms on one, 4.5 on two; the Bloom
-        // filter has up to 32 MiB).
-        let touch = |words: &[AtomicU64]| {
-            for word in words.iter().step_by(4096 / 8) {
-                word.store(0, Ordering::Relaxed);
-            }
-        };
-        let share = match words.len() * 8 {
-            bytes if bytes >= 4 << 20 => words.len().div_ceil(threads.max(1)),
-            _ => words.len().max(1),
-        };
-        std::thread::scope(|scope| {
-            let mut shares = words.chunks(share);
-            let first = shares.next();
-            for other in shares {
-                scope.spawn(move || touch(other));
-            }
-            first.map(touch);
-        });
-        let spill = (form == Form::Spilled).then(crate::spill::Spill::default);
-        Self {
-            words,
-            exact,
-            spill,
+        // first, each page is faulted in once, before those threads start.
+        for word in words.iter().step_by(4096 / 8) {
+            word.store(0, Ordering::Relaxed);
         }
+        Self { words, kind }
     }
 
     /// The hashes' temporary files, for a spilled set.
     pub fn spill(&self) -> Option<&crate::spill::Spill> {
-        self.spill.as_ref()
+        match &self.kind {
+            Kind::Spilled(spill) => Some(spill),
+            _ => None,
+        }
     }
 
     /// Whether more keys came than an exact table takes: some were not added, and the file
     /// must be read again with a set made for its size alone.
     pub fn overflowed(&self) -> bool {
-        self.exact
-            .as_ref()
-            .is_some_and(|(count, limit)| count.load(Ordering::Relaxed) > *limit)
+        match &self.kind {
+            Kind::Exact { count, limit } => count.load(Ordering::Relaxed) > *limit,
+            _ => false,
+        }
     }
 
     /// Forgets every key.
@@ -758,11 +751,10 @@ impl Seen {
         for word in &self.words {
             word.store(0, Ordering::Relaxed);
         }
-        if let Some((count, _)) = &self.exact {
-            count.store(0, Ordering::Relaxed);
-        }
-        if let Some(spill) = &self.spill {
-            spill.clear();
+        match &self.kind {
+            Kind::Exact { count, .. } => count.store(0, Ordering::Relaxed),
+            Kind::Bloom => {}
+            Kind::Spilled(spill) => spill.clear(),
         }
     }
 
@@ -771,28 +763,34 @@ impl Seen {
         ((u128::from(hash) * self.words.len() as u128) >> 64) as usize
     }
 
-    /// Adds `hashes`; calls `seen(i)` for each `hashes[i]` that may have been added before.
+    /// Adds `hashes` to a table or a filter; calls `seen(i)` for each `hashes[i]` that may
+    /// have been added before.
     fn insert(&self, hashes: &[u64], mut seen: impl FnMut(usize)) {
         // Bare loads first: the slots are on their way together, then found in the cache.
         let touched = hashes.iter().fold(0, |x, &hash| {
             x ^ self.words[self.slot(hash)].load(Ordering::Relaxed)
         });
         std::hint::black_box(touched);
-        let Some((count, limit)) = &self.exact else {
-            for (i, &hash) in hashes.iter().enumerate() {
-                // A remix of the hash chooses the bits within the word, 6 bits a probe.
-                let probes = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(21);
-                let mask =
-                    (0..Self::PROBES).fold(0u64, |mask, i| mask | 1 << ((probes >> (i * 6)) & 63));
-                if self.words[self.slot(hash)].fetch_or(mask, Ordering::Relaxed) & mask == mask {
-                    seen(i);
+        let (count, limit) = match &self.kind {
+            Kind::Exact { count, limit } => (count, *limit),
+            Kind::Bloom => {
+                for (i, &hash) in hashes.iter().enumerate() {
+                    // A remix of the hash chooses the bits within the word, 6 bits a probe.
+                    let probes = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(21);
+                    let mask = (0..Self::PROBES)
+                        .fold(0u64, |mask, i| mask | 1 << ((probes >> (i * 6)) & 63));
+                    if self.words[self.slot(hash)].fetch_or(mask, Ordering::Relaxed) & mask == mask
+                    {
+                        seen(i);
+                    }
                 }
+                return;
             }
-            return;
+            Kind::Spilled(_) => unreachable!("a spilled set's batches write to its files"),
         };
         // A full table takes no more: it must keep empty slots for the probes to end.
         let added = hashes.len() as u64;
-        if count.fetch_add(added, Ordering::Relaxed) + added > *limit {
+        if count.fetch_add(added, Ordering::Relaxed) + added > limit {
             return;
         }
         for (i, &hash) in hashes.iter().enumerate() {
@@ -831,7 +829,7 @@ impl Seen {
             bytes: Vec::new(),
             ends: [0; Batch::LEN],
             candidates: Candidates::default(),
-            spill: self.spill.as_ref().map(crate::spill::Spill::writer),
+            spill: self.spill().map(crate::spill::Spill::writer),
         }
     }
 }
@@ -934,10 +932,11 @@ impl Batch<'_> {
     }
 
     pub fn finish(mut self) -> Candidates {
-        if let Some(spill) = self.spill.take() {
-            spill.finish();
+        match self.spill.take() {
+            // A spilled set's duplicates are known once its files are read back.
+            Some(spill) => spill.finish(),
+            None => self.flush(),
         }
-        self.flush();
         self.candidates
     }
 }
@@ -992,13 +991,13 @@ mod tests {
         let twice: Vec<u64> = (0..300).map(|i| hashes[i * 97]).collect();
         hashes.extend(&twice);
         rng.shuffle(&mut hashes);
-        let seen = Seen::new(Form::Exact(hashes.len() as u64), 0, 1);
+        let seen = Seen::new(Form::Exact(hashes.len() as u64), 0);
         let found = flagged(&seen, &hashes, 1).remove(0);
         assert_eq!(found, twice.iter().copied().collect::<Hashes>());
         assert!(!seen.overflowed());
         // Each key added by two threads at once: one of them, and only one, flags it. (A
         // table counts the keys it is given, found in or not: room for both threads'.)
-        let seen = Seen::new(Form::Exact(2 * hashes.len() as u64), 0, 2);
+        let seen = Seen::new(Form::Exact(2 * hashes.len() as u64), 0);
         let distinct: Vec<u64> = hashes
             .iter()
             .copied()
@@ -1012,7 +1011,7 @@ mod tests {
 
     #[test]
     fn a_full_exact_set_says_so_and_takes_no_more() {
-        let seen = Seen::new(Form::Exact(10), 0, 1);
+        let seen = Seen::new(Form::Exact(10), 0);
         let hashes: Vec<u64> = (1..=5_000).collect();
         assert!(flagged(&seen, &hashes, 1)[0].is_empty());
         assert!(seen.overflowed());
@@ -1022,7 +1021,7 @@ mod tests {
 
     #[test]
     fn a_bloom_filter_flags_every_key_added_twice() {
-        let seen = Seen::new(Form::Bloom, 1 << 20, 2);
+        let seen = Seen::new(Form::Bloom, 1 << 20);
         assert!(!seen.overflowed());
         let hashes: Vec<u64> = (0..20_000u64)
             .map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D))
