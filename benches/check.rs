@@ -3,7 +3,7 @@
 //! on files of unique contacts of 64 MiB and 1 GiB: its throughput in MiB/s, on one thread
 //! and on two.
 //!
-//! `cargo bench --bench check`. BENCHMARKS.md quotes it for the filter without `unsafe`.
+//! `cargo bench --bench check`. BENCHMARKS.md section 8 quotes it.
 
 use std::io::Write as _;
 

@@ -7,10 +7,10 @@
 //! once, and 8 bytes a row are written to and read back from the temporary directory
 //! (`TMPDIR`) instead. Past half a million rows this also costs less than an exact table in
 //! memory, whose zeroed pages and cache misses were a third of a 100 MiB check (`perf`): the
-//! hashes are appended to buffers, and each share's table fits in the core's cache. The files have no name (the system removes them when they are closed,
-//! whatever stops the process). When one cannot be written, or a share would not fit in the
-//! memory given to it, [`Spill::duplicates`] says so and the file is checked with a Bloom
-//! filter instead.
+//! hashes are appended to buffers, and each share's table fits in the core's cache. The files
+//! have no name (the system removes them when they are closed, whatever stops the process).
+//! When one cannot be written, or a share would not fit in the memory given to it,
+//! [`Spill::duplicates`] says so and the file is checked with a Bloom filter instead.
 
 use std::{
     fs::File,
