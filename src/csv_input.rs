@@ -649,11 +649,16 @@ fn plain_rows_with(
                 range.broken.get_or_insert((record.line, i));
             }
             for (i, values) in range.values.iter_mut().enumerate() {
-                values.add(record.raw(i), || record.value(i));
+                if Some(i) != key {
+                    values.add(record.raw(i), || record.value(i));
+                }
             }
             if let Some(index) = key {
                 let value = record.value(index);
-                let normal = normal_key(&value, &mut range.normal);
+                let normal = match range.values[index].add_key(record.raw(index), &value) {
+                    true => &*value,
+                    false => normal_key(&value, &mut range.normal),
+                };
                 if normal.is_empty() {
                     return Err(Stop::Unusual("an empty key"));
                 }

@@ -107,12 +107,18 @@ pub(crate) struct Record<'a> {
 impl Record<'_> {
     /// The value of field `i` (within bounds: every record has the header's fields), quotes
     /// removed and `""` read as one quote (a copy only then).
-    #[inline]
+    #[inline(always)]
     pub fn value(&self, i: usize) -> Cow<'_, [u8]> {
         let raw = self.raw(i);
-        if !self.fields[i].escaped {
-            return raw.into();
+        match self.fields[i].escaped {
+            false => raw.into(),
+            true => self.unescaped(raw).into(),
         }
+    }
+
+    /// `raw` with each `""` as one quote.
+    #[cold]
+    fn unescaped(&self, raw: &[u8]) -> Vec<u8> {
         let mut value = Vec::with_capacity(raw.len());
         let mut rest = raw;
         while let Some(at) = memchr::memchr(self.quote, rest) {
@@ -120,7 +126,7 @@ impl Record<'_> {
             rest = &rest[at + 2..]; // the second quote of the pair
         }
         value.extend_from_slice(rest);
-        value.into()
+        value
     }
 
     /// The bytes of field `i` between its quotes, `""` as written.
@@ -346,20 +352,17 @@ impl Reader<'_> {
         let mut escaped = false;
         let mut broken = false;
         let mut breaks = 0; // line breaks inside quotes, in the record
-        let mut skip = 0; // positions before this are inside a `""` just read
         let mut newlines = 0; // `\n` read, to tell a lone LF of a CRLF file
         self.fields.clear();
-        for at in Positions::new(checked, [delimiter, ending, quote]) {
-            if at < skip {
-                continue;
-            }
+        let mut positions = Positions::new(checked, [delimiter, ending, quote]);
+        while let Some(at) = positions.next() {
             let byte = checked[at];
             if quoted {
                 if byte == quote {
                     match checked.get(at + 1) {
                         Some(&next) if next == quote => {
                             escaped = true;
-                            skip = at + 2;
+                            positions.next(); // the pair's second quote
                         }
                         Some(&next) if next == delimiter || next == ending => {
                             quoted = false;
@@ -407,7 +410,7 @@ impl Reader<'_> {
             self.part.lines += lines;
             newlines += lines;
             self.part.end = base + end as u64;
-            (record, field, breaks, skip) = (end, end, 0, end);
+            (record, field, breaks) = (end, end, 0);
             self.fields.clear();
             if self.part.end >= self.stop_at {
                 break;
@@ -675,7 +678,7 @@ impl Form {
 ///   than estimated) takes no more keys and says so ([`Seen::overflowed`]): the file is then
 ///   read again with the next form.
 /// - **spilled**, for more rows: the hashes are written to temporary files, and those are
-///   read back once the file is read ([`crate::spill`]): as exact, 8 bytes a row on disk.
+///   read back once the file is read ([`crate::spill`]): as exact, 7 bytes a row on disk.
 /// - a **Bloom filter**, when the hashes could not be spilled: its probes of a key all fall in
 ///   one 64-bit word, about 2 bits per byte of the file (at most 32 MiB), and it flags some
 ///   keys seen only once.
@@ -905,7 +908,9 @@ pub(crate) struct Batch<'s> {
 impl Batch<'_> {
     pub const LEN: usize = 32;
 
-    /// Adds a key, and its hash.
+    /// Adds a key, and its hash (inlined: a spilled hash is a copy into a buffer, cheaper
+    /// than the call).
+    #[inline]
     pub fn insert(&mut self, hash: u64, key: &[u8]) {
         if let Some(spill) = &mut self.spill {
             spill.add(hash);
