@@ -536,7 +536,7 @@ fn client(config: &HttpConfig, headers: HeaderMap) -> Result<reqwest::Client, Er
 
 /// Where the thread of a [`streamed_body`] sends the body's pieces.
 #[cfg(any(feature = "mailperformance", feature = "copernica"))]
-pub(crate) type Pieces = tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>;
+pub(crate) type Pieces = tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>;
 
 /// A request body written by `produce` on a blocking thread, a few pieces ahead of the
 /// sending (at most four pieces wait), with a [`crate::Progress::Uploaded`] event of the

@@ -1,4 +1,4 @@
-//! A 200 MB file imported into NP6 (a file upload), then into Copernica (the data inline in the
+//! A 200 MB file imported into NP6 (a file upload, checked byte for byte), then into Copernica (the data inline in the
 //! JSON body of `POST /imports`), is streamed from disk: the process's peak memory grows by far
 //! less than the file while each whole workflow (the pre-flight's check of every value
 //! included) runs against a loopback server that reads the body incrementally and keeps none
@@ -38,7 +38,18 @@ struct Upload {
     /// The body bytes read of the last upload: exactly its `Content-Length` (the read fails
     /// if the body ends before; hyper refuses to send more).
     bytes: AtomicU64,
+    /// The [`digest`] of the last upload's body.
+    digest: AtomicU64,
 }
+
+/// FNV-1a of `bytes`, continued from `hash`: the same however the bytes are cut.
+fn digest(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+const DIGEST_START: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// A minimal HTTP/1.1 server for the NP6 and the Copernica calls of one import; the body of
 /// the upload (NP6's file, Copernica's JSON) is read and counted in 64 KiB pieces, never kept.
@@ -70,13 +81,14 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
                 assert!(!chunked, "the upload must not be chunked");
                 let mut buffer = vec![0u8; 64 * 1024];
                 // Read to the end: a body shorter than its Content-Length fails here.
-                let mut left = length;
+                let (mut left, mut hash) = (length, DIGEST_START);
                 while left > 0 {
                     let n = socket
                         .read(&mut buffer[..left.min(64 * 1024) as usize])
                         .await
                         .unwrap();
                     assert!(n > 0, "the body ended early");
+                    hash = digest(hash, &buffer[..n]);
                     left -= n as u64;
                 }
                 let route = request_line
@@ -94,6 +106,7 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
                     "POST /imports" => r#"{"id":42,"name":"big","features":[]}"#,
                     "PUT /imports/42/source" => {
                         upload.bytes.store(length, Ordering::SeqCst);
+                        upload.digest.store(hash, Ordering::SeqCst);
                         r#"{"type":"file","filename":"big.csv"}"#
                     }
                     "POST /imports/42/executions" => {
@@ -182,6 +195,17 @@ async fn a_200_mb_file_is_streamed_in_bounded_memory() {
     };
     bounded("NP6", &report, grown);
     assert_eq!(upload.bytes.load(Ordering::SeqCst), size);
+    // The file's bytes as they are: its pieces' buffers are read into again once sent.
+    // (Read a piece at a time: the peak memory is measured again below.)
+    let mut read = std::fs::File::open(file.path()).unwrap();
+    let (mut piece, mut file_digest) = (vec![0; 64 * 1024], DIGEST_START);
+    loop {
+        match std::io::Read::read(&mut read, &mut piece).unwrap() {
+            0 => break,
+            n => file_digest = digest(file_digest, &piece[..n]),
+        }
+    }
+    assert_eq!(upload.digest.load(Ordering::SeqCst), file_digest);
 
     // Copernica: the file re-encoded into the JSON body as it is sent, with its length.
     let client = copernica::Client::with_auth(

@@ -239,7 +239,7 @@ impl std::io::Write for Pieces {
         }
         let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
         self.tx
-            .blocking_send(Ok(piece))
+            .blocking_send(Ok(piece.into()))
             .map_err(|_| std::io::Error::other("the request has ended"))
     }
 }
