@@ -1,8 +1,8 @@
-//! A 200 MB file imported into NP6 (a file upload, checked byte for byte), then into Copernica (the data inline in the
-//! JSON body of `POST /imports`), is streamed from disk: the process's peak memory grows by far
-//! less than the file while each whole workflow (the pre-flight's check of every value
-//! included) runs against a loopback server that reads the body incrementally and keeps none
-//! of it. (Its own test binary, so no other test moves the peak.)
+//! A 200 MB file imported into NP6 (a file upload, checked byte for byte), then into Copernica
+//! (the data inline in the JSON body of `POST /imports`), is streamed from disk: the process's
+//! peak memory grows by far less than the file while each whole workflow (the pre-flight's
+//! check of every value included) runs against a loopback server that reads the body
+//! incrementally and keeps none of it. (Its own test binary, so no other test moves the peak.)
 #![cfg(all(
     feature = "mailperformance",
     feature = "copernica",
