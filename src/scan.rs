@@ -285,14 +285,14 @@ pub(crate) fn scan(
 }
 
 /// Why a record with more or fewer fields than the header is not read here.
-const MORE_FIELDS: &str = "a row with another number of fields than the header";
+const FIELD_COUNT: &str = "a row with another number of fields than the header";
 
 /// Writes `span` as field `n` of a record, the next one. In place, not pushed onto a vector:
 /// the record loop's count stays in a register (a 100 MiB `--dry-run`: 32 instructions a row
 /// fewer).
 #[inline(always)]
 fn keep(fields: &mut [Span], n: &mut usize, span: Span) -> Result<(), Stop> {
-    let slot = fields.get_mut(*n).ok_or(Stop::Unusual(MORE_FIELDS))?;
+    let slot = fields.get_mut(*n).ok_or(Stop::Unusual(FIELD_COUNT))?;
     *slot = span;
     *n += 1;
     Ok(())
@@ -345,9 +345,10 @@ impl Reader<'_> {
         let mut broken = false;
         let mut breaks = 0; // line breaks inside quotes, in the record
         let mut newlines = 0; // `\n` read, to tell a lone LF of a CRLF file
-        let mut n = 0; // the fields of the record read so far
-                       // The reading stopped inside quotes; the last field was kept (its closing quote ends
-                       // the file).
+                              // The fields of the record kept so far.
+        let mut n = 0;
+        // The reading stopped inside quotes; the last field was kept (its closing quote ends
+        // the file).
         let (mut in_quotes, mut last_kept) = (false, false);
         let mut positions = Positions::new(checked, [delimiter, ending, quote]);
         while let Some(mut at) = positions.next() {
@@ -492,7 +493,7 @@ impl Reader<'_> {
         on: &mut impl FnMut(&Record<'_>) -> Result<(), Stop>,
     ) -> Result<(), Stop> {
         if fields.len() != self.format.columns {
-            return Err(Stop::Unusual(MORE_FIELDS));
+            return Err(Stop::Unusual(FIELD_COUNT));
         }
         if (bytes.end - bytes.start) as u64 > self.format.max_row_bytes {
             return Err(Stop::Unusual("a row over the limit"));

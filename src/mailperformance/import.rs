@@ -580,12 +580,12 @@ impl Client {
 }
 
 /// The file in 1 MiB pieces, for [`crate::http::streamed_body`]: disk reads overlap the network
-/// writes, each byte is copied once from the kernel, and at most 5 MiB is held (the body's
+/// writes, each byte is copied once from the kernel, and at most 6 MiB is held (the body's
 /// four pieces waiting, the one being sent, the one being read).
 ///
 /// A piece's buffer comes back here once sent, and is read into again. Fresh buffers are
 /// mapped and unmapped by the allocator (a 1 MiB allocation is past glibc's threshold for
-/// that): 88,000 page faults for a 1 GiB upload, a tenth of its system time, against 3,000.
+/// that): about 80,000 page faults for a 1 GiB upload, 0.1 s of system time, against 3,800.
 fn read_ahead(mut file: std::fs::File, tx: crate::http::Pieces) {
     const PIECE: u64 = 1 << 20;
     let (back, sent) = std::sync::mpsc::channel();
