@@ -743,7 +743,7 @@ impl Seen {
                 let count = AtomicU64::new(0);
                 (slots, Kind::Exact { count, limit })
             }
-            Form::Spilled => (0, Kind::Spilled(crate::spill::Spill::default())),
+            Form::Spilled => (0, Kind::Spilled(crate::spill::Spill::for_size(size))),
             Form::Bloom => ((size * 2).clamp(1 << 16, 1 << 28) / 64, Kind::Bloom),
         };
         let words: Vec<AtomicU64> = (0..words).map(|_| AtomicU64::new(0)).collect();
