@@ -930,20 +930,20 @@ pub(crate) fn is_lower_email(value: &[u8]) -> bool {
 /// [`is_ascii_email`], or [`is_lower_email`] when `LOWER`: two more masks.
 #[inline(always)]
 fn ascii_email<const LOWER: bool>(value: &[u8]) -> bool {
-    use crate::simd::{all_chunks, bits, within};
+    use crate::simd::{all_chunks, bits, capital_or_not_ascii, capitals_or_high, within};
     use wide::u8x16;
     let len = value.len();
     if len > 64 {
-        let lower = !LOWER || (value.is_ascii() && !value.iter().any(u8::is_ascii_uppercase));
+        let lower = !LOWER || !capital_or_not_ascii(value);
         return lower && std::str::from_utf8(value).is_ok_and(is_any_email);
     }
     // The bytes of each kind, bit i for byte i (the zeros after a short value are of none).
     let (mut at, mut dot, mut hyphen, mut local_bad, mut domain_good) = (0, 0, 0, 0, 0);
-    // A capital, or a byte past ASCII (its high bit is the move mask's).
+    // A capital, or a byte past ASCII.
     let mut not_lower = 0;
     all_chunks(value, |start, v| {
         if LOWER {
-            not_lower |= bits(within(v, b'A', b'Z') | v, start);
+            not_lower |= bits(capitals_or_high(v), start);
         }
         let (is_dot, is_hyphen) = (v.cmp_eq(u8x16::splat(b'.')), v.cmp_eq(u8x16::splat(b'-')));
         at |= bits(v.cmp_eq(u8x16::splat(b'@')), start);
@@ -1149,12 +1149,12 @@ mod tests {
         assert_eq!(misfit(Vendor::Mailperformance, &email, "a@b.fr"), None);
     }
 
-    /// The check of ASCII addresses byte by byte says what the check of any text says.
     /// ASCII without a capital.
     fn lower(value: &str) -> bool {
         value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase())
     }
 
+    /// The check of ASCII addresses byte by byte says what the check of any text says.
     #[test]
     fn ascii_addresses_are_checked_as_any_text() {
         // Letters and digits weigh more, so that some values are addresses; the second

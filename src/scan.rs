@@ -345,8 +345,8 @@ impl Reader<'_> {
         let mut broken = false;
         let mut breaks = 0; // line breaks inside quotes, in the record
         let mut newlines = 0; // `\n` read, to tell a lone LF of a CRLF file
-                              // The fields of the record kept so far.
-        let mut n = 0;
+        let mut n = 0; // the fields of the record kept so far
+
         // The reading stopped inside quotes; the last field was kept (its closing quote ends
         // the file).
         let (mut in_quotes, mut last_kept) = (false, false);
@@ -993,7 +993,6 @@ mod tests {
         })
     }
 
-    /// The masks find what `memchr` finds, at every length and alignment, whatever the bytes.
     /// The records of `text` read by the fast reader alone (a format of `columns` fields, `,`
     /// and `"`), each as its values and its line; or why it stops.
     fn records(text: &str, columns: usize) -> Result<Vec<(Vec<String>, u64)>, &'static str> {
@@ -1063,6 +1062,7 @@ mod tests {
         }
     }
 
+    /// The masks find what `memchr` finds, at every length and alignment, whatever the bytes.
     #[test]
     fn positions_are_those_memchr_finds() {
         let mut rng = fastrand::Rng::with_seed(64);

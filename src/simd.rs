@@ -40,6 +40,20 @@ pub(crate) fn bits(hits: u8x16, at: usize) -> u64 {
     u64::from(hits.move_mask() as u16) << at
 }
 
+/// The capitals of `v` and its bytes past ASCII, as the high bits of a mask (a move mask's
+/// bits): what a key as the vendors compare them does not have.
+#[inline(always)]
+pub(crate) fn capitals_or_high(v: u8x16) -> u8x16 {
+    within(v, b'A', b'Z') | v
+}
+
+/// Whether `bytes` has a capital or a byte past ASCII ([`capitals_or_high`]), 16 bytes at a
+/// time. (With this test, `normal_key` of a 29-byte key takes 74 instructions; with one eight
+/// bytes at a time, 115.)
+pub(crate) fn capital_or_not_ascii(bytes: &[u8]) -> bool {
+    !all_chunks(bytes, |_, v| capitals_or_high(v).move_mask() == 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,7 +81,6 @@ struct Written {
 /// 1.75 MiB), written to a file of the writer's own when full.
 pub(crate) struct Writer<'s> {
     spill: &'s Spill,
-    chunk: usize,
     file: Option<File>,
     buffers: Vec<u8>,
     lens: Vec<usize>,
@@ -107,7 +106,6 @@ impl Spill {
     pub fn writer(&self) -> Writer<'_> {
         Writer {
             spill: self,
-            chunk: self.chunk,
             file: None,
             buffers: vec![0; PARTS * self.chunk * BYTES],
             lens: vec![0; PARTS],
@@ -216,10 +214,11 @@ impl Writer<'_> {
     pub fn add(&mut self, hash: u64) {
         let part = (hash >> 56) as usize;
         let len = self.lens[part];
-        let at = (part * self.chunk + len) * BYTES;
+        let chunk = self.spill.chunk;
+        let at = (part * chunk + len) * BYTES;
         self.buffers[at..at + BYTES].copy_from_slice(&hash.to_le_bytes()[..BYTES]);
         self.lens[part] = len + 1;
-        if len + 1 == self.chunk {
+        if len + 1 == chunk {
             self.write(part);
         }
     }
@@ -230,7 +229,7 @@ impl Writer<'_> {
         if self.failed || len == 0 {
             return;
         }
-        let start = part * self.chunk * BYTES;
+        let start = part * self.spill.chunk * BYTES;
         let bytes = &self.buffers[start..start + len * BYTES];
         let file = match &mut self.file {
             Some(file) => Ok(file),
@@ -323,6 +322,16 @@ mod tests {
         spill.duplicates(2)
     }
 
+    /// Threads and chunk sizes.
+    const CASES: [(usize, usize); 6] = [
+        (1, CHUNK),
+        (1, LARGE_CHUNK),
+        (2, CHUNK),
+        (2, LARGE_CHUNK),
+        (3, CHUNK),
+        (3, LARGE_CHUNK),
+    ];
+
     #[test]
     fn the_hashes_written_twice_are_found_and_no_other() {
         let mut rng = fastrand::Rng::with_seed(9);
@@ -336,20 +345,14 @@ mod tests {
             hashes.len(),
             "a collision in the test's hashes"
         );
-        for (threads, chunk) in [1, 2, 3]
-            .into_iter()
-            .flat_map(|t| [(t, CHUNK), (t, LARGE_CHUNK)])
-        {
+        for (threads, chunk) in CASES {
             assert!(spilled(&hashes, threads, chunk).unwrap().is_empty());
         }
         let twice: Vec<u64> = (0..500).map(|i| hashes[i * 601]).chain([0]).collect();
         let mut all = hashes.clone();
         all.extend(&twice);
         rng.shuffle(&mut all);
-        for (threads, chunk) in [1, 2, 3]
-            .into_iter()
-            .flat_map(|t| [(t, CHUNK), (t, LARGE_CHUNK)])
-        {
+        for (threads, chunk) in CASES {
             let found = spilled(&all, threads, chunk).unwrap();
             // 0 and 1 share a slot's mark: 1 may be flagged with 0 (a candidate, checked).
             let found: Hashes = found.into_iter().filter(|&h| h != 1).collect();
