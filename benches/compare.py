@@ -22,7 +22,8 @@ in one run on one machine, with medians and ratios. Results and method: BENCHMAR
 - build:    clean build of all vendors vs one vendor, and rebuilds after a one-line spec edit vs
             a one-line .rs edit (in a copy of the tree, with its own target directory).
 
-Each measured process runs under /usr/bin/time -v (wall clock, peak RSS); the two sides of a
+Each measured process runs under /usr/bin/time -v (peak RSS), timed by perf_counter (wall
+clock, finer than time's 10 ms steps); the two sides of a
 comparison alternate run by run. Uploads go to benches/support/sink.rs, a loopback server that
 counts what it receives (checked against the file) and keeps nothing. Everything is written
 under target/bench/. Needs: cargo, curl, /usr/bin/time, python3 with `requests` (installed into
@@ -83,16 +84,19 @@ def log(message):
 
 
 def timed(command, env=None, cwd=None):
-    """Runs `command` under /usr/bin/time -v: (wall seconds, peak RSS bytes, stdout)."""
+    """Runs `command` under /usr/bin/time -v: (wall seconds, peak RSS bytes, stdout). The peak RSS
+    is time's; the wall is perf_counter's around it, as time's own comes in 10 ms steps, too coarse
+    for a 0.1 s import. (wait4 from this process would not do for the RSS: Linux carries the
+    forking process's peak, Python's 25 MiB, across exec into the child's.)"""
+    start = time.perf_counter()
     result = subprocess.run(["/usr/bin/time", "-v", *map(str, command)], capture_output=True,
                             text=True, env=env, cwd=cwd, check=False)
+    wall = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"FAILED ({result.returncode}): {' '.join(map(str, command))}\n{result.stdout[-2000:]}"
                  f"\n{result.stderr[-4000:]}")
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", result.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr)
-    h, m, s = wall.groups()
-    return int(h or 0) * 3600 + int(m) * 60 + float(s), int(rss.group(1)) * 1024, result.stdout
+    return wall, int(rss.group(1)) * 1024, result.stdout
 
 
 def contact_line(i):
@@ -183,7 +187,7 @@ def compare(name, ours, theirs, runs, check):
     log(f"  {name}: esp-imports {r['ours_wall']:.3f} s, {mib(r['ours_rss'])}, upload {r['ours_upload']:.3f} s"
         f" | {theirs['label']} {r['theirs_wall']:.3f} s, {mib(r['theirs_rss'])}, upload {r['theirs_upload']:.3f} s"
         f" | ratios: wall {r['wall_ratio']:.2f}, RSS {r['rss_ratio']:.2f}, upload {r['upload_ratio']:.2f}"
-        f"  (walls: {' '.join(f'{s[0]:.2f}' for s in o)} / {' '.join(f'{s[0]:.2f}' for s in t)})")
+        f"  (walls: {' '.join(f'{s[0]:.3f}' for s in o)} / {' '.join(f'{s[0]:.3f}' for s in t)})")
     return result
 
 
@@ -453,7 +457,7 @@ def growth(sizes, runs):
             plan[vendor]["points"].append(point)
             log(f"  {vendor} {size} MiB ({rows} rows): {point['wall']:.2f} s, peak RSS {mib(point['rss'])}"
                 f" (sandbox {mib(point['sandbox_rss'])})"
-                f"  (walls: {' '.join(f'{w:.2f}' for w in point['wall_samples'])})")
+                f"  (walls: {' '.join(f'{w:.3f}' for w in point['wall_samples'])})")
     return {"runs": runs, "vendors": plan}
 
 
@@ -483,7 +487,7 @@ def checks(sizes, runs, baseline):
                 results.append(r)
                 log(f"  {vendor} {size} MiB: {r['ours_wall']:.2f} s, {mib(r['ours_rss'])} | baseline "
                     f"{r['baseline_wall']:.2f} s, {mib(r['baseline_rss'])} | wall ratio {r['wall_ratio']:.2f}"
-                    f"  (walls: {' '.join(f'{x[0]:.2f}' for x in o)} / {' '.join(f'{x[0]:.2f}' for x in b)})")
+                    f"  (walls: {' '.join(f'{x[0]:.3f}' for x in o)} / {' '.join(f'{x[0]:.3f}' for x in b)})")
     return {"baseline": str(baseline), "points": results}
 
 

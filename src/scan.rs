@@ -661,7 +661,7 @@ pub(crate) fn each_range<T: Send>(
 pub(crate) enum Form {
     /// An exact table for about this many rows.
     Exact(u64),
-    /// The hashes written to temporary files ([`crate::spill`]).
+    /// The hashes put aside, in memory then in temporary files ([`crate::spill`]).
     Spilled,
     Bloom,
 }
@@ -702,8 +702,9 @@ impl Form {
 ///   then needs no second pass. A table filled past [`Seen::FULL`] of its slots (more rows
 ///   than estimated) takes no more keys and says so ([`Seen::overflowed`]): the file is then
 ///   read again with the next form.
-/// - **spilled**, for more rows: the hashes are written to temporary files, and those are
-///   read back once the file is read ([`crate::spill`]): as exact, 7 bytes a row on disk.
+/// - **spilled**, for more rows: the hashes are put aside by shares, in memory up to 16 MiB
+///   and then in temporary files, and read back once the file is read ([`crate::spill`]): as
+///   exact, 7 bytes a row.
 /// - a **Bloom filter**, when the hashes could not be spilled: its probes of a key all fall in
 ///   one 64-bit word, about 2 bits per byte of the file (at most 32 MiB), and it flags some
 ///   keys seen only once.
@@ -712,7 +713,7 @@ impl Form {
 /// or an OR into the word), whose result tells whether the key was in: two threads adding the
 /// same key at the same moment cannot both miss it. Keys are added [`Batch::LEN`] at a time,
 /// their slots loaded first so that the misses overlap. A spilled hash costs a copy into a
-/// buffer, and its share of the files' writing and reading.
+/// buffer, and its share of the putting aside and reading back.
 pub(crate) struct Seen {
     /// The exact table's slots, or the Bloom filter's words (none when spilled).
     words: Vec<AtomicU64>,
@@ -757,7 +758,7 @@ impl Seen {
         Self { words, kind }
     }
 
-    /// The hashes' temporary files, for a spilled set.
+    /// The hashes put aside, for a spilled set.
     pub fn spill(&self) -> Option<&crate::spill::Spill> {
         match &self.kind {
             Kind::Spilled(spill) => Some(spill),
@@ -814,7 +815,7 @@ impl Seen {
                 }
                 return;
             }
-            Kind::Spilled(_) => unreachable!("a spilled set's batches write to its files"),
+            Kind::Spilled(_) => unreachable!("a spilled set's batches put their hashes aside"),
         };
         // A full table takes no more: it must keep empty slots for the probes to end.
         let added = hashes.len() as u64;
@@ -963,7 +964,7 @@ impl Batch<'_> {
 
     pub fn finish(mut self) -> Candidates {
         match self.spill.take() {
-            // A spilled set's duplicates are known once its files are read back.
+            // A spilled set's duplicates are known once its shares are read back.
             Some(spill) => spill.finish(),
             None => self.flush(),
         }
