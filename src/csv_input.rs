@@ -23,7 +23,7 @@ use std::{
 use crate::{
     error::InputError,
     preflight::Values,
-    scan::{self, Candidates, Form, Hashes, Keys, Seen, Stop},
+    scan::{self, Form, Hashes, Seen, Stop},
     Error,
 };
 
@@ -317,9 +317,9 @@ impl CsvFile {
             None => None,
         };
 
-        // Duplicate keys are found in bounded memory: a set of the keys' hashes (exact, in
-        // memory or through temporary files; a Bloom filter if those fail) flags the keys
-        // that may have been seen; only those are checked exactly, in a second pass.
+        // Duplicate keys are found in bounded memory: a set of the keys' hashes (in memory,
+        // then through temporary files; a Bloom filter if those fail) flags the keys that may
+        // have been seen; only those are checked exactly, in a second pass.
         let keys = KeyHasher::default();
         let format = scan::Format {
             delimiter,
@@ -335,7 +335,7 @@ impl CsvFile {
             true => plain_rows(path, data.clone(), &format, threads, key_index, &keys),
             false => Err(Stop::Unusual("the fast reader is not used")),
         };
-        let mut read = match read {
+        let read = match read {
             Ok(read) => read,
             Err(Stop::Failed(e)) => return Err(*e),
             Err(Stop::Unusual(what)) => {
@@ -343,11 +343,6 @@ impl CsvFile {
                 csv_rows(&mut rows_of, (line_ending, &header), key, &keys, size)?
             }
         };
-        // A key in two rows is searched for as text when every key is written as it is
-        // compared (so that two equal keys are the same bytes) and every record is one line.
-        if !read.as_written || read.broken.is_some() {
-            read.candidates.keys = None;
-        }
         let DataRows {
             rows,
             broken,
@@ -360,12 +355,9 @@ impl CsvFile {
             return Err(invalid(path, None, None, "no data rows after the header"));
         }
         if let Some((name, index)) = key.filter(|_| !candidates.is_empty()) {
-            let twice = match (values.is_some(), &candidates.keys) {
-                (false, _) => Ok(true),
-                (true, Some(texts)) => {
-                    searched_duplicates(path, data, &format, threads, index, texts)
-                }
-                (true, None) => {
+            let twice = match values.is_some() {
+                false => Ok(true),
+                true => {
                     let keyed = match quoted_line_break {
                         None => keyed_duplicates(
                             path,
@@ -373,7 +365,7 @@ impl CsvFile {
                             &format,
                             threads,
                             (index, &keys),
-                            &candidates.hashes,
+                            &candidates,
                         ),
                         Some(_) => Err(Stop::Unusual("a record on two lines")),
                     };
@@ -387,7 +379,7 @@ impl CsvFile {
                                 threads,
                                 index,
                                 &keys,
-                                &candidates.hashes,
+                                &candidates,
                             )
                         }
                         other => other,
@@ -401,7 +393,7 @@ impl CsvFile {
                     (path, (delimiter, quote, line_ending), max_row_bytes),
                     (name, index),
                     &keys,
-                    &candidates.hashes,
+                    &candidates,
                 )?,
                 Err(Stop::Failed(e)) => return Err(*e),
             }
@@ -563,10 +555,8 @@ struct DataRows {
     rows: u64,
     /// The first field with a line break inside quotes: its line, its column's index.
     broken: Option<(u64, usize)>,
-    candidates: Candidates,
-    /// Whether every key is written as it is compared (lower case, no surrounding spaces); only
-    /// the fast reader tells.
-    as_written: bool,
+    /// The hashes of the keys that may be in two rows.
+    candidates: Hashes,
     /// What each column's values are; only the fast reader tells.
     values: Option<Vec<Values>>,
 }
@@ -582,19 +572,13 @@ fn plain_rows(
     keys: &KeyHasher,
 ) -> Result<DataRows, Stop> {
     let rows = estimated_rows(path, &data).map_err(|e| Stop::from(Error::io(path, e)))?;
-    let mut form = Form::for_rows(rows);
-    loop {
-        match plain_rows_with(path, data.clone(), format, threads, (key, keys), form)? {
-            (read, false) => return Ok(read),
-            (read, true) => {
-                tracing::debug!(
-                    read.rows,
-                    ?rows,
-                    ?form,
-                    "the keys not all known: read again"
-                );
-                form = form.next();
-            }
+    let form = Form::for_rows(rows);
+    match plain_rows_with(path, data.clone(), format, threads, (key, keys), form)? {
+        (read, false) => Ok(read),
+        (read, true) => {
+            tracing::debug!(read.rows, ?rows, "the keys not all known: read again");
+            let bloom = plain_rows_with(path, data, format, threads, (key, keys), Form::Bloom)?;
+            Ok(bloom.0)
         }
     }
 }
@@ -610,8 +594,7 @@ fn estimated_rows(path: &Path, data: &Range<u64>) -> std::io::Result<Option<u64>
 }
 
 /// [`plain_rows`] with a set of seen keys of `form`, and whether the keys seen twice are not
-/// all known: the exact table overflowed (the file has many more rows than estimated), or the
-/// spilled hashes could not be written or read back.
+/// all known: the spilled hashes could not be written or read back.
 fn plain_rows_with(
     path: &Path,
     data: Range<u64>,
@@ -624,7 +607,6 @@ fn plain_rows_with(
     struct RangeKeys<'s> {
         keys: scan::Batch<'s>,
         broken: Option<(u64, usize)>,
-        as_written: bool,
         normal: Vec<u8>,
         values: Vec<Values>,
     }
@@ -637,7 +619,6 @@ fn plain_rows_with(
             || RangeKeys {
                 keys: seen.batch(),
                 broken: None,
-                as_written: true,
                 normal: Vec::new(),
                 values: vec![Values::default(); format.columns],
             },
@@ -662,9 +643,7 @@ fn plain_rows_with(
                 if normal.is_empty() {
                     return Err(Stop::Unusual("an empty key"));
                 }
-                // The same bytes: nothing was trimmed or lowered.
-                range.as_written &= std::ptr::eq(normal, &*value);
-                range.keys.insert(keys.hash_one(normal), normal);
+                range.keys.insert(keys.hash_one(normal));
             }
             Ok(())
         },
@@ -672,8 +651,7 @@ fn plain_rows_with(
     let mut read = DataRows {
         rows: 0,
         broken: None,
-        candidates: Candidates::default(),
-        as_written: true,
+        candidates: Hashes::default(),
         values: Some(vec![Values::default(); format.columns]),
     };
     // The header is line 1.
@@ -684,18 +662,17 @@ fn plain_rows_with(
             read.broken = range.broken.map(|(line, i)| (lines_before + line, i));
         }
         lines_before += part.lines;
-        read.as_written &= range.as_written;
         for (all, values) in read.values.iter_mut().flatten().zip(&range.values) {
             all.merge(values);
         }
         read.candidates.extend(range.keys.finish());
     }
     let Some(spill) = seen.spill() else {
-        return Ok((read, seen.overflowed()));
+        return Ok((read, false));
     };
     match spill.duplicates(threads) {
         Ok(hashes) => {
-            read.candidates = Candidates { hashes, keys: None };
+            read.candidates = hashes;
             Ok((read, false))
         }
         Err(e) => {
@@ -705,67 +682,8 @@ fn plain_rows_with(
     }
 }
 
-/// Whether a key of `candidates` (at most [`Candidates::MAX_KEYS`]) is in two rows of a file
-/// of the plain shape whose every record is one line and every key written as it is compared:
-/// the file is searched for them as text (Aho-Corasick, with a SIMD prefilter), and only the
-/// lines where one is found are read as CSV.
-fn searched_duplicates(
-    path: &Path,
-    data: Range<u64>,
-    format: &scan::Format,
-    threads: usize,
-    index: usize,
-    candidates: &Keys,
-) -> Result<bool, Stop> {
-    if candidates
-        .iter()
-        .any(|k| k.is_empty() || k.contains(&format.quote))
-    {
-        return Err(Stop::Unusual("a key that is not found as it is written"));
-    }
-    // An Aho-Corasick automaton, whose prefilter is the packed (Teddy) SIMD search when the keys
-    // are few. Any match in a line has the line read.
-    let automaton = aho_corasick::AhoCorasick::builder()
-        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-        .build(candidates)
-        .map_err(|_| Stop::Unusual("too many keys to search for"))?;
-    let find = |text: &[u8], from: usize| {
-        automaton
-            .find(aho_corasick::Input::new(text).range(from..))
-            .map(|found| found.start())
-    };
-    let cuts = scan::cuts(path, data, threads).map_err(|e| Stop::from(Error::io(path, e)))?;
-    // The keys of one range found in its key column (a key found twice there is a duplicate).
-    let search = |range: Range<u64>| -> Result<Keys, Stop> {
-        let mut found = Keys::default();
-        let (mut value, mut normal) = (csv::ByteRecord::new(), Vec::new());
-        each_block(path, range, format, |text| {
-            let mut next_line = 0;
-            while let Some(at) = find(text, next_line) {
-                let start = memchr::memrchr(b'\n', &text[..at]).map_or(0, |i| i + 1);
-                next_line = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i + 1);
-                let mut line = csv::ReaderBuilder::new()
-                    .delimiter(format.delimiter)
-                    .quote(format.quote)
-                    .has_headers(false)
-                    .from_reader(&text[start..next_line]);
-                if !line.read_byte_record(&mut value).unwrap_or(false) {
-                    return Err(Stop::Unusual("a line the csv crate does not read"));
-                }
-                let key = normal_key(value.get(index).unwrap_or_default(), &mut normal);
-                if candidates.contains(key) && !found.insert(key.to_vec()) {
-                    return Err(Stop::Unusual("a duplicate key"));
-                }
-            }
-            Ok(())
-        })?;
-        Ok(found)
-    };
-    let found: Vec<Keys> = scan::each_range(&cuts, threads, search)
-        .into_iter()
-        .collect::<Result<_, _>>()?;
-    Ok(in_two_ranges(found))
-}
+/// A set of keys.
+type Keys = std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState>;
 
 /// Whether a key is among the keys found in two ranges (each range's keys once each).
 fn in_two_ranges(found: impl IntoIterator<Item = Keys>) -> bool {
@@ -970,7 +888,7 @@ fn csv_rows(
                 return Err(invalid(path, Some(line), Some(name), "the key is empty"));
             }
             let normal = normal_key(value, &mut scratch);
-            batch.insert(keys.hash_one(normal), normal);
+            batch.insert(keys.hash_one(normal));
         }
         count += 1;
     }
@@ -978,7 +896,6 @@ fn csv_rows(
         rows: count,
         broken: quoted_line_break,
         candidates: batch.finish(),
-        as_written: false,
         values: None,
     })
 }
@@ -1754,10 +1671,9 @@ mod tests {
     }
 
     #[test]
-    fn more_rows_than_estimated_are_read_again_and_every_duplicate_found() {
+    fn more_rows_than_estimated_are_all_read_and_every_duplicate_found() {
         // Long rows in the first 64 KiB, short ones after: the rows are estimated far too few,
-        // the exact table of keys fills up, and the file is read again with its keys' hashes
-        // spilled (or, failing that, a Bloom filter).
+        // which the spilled hashes (and, failing them, a Bloom filter) do not depend on.
         let mut content = b"email,note\n".to_vec();
         let long = "n".repeat(2_000);
         for i in 0..40 {
@@ -1775,18 +1691,12 @@ mod tests {
             let data = csv.data_start..content.len() as u64;
             let estimate = estimated_rows(f.path(), &data).unwrap().unwrap();
             assert!(estimate < 2_000, "{estimate}");
-            let form = match form {
-                Form::Exact(_) => Form::Exact(estimate),
-                form => form,
-            };
             let format = csv.format();
             plain_rows_with(f.path(), data, &format, 2, (Some(0), &keys), form).unwrap()
         };
-        let (first, overflowed) = read(&content, Form::Exact(0));
-        assert!(overflowed, "{} rows", first.rows);
         for form in [Form::Spilled, Form::Bloom] {
-            let (again, overflowed) = read(&content, form);
-            assert!(!overflowed);
+            let (again, not_all_known) = read(&content, form);
+            assert!(!not_all_known);
             assert_eq!(again.rows, 20_040);
             if form == Form::Spilled {
                 assert!(again.candidates.is_empty());
@@ -1797,7 +1707,7 @@ mod tests {
         twice.extend_from_slice(b"s7@x.io,\n");
         let (read, _) = read(&twice, Form::Spilled);
         let s7 = keys.hash_one(b"s7@x.io".as_slice());
-        assert_eq!(read.candidates.hashes, [s7].into_iter().collect());
+        assert_eq!(read.candidates, [s7].into_iter().collect());
 
         content.extend_from_slice(b"s7@x.io,\n");
         let f = file(&content);

@@ -659,91 +659,56 @@ pub(crate) fn each_range<T: Send>(
 /// How a [`Seen`] is made.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Form {
-    /// An exact table for about this many rows.
-    Exact(u64),
     /// The hashes put aside, in memory then in temporary files ([`crate::spill`]).
     Spilled,
     Bloom,
 }
 
 impl Form {
-    /// The most rows an exact table is made for (6.4 MiB): past them, spilling the hashes costs
-    /// less (a 100 MiB `--dry-run`, 1.6 million rows: 98 ms against 108, peak RSS 22 MB
-    /// against 35), below them the table does (1 MB: 7.7 ms against 8.3; the same at 30 MB,
-    /// 470,000 rows). Fewer in the crate's unit tests, so that their larger files are spilled.
-    pub const MAX_EXACT_ROWS: u64 = if cfg!(test) { 4096 } else { 512 << 10 };
-
     /// The form for a file of about `rows` rows (`None`: not known).
     pub fn for_rows(rows: Option<u64>) -> Self {
         match rows {
-            Some(rows) if rows <= Self::MAX_EXACT_ROWS => Form::Exact(rows),
             Some(rows) if rows > crate::spill::MAX_ROWS => Form::Bloom,
             _ => Form::Spilled,
-        }
-    }
-
-    /// The form to read the file again with, when this one could not tell every key seen
-    /// twice (an exact table filled up, a temporary file could not be written).
-    pub fn next(self) -> Self {
-        match self {
-            Form::Exact(_) => Form::Spilled,
-            _ => Form::Bloom,
         }
     }
 }
 
 /// A set of key hashes that tells, in bounded memory, which keys may have been seen before,
-/// in one of three forms ([`Form`]):
+/// in one of two forms ([`Form`]):
 ///
-/// - **exact**, when the file's rows can be estimated to at most [`Form::MAX_EXACT_ROWS`]: an
-///   open-addressing table of the 64-bit hashes themselves, about 1.6 slots a row. A key is
-///   flagged only if its hash is in already: a duplicate, or a collision of 64-bit hashes
-///   (about one in 10^8 files of half a million rows). A file without duplicates
-///   then needs no second pass. A table filled past [`Seen::FULL`] of its slots (more rows
-///   than estimated) takes no more keys and says so ([`Seen::overflowed`]): the file is then
-///   read again with the next form.
-/// - **spilled**, for more rows: the hashes are put aside by shares, in memory up to 16 MiB
-///   and then in temporary files, and read back once the file is read ([`crate::spill`]): as
-///   exact, 7 bytes a row.
-/// - a **Bloom filter**, when the hashes could not be spilled: its probes of a key all fall in
-///   one 64-bit word, about 2 bits per byte of the file (at most 32 MiB), and it flags some
-///   keys seen only once.
-///
-/// A key costs one cache miss and one atomic operation (a compare-and-swap into an empty slot,
-/// or an OR into the word), whose result tells whether the key was in: two threads adding the
-/// same key at the same moment cannot both miss it. Keys are added [`Batch::LEN`] at a time,
-/// their slots loaded first so that the misses overlap. A spilled hash costs a copy into a
-/// buffer, and its share of the putting aside and reading back.
+/// - **spilled**: the hashes are put aside by shares, in memory up to 16 MiB and then in
+///   temporary files, and read back once the file is read ([`crate::spill`]), 7 bytes a row.
+///   A key is flagged only if its hash comes twice: a duplicate, or a collision of 64-bit
+///   hashes (about one in 10^8 files of half a million rows). A file without duplicates then
+///   needs no second pass. It costs less than an exact table of the hashes in memory, which
+///   was used up to half a million rows: a `--dry-run` of 1 MiB 8.7 ms against 8.9, of 10 MiB
+///   15.1 against 16.6, of 30 MiB 28.5 against 33.9 (medians of 15 to 31, alternating), peak
+///   RSS 0.5–2.3 MiB lower; the table's zeroed pages and cache misses cost more than the
+///   appends and a share's table in the core's cache.
+/// - a **Bloom filter**, for files of more rows than the spill takes or when its files could
+///   not be written: its probes of a key all fall in one 64-bit word, about 2 bits per byte
+///   of the file (at most 32 MiB), and it flags some keys seen only once. A key costs one
+///   cache miss and one atomic OR into its word, whose result tells whether the key was in:
+///   two threads adding the same key at the same moment cannot both miss it. Keys are added
+///   [`Batch::LEN`] at a time, their words loaded first so that the misses overlap.
 pub(crate) struct Seen {
-    /// The exact table's slots, or the Bloom filter's words (none when spilled).
+    /// The Bloom filter's words (none when spilled).
     words: Vec<AtomicU64>,
     kind: Kind,
 }
 
 enum Kind {
-    /// The table's count of hashes, and the most it takes.
-    Exact {
-        count: AtomicU64,
-        limit: u64,
-    },
     Bloom,
     Spilled(crate::spill::Spill),
 }
 
 impl Seen {
     const PROBES: u32 = 6;
-    /// The share of an exact table's slots that it fills, at most.
-    const FULL: f64 = 0.85;
 
     /// The set of `form` for a file of `size` bytes.
     pub fn new(form: Form, size: u64) -> Self {
         let (words, kind) = match form {
-            Form::Exact(rows) => {
-                let slots = (rows + rows * 3 / 5).max(1 << 10);
-                let limit = (slots as f64 * Self::FULL) as u64;
-                let count = AtomicU64::new(0);
-                (slots, Kind::Exact { count, limit })
-            }
             Form::Spilled => (0, Kind::Spilled(crate::spill::Spill::for_size(size))),
             Form::Bloom => ((size * 2).clamp(1 << 16, 1 << 28) / 64, Kind::Bloom),
         };
@@ -766,85 +731,39 @@ impl Seen {
         }
     }
 
-    /// Whether more keys came than an exact table takes: some were not added, and the file
-    /// must be read again with a set made for its size alone.
-    pub fn overflowed(&self) -> bool {
-        match &self.kind {
-            Kind::Exact { count, limit } => count.load(Ordering::Relaxed) > *limit,
-            _ => false,
-        }
-    }
-
     /// Forgets every key.
     pub fn clear(&self) {
         for word in &self.words {
             word.store(0, Ordering::Relaxed);
         }
-        match &self.kind {
-            Kind::Exact { count, .. } => count.store(0, Ordering::Relaxed),
-            Kind::Bloom => {}
-            Kind::Spilled(spill) => spill.clear(),
+        if let Kind::Spilled(spill) = &self.kind {
+            spill.clear();
         }
     }
 
-    /// The slot (or word) of a hash: its high bits, by multiply-shift.
+    /// The word of a hash: its high bits, by multiply-shift.
     fn slot(&self, hash: u64) -> usize {
         ((u128::from(hash) * self.words.len() as u128) >> 64) as usize
     }
 
-    /// Adds `hashes` to a table or a filter; calls `seen(i)` for each `hashes[i]` that may
-    /// have been added before.
+    /// Adds `hashes` to the Bloom filter; calls `seen(i)` for each `hashes[i]` that may have
+    /// been added before.
     fn insert(&self, hashes: &[u64], mut seen: impl FnMut(usize)) {
-        // Bare loads first: the slots are on their way together, then found in the cache.
+        let Kind::Bloom = self.kind else {
+            unreachable!("a spilled set's batches put their hashes aside")
+        };
+        // Bare loads first: the words are on their way together, then found in the cache.
         let touched = hashes.iter().fold(0, |x, &hash| {
             x ^ self.words[self.slot(hash)].load(Ordering::Relaxed)
         });
         std::hint::black_box(touched);
-        let (count, limit) = match &self.kind {
-            Kind::Exact { count, limit } => (count, *limit),
-            Kind::Bloom => {
-                for (i, &hash) in hashes.iter().enumerate() {
-                    // A remix of the hash chooses the bits within the word, 6 bits a probe.
-                    let probes = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(21);
-                    let mask = (0..Self::PROBES)
-                        .fold(0u64, |mask, i| mask | 1 << ((probes >> (i * 6)) & 63));
-                    if self.words[self.slot(hash)].fetch_or(mask, Ordering::Relaxed) & mask == mask
-                    {
-                        seen(i);
-                    }
-                }
-                return;
-            }
-            Kind::Spilled(_) => unreachable!("a spilled set's batches put their hashes aside"),
-        };
-        // A full table takes no more: it must keep empty slots for the probes to end.
-        let added = hashes.len() as u64;
-        if count.fetch_add(added, Ordering::Relaxed) + added > limit {
-            return;
-        }
         for (i, &hash) in hashes.iter().enumerate() {
-            // 0 marks an empty slot: a hash of 0 is taken as 1 (a collision, a candidate).
-            let hash = hash.max(1);
-            let mut slot = self.slot(hash);
-            loop {
-                let word = &self.words[slot];
-                let now = match word.load(Ordering::Relaxed) {
-                    0 => match word.compare_exchange(0, hash, Ordering::Relaxed, Ordering::Relaxed)
-                    {
-                        Ok(_) => break,
-                        Err(now) => now,
-                    },
-                    now => now,
-                };
-                if now == hash {
-                    seen(i);
-                    break;
-                }
-                slot = if slot + 1 == self.words.len() {
-                    0
-                } else {
-                    slot + 1
-                };
+            // A remix of the hash chooses the bits within the word, 6 bits a probe.
+            let probes = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(21);
+            let mask =
+                (0..Self::PROBES).fold(0u64, |mask, i| mask | 1 << ((probes >> (i * 6)) & 63));
+            if self.words[self.slot(hash)].fetch_or(mask, Ordering::Relaxed) & mask == mask {
+                seen(i);
             }
         }
     }
@@ -855,9 +774,7 @@ impl Seen {
             seen: self,
             pending: [0; Batch::LEN],
             len: 0,
-            bytes: Vec::new(),
-            ends: [0; Batch::LEN],
-            candidates: Candidates::default(),
+            candidates: Hashes::default(),
             spill: self.spill().map(crate::spill::Spill::writer),
         }
     }
@@ -866,67 +783,14 @@ impl Seen {
 /// A set of key hashes (hashed again, cheaply).
 pub(crate) type Hashes = std::collections::HashSet<u64, foldhash::fast::RandomState>;
 
-/// A set of keys.
-pub(crate) type Keys = std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState>;
-
-/// The keys that may appear twice: their hashes, and the keys themselves while there are at
-/// most [`Candidates::MAX_KEYS`] of them.
-pub(crate) struct Candidates {
-    pub hashes: Hashes,
-    pub keys: Option<Keys>,
-}
-
-impl Default for Candidates {
-    fn default() -> Self {
-        Self {
-            hashes: Hashes::default(),
-            keys: Some(Keys::default()),
-        }
-    }
-}
-
-impl Candidates {
-    pub const MAX_KEYS: usize = 1024;
-
-    fn insert(&mut self, hash: u64, key: &[u8]) {
-        self.hashes.insert(hash);
-        if let Some(keys) = &mut self.keys {
-            keys.insert(key.to_vec());
-            if keys.len() > Self::MAX_KEYS {
-                self.keys = None;
-            }
-        }
-    }
-
-    /// Adds another thread's.
-    pub fn extend(&mut self, other: Candidates) {
-        self.hashes.extend(other.hashes);
-        match (&mut self.keys, other.keys) {
-            (Some(keys), Some(other)) => {
-                keys.extend(other);
-                if keys.len() > Self::MAX_KEYS {
-                    self.keys = None;
-                }
-            }
-            _ => self.keys = None,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
-    }
-}
-
 /// The keys one thread adds to [`Seen`].
 pub(crate) struct Batch<'s> {
     seen: &'s Seen,
     pending: [u64; Batch::LEN],
     len: usize,
-    /// The pending keys, one after the other, and where each ends.
-    bytes: Vec<u8>,
-    ends: [usize; Batch::LEN],
-    /// Complete after [`Batch::finish`].
-    candidates: Candidates,
+    /// The hashes of the keys that may have been added before; complete after
+    /// [`Batch::finish`].
+    candidates: Hashes,
     /// Where the keys go instead, for a spilled set.
     spill: Option<crate::spill::Writer<'s>>,
 }
@@ -934,17 +798,15 @@ pub(crate) struct Batch<'s> {
 impl Batch<'_> {
     pub const LEN: usize = 32;
 
-    /// Adds a key, and its hash (inlined: a spilled hash is a copy into a buffer, cheaper
-    /// than the call).
+    /// Adds a key's hash (inlined: a spilled hash is a copy into a buffer, cheaper than the
+    /// call).
     #[inline]
-    pub fn insert(&mut self, hash: u64, key: &[u8]) {
+    pub fn insert(&mut self, hash: u64) {
         if let Some(spill) = &mut self.spill {
             spill.add(hash);
             return;
         }
         self.pending[self.len] = hash;
-        self.bytes.extend_from_slice(key);
-        self.ends[self.len] = self.bytes.len();
         self.len += 1;
         if self.len == Self::LEN {
             self.flush();
@@ -953,16 +815,13 @@ impl Batch<'_> {
 
     fn flush(&mut self) {
         let len = std::mem::take(&mut self.len);
-        let (pending, ends, bytes) = (&self.pending, &self.ends, &self.bytes);
-        let candidates = &mut self.candidates;
+        let (pending, candidates) = (&self.pending, &mut self.candidates);
         self.seen.insert(&pending[..len], |i| {
-            let start = if i == 0 { 0 } else { ends[i - 1] };
-            candidates.insert(pending[i], &bytes[start..ends[i]]);
+            candidates.insert(pending[i]);
         });
-        self.bytes.clear();
     }
 
-    pub fn finish(mut self) -> Candidates {
+    pub fn finish(mut self) -> Hashes {
         match self.spill.take() {
             // A spilled set's duplicates are known once its shares are read back.
             Some(spill) => spill.finish(),
@@ -984,9 +843,9 @@ mod tests {
                     scope.spawn(|| {
                         let mut batch = seen.batch();
                         for &hash in hashes {
-                            batch.insert(hash, &hash.to_le_bytes());
+                            batch.insert(hash);
                         }
-                        batch.finish().hashes
+                        batch.finish()
                     })
                 })
                 .collect();
@@ -1085,44 +944,8 @@ mod tests {
     }
 
     #[test]
-    fn an_exact_set_flags_the_keys_added_twice_and_no_other() {
-        let mut rng = fastrand::Rng::with_seed(7);
-        let mut hashes: Vec<u64> = (0..50_000).map(|_| rng.u64(1..)).collect();
-        let twice: Vec<u64> = (0..300).map(|i| hashes[i * 97]).collect();
-        hashes.extend(&twice);
-        rng.shuffle(&mut hashes);
-        let seen = Seen::new(Form::Exact(hashes.len() as u64), 0);
-        let found = flagged(&seen, &hashes, 1).remove(0);
-        assert_eq!(found, twice.iter().copied().collect::<Hashes>());
-        assert!(!seen.overflowed());
-        // Each key added by two threads at once: one of them, and only one, flags it. (A
-        // table counts the keys it is given, found in or not: room for both threads'.)
-        let seen = Seen::new(Form::Exact(2 * hashes.len() as u64), 0);
-        let distinct: Vec<u64> = hashes
-            .iter()
-            .copied()
-            .collect::<Hashes>()
-            .into_iter()
-            .collect();
-        let found = flagged(&seen, &distinct, 2);
-        assert_eq!(found[0].len() + found[1].len(), distinct.len());
-        assert!(found[0].is_disjoint(&found[1]));
-    }
-
-    #[test]
-    fn a_full_exact_set_says_so_and_takes_no_more() {
-        let seen = Seen::new(Form::Exact(10), 0);
-        let hashes: Vec<u64> = (1..=5_000).collect();
-        assert!(flagged(&seen, &hashes, 1)[0].is_empty());
-        assert!(seen.overflowed());
-        seen.clear();
-        assert!(!seen.overflowed());
-    }
-
-    #[test]
     fn a_bloom_filter_flags_every_key_added_twice() {
         let seen = Seen::new(Form::Bloom, 1 << 20);
-        assert!(!seen.overflowed());
         let hashes: Vec<u64> = (0..20_000u64)
             .map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D))
             .collect();

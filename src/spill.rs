@@ -1,17 +1,17 @@
-//! The keys' hashes of a file with too many rows for an exact table in memory, put aside by
-//! shares and read back a share at a time: the keys seen twice, exactly (but for a collision
-//! of 64-bit hashes), in one reading of the file and bounded memory.
+//! The keys' hashes of a file, put aside by shares and read back a share at a time: the keys
+//! seen twice, exactly (but for a collision of 64-bit hashes), in one reading of the file and
+//! bounded memory.
 //!
 //! A Bloom filter of a file of 16 million rows flags thousands of keys seen once, and the
 //! file must then be read a second time to tell them from duplicates; here the file is read
 //! once, and 7 bytes a row are put aside instead: the first [`MEMORY`] bytes in memory, the
-//! rest written to and read back from the temporary directory (`TMPDIR`). Past half a million
-//! rows this also costs less than an exact table in memory, whose zeroed pages and cache
-//! misses were a third of a 100 MiB check (`perf`): the hashes are appended to buffers, and
-//! each share's table fits in the core's cache. The files have no name (the system removes
-//! them when they are closed, whatever stops the process). When one cannot be written, or a
-//! share would not fit in the memory given to it, [`Spill::duplicates`] says so and the file
-//! is checked with a Bloom filter instead.
+//! rest written to and read back from the temporary directory (`TMPDIR`). At every size this
+//! also costs less than an exact table in memory, whose zeroed pages and cache misses were a
+//! third of a 100 MiB check (`perf`): the hashes are appended to buffers, and each share's
+//! table fits in the core's cache. The files have no name (the system removes them when they
+//! are closed, whatever stops the process). When one cannot be written, or a share would not
+//! fit in the memory given to it, [`Spill::duplicates`] says so and the file is checked with a
+//! Bloom filter instead.
 
 use std::{
     fs::File,
