@@ -1694,18 +1694,18 @@ mod tests {
             let format = csv.format();
             plain_rows_with(f.path(), data, &format, 2, (Some(0), &keys), form).unwrap()
         };
-        for form in [Form::Spilled, Form::Bloom] {
+        for form in [Form::Spilled(None), Form::Bloom] {
             let (again, not_all_known) = read(&content, form);
             assert!(!not_all_known);
             assert_eq!(again.rows, 20_040);
-            if form == Form::Spilled {
+            if form != Form::Bloom {
                 assert!(again.candidates.is_empty());
             }
         }
         // The key seen twice, and (spilled) only it.
         let mut twice = content.clone();
         twice.extend_from_slice(b"s7@x.io,\n");
-        let (read, _) = read(&twice, Form::Spilled);
+        let (read, _) = read(&twice, Form::Spilled(None));
         let s7 = keys.hash_one(b"s7@x.io".as_slice());
         assert_eq!(read.candidates, [s7].into_iter().collect());
 

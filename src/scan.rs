@@ -659,8 +659,9 @@ pub(crate) fn each_range<T: Send>(
 /// How a [`Seen`] is made.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Form {
-    /// The hashes put aside, in memory then in temporary files ([`crate::spill`]).
-    Spilled,
+    /// The hashes put aside, in memory or in temporary files ([`crate::spill`]), of a file of
+    /// about this many rows (`None`: not known).
+    Spilled(Option<u64>),
     Bloom,
 }
 
@@ -669,7 +670,7 @@ impl Form {
     pub fn for_rows(rows: Option<u64>) -> Self {
         match rows {
             Some(rows) if rows > crate::spill::MAX_ROWS => Form::Bloom,
-            _ => Form::Spilled,
+            _ => Form::Spilled(rows),
         }
     }
 }
@@ -677,8 +678,9 @@ impl Form {
 /// A set of key hashes that tells, in bounded memory, which keys may have been seen before,
 /// in one of two forms ([`Form`]):
 ///
-/// - **spilled**: the hashes are put aside by shares, in memory up to 16 MiB and then in
-///   temporary files, and read back once the file is read ([`crate::spill`]), 7 bytes a row.
+/// - **spilled**: the hashes are put aside by shares, in memory when they fit in 16 MiB and
+///   otherwise in temporary files, and read back once the file is read ([`crate::spill`]), 7
+///   bytes a row.
 ///   A key is flagged only if its hash comes twice: a duplicate, or a collision of 64-bit
 ///   hashes (about one in 10^8 files of half a million rows). A file without duplicates then
 ///   needs no second pass. It costs less than an exact table of the hashes in memory, which
@@ -709,7 +711,7 @@ impl Seen {
     /// The set of `form` for a file of `size` bytes.
     pub fn new(form: Form, size: u64) -> Self {
         let (words, kind) = match form {
-            Form::Spilled => (0, Kind::Spilled(crate::spill::Spill::for_size(size))),
+            Form::Spilled(rows) => (0, Kind::Spilled(crate::spill::Spill::for_file(size, rows))),
             Form::Bloom => ((size * 2).clamp(1 << 16, 1 << 28) / 64, Kind::Bloom),
         };
         let words: Vec<AtomicU64> = (0..words).map(|_| AtomicU64::new(0)).collect();

@@ -4,8 +4,8 @@
 //!
 //! A Bloom filter of a file of 16 million rows flags thousands of keys seen once, and the
 //! file must then be read a second time to tell them from duplicates; here the file is read
-//! once, and 7 bytes a row are put aside instead: the first [`MEMORY`] bytes in memory, the
-//! rest written to and read back from the temporary directory (`TMPDIR`). At every size this
+//! once, and 7 bytes a row are put aside instead: in memory when they fit in [`MEMORY`],
+//! otherwise written to and read back from the temporary directory (`TMPDIR`). At every size this
 //! also costs less than an exact table in memory, whose zeroed pages and cache misses were a
 //! third of a 100 MiB check (`perf`): the hashes are appended to buffers, and each share's
 //! table fits in the core's cache. The files have no name (the system removes them when they
@@ -47,11 +47,12 @@ const LARGE_CHUNK: usize = 1024;
 /// The file size from which [`LARGE_CHUNK`] is used: between the two sizes measured, not
 /// measured itself.
 const LARGE_FILE: u64 = 384 << 20;
-/// The bytes of hashes kept in memory, by all writers together, before they write to files: the
-/// hashes of 2.4 million rows (a file of about 150 MiB). Against files only, a 100 MiB
-/// `--dry-run` (1.6 million rows, 11 MiB of hashes, 13,700 calls fewer) took 127 ms of CPU
-/// instead of 145 and 78.0 ms instead of 81.8 (medians of 15, alternating), peak RSS 15.0 →
-/// 25.5 MiB; at 1 GiB, 609 ms against 598 (noise), peak RSS 20.4 → 37.1 MiB.
+/// The bytes of hashes kept in memory, by all writers together: the hashes of 2.4 million rows
+/// (a file of about 150 MiB). A file estimated to have more rows has its hashes written to
+/// files only. Against files, a 100 MiB `--dry-run` (1.6 million rows, 11 MiB of hashes,
+/// 13,700 calls fewer) took 127 ms of CPU instead of 145 and 78.0 ms instead of 81.8 (medians
+/// of 15, alternating), peak RSS 15.0 → 25.5 MiB; a 1 GiB one with its first 16 MiB of hashes
+/// in memory gained nothing (609 ms against 598) and took 20.4 → 37.1 MiB.
 const MEMORY: usize = 16 << 20;
 /// The memory a writer takes at a time for its hashes (of [`MEMORY`]).
 const BLOCK: usize = 1 << 20;
@@ -66,7 +67,8 @@ pub(crate) const MAX_ROWS: u64 = (PARTS * MAX_PART) as u64 * 9 / 10;
 pub(crate) struct Spill {
     written: Mutex<Vec<Written>>,
     failed: Mutex<Option<io::Error>>,
-    /// The bytes of [`MEMORY`] not yet taken.
+    /// The memory given to the hashes ([`MEMORY`] or none), and the bytes of it not yet taken.
+    given: usize,
     memory: AtomicUsize,
     /// Where the files are made (`None`: the system's temporary directory).
     dir: Option<std::path::PathBuf>,
@@ -79,6 +81,7 @@ impl Default for Spill {
         Self {
             written: Mutex::default(),
             failed: Mutex::default(),
+            given: MEMORY,
             memory: AtomicUsize::new(MEMORY),
             dir: None,
             chunk: CHUNK,
@@ -104,8 +107,8 @@ enum Place {
 }
 
 /// The hashes of one range of the file: a chunk of each share in memory (448 KiB in all, or
-/// 1.75 MiB), put aside when full, in a block of [`BLOCK`] bytes while [`MEMORY`] lasts, then
-/// in a file of the writer's own.
+/// 1.75 MiB), put aside when full: in a block of [`BLOCK`] bytes while the memory given to the
+/// spill lasts, then in a file of the writer's own.
 pub(crate) struct Writer<'s> {
     spill: &'s Spill,
     blocks: Vec<Vec<u8>>,
@@ -118,15 +121,20 @@ pub(crate) struct Writer<'s> {
 }
 
 impl Spill {
-    /// The spill of a file of `size` bytes.
-    pub fn for_size(size: u64) -> Self {
+    /// The spill of a file of `size` bytes and about `rows` rows (`None`: not known, then
+    /// each row is longer than the 64 KiB sampled, and they are few).
+    pub fn for_file(size: u64, rows: Option<u64>) -> Self {
         let chunk = if size < LARGE_FILE {
             CHUNK
         } else {
             LARGE_CHUNK
         };
+        let fits = rows.unwrap_or(0).saturating_mul(BYTES as u64) <= MEMORY as u64;
+        let given = if fits { MEMORY } else { 0 };
         Self {
             chunk,
+            given,
+            memory: AtomicUsize::new(given),
             ..Self::default()
         }
     }
@@ -148,10 +156,10 @@ impl Spill {
     pub fn clear(&self) {
         lock(&self.written).clear();
         lock(&self.failed).take();
-        self.memory.store(MEMORY, Ordering::Relaxed);
+        self.memory.store(self.given, Ordering::Relaxed);
     }
 
-    /// Takes `bytes` of [`MEMORY`], if that many are left.
+    /// Takes `bytes` of the memory given, if that many are left.
     fn take_memory(&self, bytes: usize) -> bool {
         self.memory
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
@@ -277,8 +285,8 @@ impl Writer<'_> {
         }
     }
 
-    /// Puts aside the hashes kept of share `part`: in memory while [`MEMORY`] lasts, else in
-    /// the writer's file.
+    /// Puts aside the hashes kept of share `part`: in memory while the memory given lasts,
+    /// else in the writer's file.
     fn write(&mut self, part: usize) {
         let len = std::mem::take(&mut self.lens[part]);
         if self.failed || len == 0 {
@@ -374,6 +382,7 @@ mod tests {
     fn spilled(hashes: &[u64], (threads, chunk, memory): Case) -> (io::Result<Hashes>, bool) {
         let spill = Spill {
             chunk,
+            given: memory,
             memory: AtomicUsize::new(memory),
             ..Spill::default()
         };
@@ -441,6 +450,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spill = Spill {
             dir: Some(dir.path().join("missing")),
+            given: 0,
             memory: AtomicUsize::new(0),
             ..Spill::default()
         };
@@ -449,6 +459,18 @@ mod tests {
         writer.finish();
         let e = spill.duplicates(2).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    }
+
+    /// Memory for the hashes of a file whose rows fit, or are few and not known; none for
+    /// larger ones, whose hashes would be written to files all the same.
+    #[test]
+    fn memory_is_given_to_the_files_whose_hashes_fit() {
+        let fit = (MEMORY / BYTES) as u64;
+        for (rows, given) in [(Some(fit), MEMORY), (None, MEMORY), (Some(fit + 1), 0)] {
+            let spill = Spill::for_file(1 << 30, rows);
+            assert_eq!(spill.memory.load(Ordering::Relaxed), given, "{rows:?}");
+            assert_eq!(spill.given, given);
+        }
     }
 
     #[test]
