@@ -548,14 +548,25 @@ pub(crate) fn streamed_body(
     progress: Option<crate::ProgressFn>,
     produce: impl FnOnce(Pieces) + Send + 'static,
 ) -> reqwest::Body {
-    use futures_util::StreamExt as _;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || produce(tx));
-    let mut sent = 0u64;
     let pieces = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    })
-    .map(move |piece| {
+    });
+    body_of(pieces, total, progress)
+}
+
+/// A request body of `pieces`, with a [`crate::Progress::Uploaded`] event of the `total` bytes
+/// per piece sent.
+#[cfg(any(feature = "mailperformance", feature = "copernica"))]
+pub(crate) fn body_of(
+    pieces: impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+    total: u64,
+    progress: Option<crate::ProgressFn>,
+) -> reqwest::Body {
+    use futures_util::StreamExt as _;
+    let mut sent = 0u64;
+    let pieces = pieces.map(move |piece| {
         if let (Ok(bytes), Some(progress)) = (&piece, &progress) {
             sent += bytes.len() as u64;
             progress(&crate::Progress::Uploaded { bytes: sent, total });

@@ -143,7 +143,9 @@ async fn serve(listener: tokio::net::TcpListener, upload: Arc<Upload>) {
     }
 }
 
-#[tokio::test]
+/// On a multi-thread runtime, as the CLI runs, NP6's upload reads its pieces on the thread that
+/// sends them (the current-thread runtime's reading ahead: layer_mailperformance.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200_mb_file_is_streamed_in_bounded_memory() {
     let mut file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
     {

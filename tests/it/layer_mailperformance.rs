@@ -199,6 +199,62 @@ async fn happy_path() {
     assert_eq!(disposition, format!("form-data; filename={name}"));
 }
 
+/// A file of several pieces is uploaded as it is on either runtime: on a multi-thread one each
+/// piece is read by the thread that sends it, on a current-thread one a thread reads ahead;
+/// each piece's buffer is read into again once sent.
+#[test]
+fn a_file_of_many_pieces_is_uploaded_as_it_is_on_either_runtime() {
+    let file = csv();
+    {
+        let mut out = std::io::BufWriter::new(file.as_file());
+        for i in 3..40_000 {
+            write!(out, "{i};user{i}@example.com;06{i:08};Lille\r\n").unwrap();
+        }
+    }
+    let content = std::fs::read(file.path()).unwrap();
+    assert!(content.len() > 1 << 20, "{} bytes", content.len());
+    for multi_thread in [false, true] {
+        let runtime = match multi_thread {
+            true => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build(),
+            false => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+        };
+        runtime.unwrap().block_on(async {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/importFormats"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                    "identifier": {"guid": 77}, "name": "esp-imports x", "separator": 59,
+                    "startAt": 1, "binds": [], "savedImportFormat": true
+                })))
+                .mount(&server)
+                .await;
+            mount_import_flow(&server).await;
+            let report = client(&server)
+                .import(&options(&file), &np6())
+                .await
+                .unwrap();
+            assert_eq!(
+                report.rows_total,
+                Some(39_999),
+                "multi-thread: {multi_thread}"
+            );
+            let requests = server.received_requests().await.unwrap();
+            let upload = requests.iter().find(|r| r.method.as_str() == "PUT");
+            // Not assert_eq!: a difference would print megabytes.
+            let same = upload.unwrap().body == content;
+            assert!(
+                same,
+                "multi-thread: {multi_thread}: the body is not the file"
+            );
+        });
+    }
+}
+
 #[tokio::test]
 async fn an_existing_binding_is_reused_after_a_409() {
     let server = MockServer::start().await;
