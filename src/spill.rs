@@ -196,10 +196,9 @@ impl Spill {
                     scope.spawn(move || -> io::Result<Hashes> {
                         let mut found = Hashes::default();
                         let (mut read, mut table) = (Vec::new(), vec![0u64; most * 2 + 1]);
-                        let mut kept: Vec<&[u8]> = Vec::new();
                         for part in (first..PARTS).step_by(threads) {
                             read.clear();
-                            kept.clear();
+                            let mut kept: Vec<&[u8]> = Vec::new();
                             for w in written.iter() {
                                 for &(place, len) in &w.chunks[part] {
                                     let len = len * BYTES;
@@ -218,16 +217,10 @@ impl Spill {
                                     }
                                 }
                             }
-                            let high = (part as u64) << 56;
-                            let bytes = kept.iter().copied().chain([&read[..]]);
-                            let hashes = bytes.clone().flat_map(|b| b.chunks_exact(BYTES));
-                            let hashes = hashes.map(|b| {
-                                let mut hash = [0; 8];
-                                hash[..BYTES].copy_from_slice(b);
-                                u64::from_le_bytes(hash) | high
-                            });
-                            let slots = bytes.map(<[u8]>::len).sum::<usize>() / BYTES * 2 + 1;
-                            twice(hashes, &mut table[..slots], &mut found);
+                            kept.push(&read);
+                            let bytes: usize = kept.iter().map(|b| b.len()).sum();
+                            let table = &mut table[..bytes / BYTES * 2 + 1];
+                            twice(&kept, (part as u64) << 56, table, &mut found);
                         }
                         Ok(found)
                     })
@@ -245,12 +238,17 @@ impl Spill {
     }
 }
 
-/// Adds to `found` the hashes of `hashes` (of one share) that come more than once, through
-/// `table` (zeroed here), open addressing with linear probing, half full at most.
-fn twice(hashes: impl Iterator<Item = u64>, table: &mut [u64], found: &mut Hashes) {
+/// Adds to `found` the hashes of share `high` (its number in their high byte) that come more
+/// than once in `pieces` (their 7 low bytes each), through `table` (zeroed here), open
+/// addressing with linear probing, half full at most.
+fn twice(pieces: &[&[u8]], high: u64, table: &mut [u64], found: &mut Hashes) {
     table.fill(0);
     let slots = table.len() as u128;
-    for hash in hashes {
+    let hashes = pieces.iter().flat_map(|piece| piece.chunks_exact(BYTES));
+    for bytes in hashes {
+        let mut hash = [0; 8];
+        hash[..BYTES].copy_from_slice(bytes);
+        let hash = u64::from_le_bytes(hash) | high;
         // 0 marks an empty slot: a hash of 0 is taken as 1 (a collision, a candidate).
         let stored = hash.max(1);
         // The slot from the bits below the share's.
