@@ -56,7 +56,7 @@ const LARGE_FILE: u64 = 384 << 20;
 const MEMORY: usize = 16 << 20;
 /// The memory a writer takes at a time for its hashes (of [`MEMORY`]).
 const BLOCK: usize = 1 << 20;
-/// The most hashes of one share read back at once (3.5 MiB, and 8 MiB for their table): files
+/// The most hashes of one share read back at once (3.5 MiB, and 16 MiB for their table): files
 /// of up to about 128 million rows. A larger one is checked with a Bloom filter.
 const MAX_PART: usize = 512 << 10;
 
@@ -195,7 +195,7 @@ impl Spill {
                     let written = &written;
                     scope.spawn(move || -> io::Result<Hashes> {
                         let mut found = Hashes::default();
-                        let (mut read, mut table) = (Vec::new(), vec![0u64; most * 2 + 1]);
+                        let (mut read, mut table) = (Vec::new(), vec![0u64; most * 4 + 1]);
                         for part in (first..PARTS).step_by(threads) {
                             read.clear();
                             let mut kept: Vec<&[u8]> = Vec::new();
@@ -219,7 +219,7 @@ impl Spill {
                             }
                             kept.push(&read);
                             let bytes: usize = kept.iter().map(|b| b.len()).sum();
-                            let table = &mut table[..bytes / BYTES * 2 + 1];
+                            let table = &mut table[..bytes / BYTES * 4 + 1];
                             twice(&kept, (part as u64) << 56, table, &mut found);
                         }
                         Ok(found)
@@ -240,7 +240,9 @@ impl Spill {
 
 /// Adds to `found` the hashes of share `high` (its number in their high byte) that come more
 /// than once in `pieces` (their 7 low bytes each), through `table` (zeroed here), open
-/// addressing with linear probing, half full at most.
+/// addressing with linear probing, a quarter full at most: its probes mispredict less than
+/// at half full (the reading back of a 100 MiB file's hashes 8.3 → 6.3 ms, of a 1 GiB file's
+/// 88 → 76 ms, medians of 15 and 5, alternating), for twice the table.
 fn twice(pieces: &[&[u8]], high: u64, table: &mut [u64], found: &mut Hashes) {
     table.fill(0);
     let slots = table.len() as u128;
