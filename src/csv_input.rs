@@ -317,9 +317,10 @@ impl CsvFile {
             None => None,
         };
 
-        // Duplicate keys are found in bounded memory: a set of the keys' hashes (in memory,
-        // then through temporary files; a Bloom filter if those fail) flags the keys that may
-        // have been seen; only those are checked exactly, in a second pass.
+        // Duplicate keys are found in bounded memory: a set of the keys' hashes (in memory
+        // when they fit, otherwise through temporary files; a Bloom filter if those fail)
+        // flags the keys that may have been seen; only those are checked exactly, in a
+        // second pass.
         let keys = KeyHasher::default();
         let format = scan::Format {
             delimiter,

@@ -678,16 +678,15 @@ impl Form {
 /// A set of key hashes that tells, in bounded memory, which keys may have been seen before,
 /// in one of two forms ([`Form`]):
 ///
-/// - **spilled**: the hashes are put aside by shares, in memory when they fit in 16 MiB and
-///   otherwise in temporary files, and read back once the file is read ([`crate::spill`]), 7
-///   bytes a row.
-///   A key is flagged only if its hash comes twice: a duplicate, or a collision of 64-bit
-///   hashes (about one in 10^8 files of half a million rows). A file without duplicates then
-///   needs no second pass. It costs less than an exact table of the hashes in memory, which
-///   was used up to half a million rows: a `--dry-run` of 1 MiB 8.7 ms against 8.9, of 10 MiB
-///   15.1 against 16.6, of 30 MiB 28.5 against 33.9 (medians of 15 to 31, alternating), peak
-///   RSS 0.5–2.3 MiB lower; the table's zeroed pages and cache misses cost more than the
-///   appends and a share's table in the core's cache.
+/// - **spilled**: the hashes are put aside by shares, 7 bytes a row, in memory when they fit in
+///   16 MiB and otherwise in temporary files, and read back once the file is read
+///   ([`crate::spill`]). A key is flagged only if its hash comes twice: a duplicate, or a
+///   collision of 64-bit hashes (about one in 10^8 files of half a million rows). A file
+///   without duplicates then needs no second pass. It costs less than an exact table of the
+///   hashes in memory, which was used up to half a million rows: a `--dry-run` of 1 MiB
+///   8.7 ms against 8.9, of 10 MiB 15.1 against 16.6, of 30 MiB 28.5 against 33.9 (medians
+///   of 15 to 31, alternating), peak RSS 0.5–2.3 MiB lower; the table's zeroed pages and
+///   cache misses cost more than the appends and a share's table in the core's cache.
 /// - a **Bloom filter**, for files of more rows than the spill takes or when its files could
 ///   not be written: its probes of a key all fall in one 64-bit word, about 2 bits per byte
 ///   of the file (at most 32 MiB), and it flags some keys seen only once. A key costs one
