@@ -356,9 +356,9 @@ impl CsvFile {
             return Err(invalid(path, None, None, "no data rows after the header"));
         }
         if let Some((name, index)) = key.filter(|_| !candidates.is_empty()) {
-            let twice = match values.is_some() {
-                false => Ok(true),
-                true => {
+            let twice = match values {
+                None => Ok(true),
+                Some(_) => {
                     let keyed = match quoted_line_break {
                         None => keyed_duplicates(
                             path,

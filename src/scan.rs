@@ -70,6 +70,18 @@ struct Span {
     quoted: bool,
 }
 
+impl Span {
+    /// An unquoted field, from `start` to before `end` (its delimiter or line ending).
+    fn plain(start: usize, end: usize) -> Self {
+        Span {
+            start,
+            end,
+            escaped: false,
+            quoted: false,
+        }
+    }
+}
+
 /// A record of a range.
 pub(crate) struct Record<'a> {
     /// The offset of its first byte in the file.
@@ -400,13 +412,7 @@ impl Reader<'_> {
                 };
                 (at, byte) = (after, checked[after]);
             } else {
-                let span = Span {
-                    start: field,
-                    end: at,
-                    escaped: false,
-                    quoted: false,
-                };
-                keep(fields, &mut n, span)?;
+                keep(fields, &mut n, Span::plain(field, at))?;
             }
             if byte == delimiter {
                 field = at + 1;
@@ -447,13 +453,7 @@ impl Reader<'_> {
                 return Err(Stop::Unusual("a lone carriage return"));
             }
             if !last_kept {
-                let span = Span {
-                    start: field,
-                    end,
-                    escaped: false,
-                    quoted: false,
-                };
-                keep(fields, &mut n, span)?;
+                keep(fields, &mut n, Span::plain(field, end))?;
             }
             let lines = self.quoted_breaks(&fields[..n], checked, broken, breaks);
             self.emit(&fields[..n], checked, record..end, broken, on)?;

@@ -294,9 +294,9 @@ impl Writer<'_> {
         }
         let start = part * self.spill.chunk * BYTES;
         let bytes = &self.buffers[start..start + len * BYTES];
-        let room = |block: &Vec<u8>| block.capacity() - block.len() >= bytes.len();
-        if self.blocks.last().is_some_and(room) || self.spill.take_memory(BLOCK) {
-            if !self.blocks.last().is_some_and(room) {
+        let room = (self.blocks.last()).is_some_and(|b| b.capacity() - b.len() >= bytes.len());
+        if room || self.spill.take_memory(BLOCK) {
+            if !room {
                 self.blocks.push(Vec::with_capacity(BLOCK));
             }
             let block = self.blocks.len() - 1;

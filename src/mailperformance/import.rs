@@ -625,12 +625,7 @@ fn file_body(
 /// one being read).
 fn read_ahead(mut file: std::fs::File, tx: crate::http::Pieces) {
     let buffers = std::sync::mpsc::channel();
-    loop {
-        let piece = match next_piece(&mut file, &buffers) {
-            Ok(None) => return,
-            Ok(Some(piece)) => Ok(piece),
-            Err(e) => Err(e),
-        };
+    while let Some(piece) = next_piece(&mut file, &buffers).transpose() {
         let failed = piece.is_err();
         if tx.blocking_send(piece).is_err() || failed {
             return; // the request has ended, or the reading
